@@ -1,0 +1,95 @@
+"""`pipec graph`: the DAG as Mermaid or Graphviz DOT. A sweep is one node with its
+execution count; a group is a cluster."""
+
+from __future__ import annotations
+
+from pipec import ir
+from pipec.plan import executions_text
+
+
+def _label(job: ir.Job) -> str:
+    text = job.name
+    if job.kind is ir.JobKind.DEPLOYMENT:
+        text += " (deploy)"
+    if job.sweep is not None:
+        text += f" ×{executions_text(job)}"
+    return text
+
+
+def _edge_labels(wf: ir.Workflow) -> dict[tuple[str, str], list[str]]:
+    labels: dict[tuple[str, str], list[str]] = {}
+    for d in wf.dependencies:
+        key = (d.source, d.target)
+        entry = labels.setdefault(key, [])
+        if d.kind is ir.DepKind.ORDER:
+            continue
+        text = d.source_key if d.kind is ir.DepKind.FILES else f"{d.kind.value} {d.source_key}"
+        if text not in entry:
+            entry.append(text)
+    return labels
+
+
+def _mermaid_text(text: str) -> str:
+    # Inside a quoted Mermaid label only " and the entity syntax need escaping.
+    return text.replace("&", "#amp;").replace('"', "#quot;").replace("\n", " ")
+
+
+def to_mermaid(wf: ir.Workflow) -> str:
+    ids = {j.id: f"n{i}" for i, j in enumerate(wf.jobs)}
+    lines = ["flowchart TD"]
+    grouped = {m for g in wf.groups for m in g.members}
+    for g_index, g in enumerate(wf.groups):
+        lines.append(f'  subgraph g{g_index}["group {_mermaid_text(g.name)}"]')
+        for m in g.members:
+            lines.append(f"    {_mermaid_node(wf.job(m), ids)}")
+        lines.append("  end")
+    for j in wf.jobs:
+        if j.id not in grouped:
+            lines.append(f"  {_mermaid_node(j, ids)}")
+    for (src, tgt), labels in _edge_labels(wf).items():
+        if labels:
+            lines.append(f'  {ids[src]} -->|"{_mermaid_text(", ".join(labels))}"| {ids[tgt]}')
+        else:
+            lines.append(f"  {ids[src]} --> {ids[tgt]}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_node(job: ir.Job, ids: dict[str, str]) -> str:
+    label = _mermaid_text(_label(job))
+    if job.sweep is not None:
+        return f'{ids[job.id]}[["{label}"]]'
+    if job.kind is ir.JobKind.DEPLOYMENT:
+        return f'{ids[job.id]}[/"{label}"/]'
+    return f'{ids[job.id]}["{label}"]'
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(wf: ir.Workflow) -> str:
+    lines = [f"digraph {_dot_text(wf.name)} {{", "  rankdir=TB;", "  node [shape=box];"]
+    grouped = {m for g in wf.groups for m in g.members}
+    for g_index, g in enumerate(wf.groups):
+        lines.append(f"  subgraph cluster_{g_index} {{")
+        lines.append(f"    label={_dot_text('group ' + g.name)};")
+        for m in g.members:
+            lines.append(f"    {_dot_node(wf.job(m))}")
+        lines.append("  }")
+    for j in wf.jobs:
+        if j.id not in grouped:
+            lines.append(f"  {_dot_node(j)}")
+    for (src, tgt), labels in _edge_labels(wf).items():
+        attr = f" [label={_dot_text(', '.join(labels))}]" if labels else ""
+        lines.append(f"  {_dot_text(src)} -> {_dot_text(tgt)}{attr};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_node(job: ir.Job) -> str:
+    shape = ""
+    if job.sweep is not None:
+        shape = ", shape=box3d"
+    elif job.kind is ir.JobKind.DEPLOYMENT:
+        shape = ", shape=parallelogram"
+    return f"{_dot_text(job.id)} [label={_dot_text(_label(job))}{shape}];"

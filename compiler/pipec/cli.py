@@ -1,0 +1,170 @@
+"""The command line. Commands only parse options, call the driver and print; no logic here.
+
+Exit codes: 0 clean (or warnings only), 1 problems in the input, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from pipec import __version__
+from pipec.driver import Request, Result, UsageError, load_workflows
+from pipec.errors import format_diagnostics
+
+DIALECT_CHOICE = click.Choice(["valohai", "osmo", "runnable"])
+
+
+def _dialect_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--dialect", type=DIALECT_CHOICE, default=None,
+                        help="Input dialect; detected from the document shape when omitted.")(f)
+
+
+def _select_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                     help="pipec.toml to use instead of the nearest pipec.toml / pyproject.toml [tool.pipec].")(f)
+    f = click.option("--sweep", "sweeps", multiple=True, metavar="NODE.PARAM=V1,V2,...",
+                     help="Parameter grid for a task node without a task blueprint (repeatable).")(f)
+    f = click.option("--step", default=None, help="Steps-only file: compile just this step.")(f)
+    f = click.option("--pipeline", default=None, help="Only this pipeline (default: every pipeline in the file).")(f)
+    return _dialect_option(f)
+
+
+def _run(req: Request) -> Result:
+    try:
+        return load_workflows(req)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _report(results: list[Result], fmt: str, stream: Any) -> None:
+    diagnostics = [d for r in results for d in r.diagnostics]
+    if fmt == "json":
+        click.echo(format_diagnostics(diagnostics, "json"), file=stream)
+    elif diagnostics:
+        click.echo(format_diagnostics(diagnostics, fmt), file=stream)
+
+
+def _exit_code(results: list[Result], strict: bool) -> int:
+    if any(r.has_errors for r in results):
+        return 1
+    if strict and any(r.has_warnings for r in results):
+        return 1
+    return 0
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="pipec")
+def main() -> None:
+    """Compile ML pipeline YAML (Valohai valohai.yaml today; OSMO and runnable next) into
+    manifests for Argo Workflows, GitHub Actions and Slurm.
+
+    \b
+    Examples:
+      pipec check valohai.yaml
+      pipec plan valohai.yaml --pipeline "Training Pipeline"
+      pipec graph valohai.yaml --format mermaid
+    """
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="text: file:line:col messages; json: one array; github: workflow annotations.")
+@click.option("--strict", is_flag=True, help="Warnings fail the check (exit 1); duplicate YAML keys become errors.")
+@_dialect_option
+def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None) -> None:
+    """Validate pipeline files without compiling them. Fast enough for a pre-commit hook.
+
+    \b
+    Every problem in every file is reported, sorted by position. Exit 0 when clean or only
+    warnings, 1 on errors (or warnings with --strict), 2 on usage errors. FILE may be - (stdin).
+
+    \b
+    Examples:
+      pipec check valohai.yaml
+      pipec check --strict --format github pipelines/*.yaml
+    """
+    results = [_run(Request(file=f, dialect=dialect, strict=strict)) for f in files]
+    _report(results, fmt, sys.stdout)
+    if fmt == "text":
+        errors = sum(1 for r in results for d in r.diagnostics if d.severity.value == "error")
+        warnings = sum(1 for r in results for d in r.diagnostics if d.severity.value == "warning")
+        if errors or warnings:
+            click.echo(f"{len(results)} file(s) checked: {errors} error(s), {warnings} warning(s)", err=True)
+    sys.exit(_exit_code(results, strict))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@_select_options
+def plan(file: str, dialect: str | None, pipeline: str | None, step: str | None, sweeps: tuple[str, ...],
+         config: str | None) -> None:
+    """Show what would run: jobs, executions per sweep (with the first parameter rows),
+    dependencies and what flows along them, resources and failure policies.
+
+    \b
+    Examples:
+      pipec plan examples/valohai/mnist.valohai.yaml
+      pipec plan valohai.yaml --pipeline train --sweep train.learning_rate=0.1,0.01
+    """
+    from pipec.plan import render_plan
+
+    result = _run(Request(file=file, dialect=dialect, pipeline=pipeline, step=step, sweeps=sweeps, config=config))
+    _report([result], "text", sys.stderr)
+    if result.has_errors:
+        sys.exit(1)
+    click.echo("\n".join(render_plan(wf) for wf in result.workflows), nl=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@_select_options
+def graph(file: str, fmt: str, dialect: str | None, pipeline: str | None, step: str | None,
+          sweeps: tuple[str, ...], config: str | None) -> None:
+    """Print the pipeline DAG as Mermaid or Graphviz DOT. A sweep is one node with its
+    execution count; a group is a cluster.
+
+    \b
+    Examples:
+      pipec graph valohai.yaml > pipeline.mmd
+      pipec graph valohai.yaml --format dot | dot -Tsvg > pipeline.svg
+    """
+    from pipec.backends.graph import to_dot, to_mermaid
+
+    result = _run(Request(file=file, dialect=dialect, pipeline=pipeline, step=step, sweeps=sweeps, config=config))
+    _report([result], "text", sys.stderr)
+    if result.has_errors:
+        sys.exit(1)
+    render = to_dot if fmt == "dot" else to_mermaid
+    click.echo("\n".join(render(wf) for wf in result.workflows), nl=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--target", "-t", type=click.Choice(["argo", "gha", "slurm"]), required=True,
+              help="Engine to compile for.")
+@click.option("--output", "-o", default="-", show_default=True, metavar="OUT",
+              help="Output file or directory; - for standard output where the target allows it.")
+@click.option("--strict", is_flag=True, help="Warnings fail the compile (exit 1).")
+@_select_options
+def compile(file: str, target: str, output: str, strict: bool, dialect: str | None, pipeline: str | None,
+            step: str | None, sweeps: tuple[str, ...], config: str | None) -> None:
+    """Compile FILE into manifests for TARGET.
+
+    \b
+    Examples:
+      pipec compile valohai.yaml --target argo -o workflow.yaml
+      pipec compile valohai.yaml --target slurm -o build/slurm
+    """
+    from pipec.backends import available
+
+    if not available(target):
+        raise click.UsageError(f"target {target} is not available yet")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,82 @@
+"""Site configuration: pipec.toml, or [tool.pipec] in pyproject.toml, validated by its schema."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from pipec.errors import Diagnostics, Location, PipecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+@dataclass
+class Config:
+    data: dict[str, Any] = field(default_factory=dict)
+    file: str | None = None
+
+    def locate(self, *keys: str) -> Location:
+        """TOML carries no positions; find the line that names the last key."""
+        if self.file is None:
+            return Location("<config>", 1, 1)
+        try:
+            lines = FsPath(self.file).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return Location(self.file, 1, 1)
+        for want in reversed(keys):
+            for n, line in enumerate(lines, 1):
+                col = line.find(want)
+                if col >= 0:
+                    return Location(self.file, n, col + 1)
+        return Location(self.file, 1, 1)
+
+
+def find_config(start: FsPath) -> FsPath | None:
+    """The nearest pipec.toml, or pyproject.toml with a [tool.pipec] table, from `start` up."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pipec.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "[tool.pipec" in pyproject.read_text(encoding="utf-8", errors="replace"):
+            return pyproject
+    return None
+
+
+def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
+    if path is None:
+        return Config()
+    file = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        diags.error(f"cannot read config: {exc.strerror}", Location(file, 1, 1))
+        raise PipecError(diags.sorted()) from None
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", 1) or 1
+        col = getattr(exc, "colno", 1) or 1
+        diags.error(f"invalid TOML: {str(exc).split(' (at ')[0]}", Location(file, line, col))
+        raise PipecError(diags.sorted()) from None
+    data = raw.get("tool", {}).get("pipec", {}) if path.name == "pyproject.toml" else raw
+    cfg = Config(data, file)
+    from pipec.schema import describe_value, validator  # jsonschema is imported only when a config exists
+
+    for err in validator("config").iter_errors(data):
+        keys = [str(k) for k in err.absolute_path]
+        where = ".".join(keys) or "the config"
+        if err.validator == "additionalProperties":
+            message = f"{where}: {err.message}"
+        elif err.validator == "type":
+            message = f"{where}: expected {err.validator_value}, got {describe_value(err.instance)}"
+        else:
+            message = f"{where}: {err.message}"
+        diags.error(message, cfg.locate(*keys) if keys else Location(file, 1, 1))
+    if diags.has_errors:
+        raise PipecError(diags.sorted())
+    return cfg

@@ -1,0 +1,22 @@
+"""Tell the dialect of a document from its shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DIALECTS = ("valohai", "osmo", "runnable")
+_VALOHAI_KINDS = {"step", "task", "endpoint", "pipeline", "blueprint", "deployment"}
+
+
+def detect(data: Any) -> str | None:
+    """`- step:` / `- pipeline:` list -> valohai; top-level `workflow:` -> osmo; `dag:` -> runnable."""
+    if isinstance(data, list):
+        if any(isinstance(item, dict) and _VALOHAI_KINDS & set(item) for item in data):
+            return "valohai"
+        return None
+    if isinstance(data, dict):
+        if "workflow" in data:
+            return "osmo"
+        if "dag" in data:
+            return "runnable"
+    return None

@@ -1,0 +1,292 @@
+"""YAML -> plain data plus a map from each value's path to its line and column.
+
+The document is built from libyaml's event stream rather than from composed nodes: the C
+composer recurses per nesting level and crashes the interpreter on deeply nested input, and
+building from events lets us bound depth, alias expansion and size before any of it costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import yaml
+
+from pipec.errors import Diagnostics, Location, PipecError
+
+Path = tuple[Union[str, int], ...]
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 100_000
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class Document:
+    """Plain data (dicts, lists, scalars) and where each piece came from."""
+
+    file: str
+    data: Any
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> Location:
+        """Location of the value at `path`, or of its nearest located ancestor."""
+        path = tuple(path)
+        while True:
+            pos = self.positions.get(path)
+            if pos is not None:
+                return Location(self.file, pos[0], pos[1])
+            if not path:
+                return Location(self.file, 1, 1)
+            path = path[:-1]
+
+    def locate_key(self, path: Path) -> Location:
+        """Location of the mapping key that ends `path` (falls back to the value)."""
+        pos = self.key_positions.get(tuple(path))
+        if pos is not None:
+            return Location(self.file, pos[0], pos[1])
+        return self.locate(path)
+
+
+class _Scalars:
+    """Resolves and constructs plain scalars exactly as PyYAML's safe loader does."""
+
+    def __init__(self) -> None:
+        self._loader = yaml.SafeLoader("")
+
+    def build(self, event: yaml.ScalarEvent) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        constructor = self._loader.yaml_constructors.get(tag)
+        if constructor is None:
+            raise _BuildError(f"unsupported YAML tag {tag!r}", event.start_mark)
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        try:
+            return constructor(self._loader, node)
+        except (ValueError, OverflowError, yaml.YAMLError) as exc:
+            raise _BuildError(f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}", event.start_mark) from None
+
+    def is_merge_key(self, event: yaml.ScalarEvent) -> bool:
+        if event.tag not in (None, "!"):
+            return False
+        return self._loader.resolve(yaml.ScalarNode, event.value, event.implicit) == _MERGE_TAG
+
+
+class _BuildError(Exception):
+    def __init__(self, message: str, mark: Any, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+        self.hint = hint
+
+
+@dataclass
+class _Frame:
+    kind: str  # "map" or "seq"
+    value: Any
+    path: Path
+    anchor: str | None
+    mark: Any
+    size: int = 1
+    pending_key: Any = None
+    pending_key_mark: Any = None
+    expect_key: bool = True
+    merge_next: bool = False
+    key_marks: dict[str, Any] = field(default_factory=dict)
+    merged: dict[str, Any] = field(default_factory=dict)
+
+
+def _pos(mark: Any) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, doc: Document, diags: Diagnostics, strict: bool, max_depth: int, max_alias_nodes: int):
+        self.doc = doc
+        self.diags = diags
+        self.strict = strict
+        self.max_depth = max_depth
+        self.max_alias_nodes = max_alias_nodes
+        self.scalars = _Scalars()
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.alias_nodes = 0
+        self.stack: list[_Frame] = []
+        self.root: Any = None
+        self.documents = 0
+
+    def child_path(self) -> Path:
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if top.kind == "seq":
+            return top.path + (len(top.value),)
+        return top.path + (top.pending_key,)
+
+    def add(self, value: Any, size: int, mark: Any, anchor: str | None) -> None:
+        """Attach a finished value to its parent (or make it the root)."""
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+        if not self.stack:
+            self.root = value
+            return
+        top = self.stack[-1]
+        top.size += size
+        if top.kind == "seq":
+            top.value.append(value)
+            return
+        if top.expect_key:
+            self.take_key(top, value, mark)
+            return
+        key = top.pending_key
+        top.expect_key = True
+        if top.merge_next:
+            top.merge_next = False
+            self.merge(top, value, mark)
+            return
+        if key in top.value:
+            first = top.key_marks[key]
+            message = (
+                f"duplicate key {key!r} (first at line {first.line + 1}, column {first.column + 1}); "
+                "the later value wins"
+            )
+            loc = Location(self.doc.file, *_pos(top.pending_key_mark))
+            hint = "YAML keeps only the last of duplicate keys; merge the two entries"
+            if self.strict:
+                self.diags.error(message, loc, hint)
+            else:
+                self.diags.warning(message, loc, hint)
+        top.key_marks[key] = top.pending_key_mark
+        top.merged.pop(key, None)
+        top.value[key] = value
+
+    def take_key(self, top: _Frame, key: Any, mark: Any) -> None:
+        if isinstance(key, (dict, list)):
+            raise _BuildError("a mapping key must be a plain value, not a mapping or list", mark)
+        top.pending_key = key
+        top.pending_key_mark = mark
+        top.expect_key = False
+
+    def merge(self, top: _Frame, value: Any, mark: Any) -> None:
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise _BuildError("a merge key '<<' takes a mapping or a list of mappings", mark)
+            for k, v in source.items():
+                if k not in top.value or k in top.merged:
+                    top.value[k] = v
+                    top.merged[k] = True
+                    top.key_marks.setdefault(k, mark)
+
+    def event(self, ev: Any) -> None:
+        if isinstance(ev, yaml.ScalarEvent):
+            top = self.stack[-1] if self.stack else None
+            if top is not None and top.kind == "map" and top.expect_key:
+                if self.scalars.is_merge_key(ev):
+                    top.pending_key = "<<"
+                    top.pending_key_mark = ev.start_mark
+                    top.expect_key = False
+                    top.merge_next = True
+                    return
+                # Keys keep their source text: `yes:` or `1:` stay the strings the author wrote.
+                key = ev.value if ev.tag in (None, "!", _STR_TAG) else self.scalars.build(ev)
+                if not isinstance(key, str):
+                    key = str(key)
+                path = top.path + (key,)
+                self.doc.key_positions[path] = _pos(ev.start_mark)
+                self.take_key(top, key, ev.start_mark)
+                return
+            value = self.scalars.build(ev)
+            self.doc.positions[self.child_path()] = _pos(ev.start_mark)
+            self.add(value, 1, ev.start_mark, ev.anchor)
+        elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key:
+                raise _BuildError("a mapping key must be a plain value, not a mapping or list", ev.start_mark)
+            if len(self.stack) >= self.max_depth:
+                raise _BuildError(
+                    f"nesting deeper than {self.max_depth} levels", ev.start_mark,
+                    "pipeline files are shallow; this looks like generated or hostile input",
+                )
+            path = self.child_path()
+            self.doc.positions[path] = _pos(ev.start_mark)
+            if isinstance(ev, yaml.MappingStartEvent):
+                self.stack.append(_Frame("map", {}, path, ev.anchor, ev.start_mark))
+            else:
+                self.stack.append(_Frame("seq", [], path, ev.anchor, ev.start_mark))
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frame = self.stack.pop()
+            self.add(frame.value, frame.size, frame.mark, frame.anchor)
+        elif isinstance(ev, yaml.AliasEvent):
+            if ev.anchor not in self.anchors:
+                raise _BuildError(f"unknown alias *{ev.anchor}", ev.start_mark)
+            value, size = self.anchors[ev.anchor]
+            self.alias_nodes += size
+            if self.alias_nodes > self.max_alias_nodes:
+                raise _BuildError(
+                    f"aliases expand to more than {self.max_alias_nodes} values", ev.start_mark,
+                    "refusing exponential alias expansion (a 'billion laughs' document)",
+                )
+            self.doc.positions[self.child_path()] = _pos(ev.start_mark)
+            self.add(value, size, ev.start_mark, None)
+        elif isinstance(ev, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise _BuildError("expected a single YAML document, found another '---'", ev.start_mark)
+
+
+def load_text(
+    text: str,
+    file: str,
+    diags: Diagnostics,
+    *,
+    strict: bool = False,
+    max_depth: int = MAX_DEPTH,
+    max_alias_nodes: int = MAX_ALIAS_NODES,
+) -> Document:
+    """Parse YAML text. Problems go to `diags`; a document that cannot be read raises PipecError."""
+    doc = Document(file, None)
+    builder = _Builder(doc, diags, strict, max_depth, max_alias_nodes)
+    try:
+        for ev in yaml.parse(text, Loader=_Loader):
+            builder.event(ev)
+    except _BuildError as exc:
+        diags.error(exc.message, Location(file, *_pos(exc.mark)), exc.hint)
+        raise PipecError(diags.sorted()) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(file, *_pos(mark)) if mark is not None else Location(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "mapping values are not allowed" in problem or "did not find expected key" in problem or (
+            "expected <block end>" in problem
+        ):
+            hint = "check the indentation of this line and the one above it"
+        diags.error(f"invalid YAML: {problem}", loc, hint)
+        raise PipecError(diags.sorted()) from None
+    except yaml.YAMLError as exc:
+        diags.error(f"invalid YAML: {exc}", Location(file, 1, 1))
+        raise PipecError(diags.sorted()) from None
+    doc.data = builder.root
+    return doc
+
+
+def load_bytes(raw: bytes, file: str, diags: Diagnostics, *, strict: bool = False, max_bytes: int = MAX_BYTES) -> Document:
+    if len(raw) > max_bytes:
+        diags.error(
+            f"file is {len(raw)} bytes, more than the limit of {max_bytes}", Location(file, 1, 1),
+            "pipeline files are small; raise the limit only for generated pipelines you trust",
+        )
+        raise PipecError(diags.sorted())
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        diags.error("file is not valid UTF-8", Location(file, line, col))
+        raise PipecError(diags.sorted()) from None
+    return load_text(text, file, diags, strict=strict)
