@@ -149,7 +149,7 @@ class _Builder:
             top.merge_next = False
             self.merge(top, value, mark)
             return
-        if key in top.value:
+        if key in top.value and key not in top.merged:  # overriding a merged key is the point of `<<`
             first = top.key_marks[key]
             message = (
                 f"duplicate key {key!r} (first at line {first.line + 1}, column {first.column + 1}); "

@@ -29,15 +29,17 @@ def check_cycles(wf: ir.Workflow, diags: Diagnostics) -> ir.Workflow:
             sorter.prepare()
             break
         except CycleError as exc:
-            cycle: list[str] = list(exc.args[1])  # [a, b, ..., a], each waiting on the next
-            path = list(reversed(cycle))  # in data-flow order: a -> b -> ... -> a
+            # [a, b, ..., a]: each node is an immediate predecessor of the next (data-flow order).
+            path: list[str] = list(exc.args[1])
             first = remaining.get((path[0], path[1]))
             location = (first.location if first else None) or wf.location or Location(wf.source_file, 1, 1)
             diags.error(
                 "dependency cycle: " + " -> ".join(names.get(n, n) for n in path), location,
                 "a pipeline is a directed acyclic graph; remove one of these edges",
             )
-            remaining.pop((path[0], path[1]), None)
+            if first is None:  # cannot happen with graphlib's contract; never loop on it
+                break
+            remaining.pop((path[0], path[1]))
     return wf
 
 

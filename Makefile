@@ -1,0 +1,37 @@
+# Two set-up commands, each creating the virtual environment it needs:
+#   make demo   compile-free tour: plan and graph of the MNIST example pipeline
+#   make test   the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "python3 -m venv needs Debian's python3-venv; installing it"; \
+	    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "python3 -m venv failed: on Debian/Ubuntu run 'sudo apt-get install python3-venv'" >&2; exit 1; \
+	  fi; }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/pipec check examples/valohai/*.yaml
+	$(BIN)/pipec plan examples/valohai/mnist.valohai.yaml
+	$(BIN)/pipec graph examples/valohai/mnist.valohai.yaml --format mermaid
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/check_speed.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .hypothesis

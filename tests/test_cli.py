@@ -1,0 +1,113 @@
+"""CLI behaviour: snapshots of plan and graph for every example, exit codes, light imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pipec import __version__
+from pipec.cli import main
+
+from .conftest import EXAMPLES, ROOT
+
+EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+
+
+def run(args: list[str], input: str | None = None):
+    return CliRunner().invoke(main, args, input=input, catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # outputs name files relative to the repository
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_plan_snapshot(name, snapshot):
+    result = run(["plan", f"examples/valohai/{name}"])
+    assert result.exit_code == 0, result.output
+    assert result.output == snapshot
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+@pytest.mark.parametrize("fmt", ["mermaid", "dot"])
+def test_graph_snapshot(name, fmt, snapshot):
+    result = run(["graph", f"examples/valohai/{name}", "--format", fmt])
+    assert result.exit_code == 0, result.output
+    assert result.output == snapshot
+
+
+def test_examples_check_clean():
+    result = run(["check", "--strict", *[f"examples/valohai/{n}" for n in EXAMPLE_FILES]])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+
+
+def test_version():
+    assert run(["--version"]).output.strip() == f"pipec, version {__version__}"
+
+
+@pytest.mark.parametrize("target", ["argo", "gha", "slurm"])
+def test_compile_targets_not_available_yet(target):
+    result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", target])
+    assert result.exit_code == 2
+    assert f"target {target} is not available yet" in result.output
+
+
+def test_usage_errors_exit_2():
+    assert CliRunner().invoke(main, ["check", "no/such/file.yaml"]).exit_code == 2
+    assert CliRunner().invoke(main, ["plan", "examples/valohai/mnist.valohai.yaml", "--pipeline", "nope"]).exit_code == 2
+    assert CliRunner().invoke(main, ["plan", "examples/valohai/mnist.valohai.yaml", "--sweep", "bad"]).exit_code == 2
+    assert CliRunner().invoke(main, ["check"]).exit_code == 2
+
+
+def test_plan_reads_stdin():
+    text = (EXAMPLES / "mnist.valohai.yaml").read_text()
+    result = run(["plan", "-"], input=text)
+    assert result.exit_code == 0
+    assert "workflow 'Training Pipeline' (valohai, <stdin>)" in result.output
+
+
+def test_plan_with_errors_exits_1_and_prints_located_errors():
+    result = CliRunner().invoke(main, ["plan", "-"], input="- step:\n    name: x\n")
+    assert result.exit_code == 1
+    assert "<stdin>:1:3: error: missing required key 'image'" in result.output
+
+
+def test_unsupported_dialects_are_located_errors():
+    result = CliRunner().invoke(main, ["check", "-"], input="workflow:\n  name: x\n")
+    assert result.exit_code == 1
+    assert "<stdin>:1:1: error: the osmo dialect is not supported yet" in result.output
+    result = CliRunner().invoke(main, ["check", "-"], input="just: a mapping\n")
+    assert "cannot tell which pipeline format this is" in result.output
+
+
+def test_check_imports_no_heavy_modules():
+    code = (
+        "import sys\n"
+        "from pipec.cli import main\n"
+        "try:\n    main(['check', 'examples/valohai/mnist.valohai.yaml'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('hera', 'jinja2', 'pydantic'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"PYTHONPATH": str(ROOT / "compiler"), "PATH": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_plan_output_is_deterministic_across_hash_seeds():
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        out = subprocess.run(
+            [sys.executable, "-m", "pipec", "plan", "examples/valohai/hyperparameter-grid.valohai.yaml"],
+            capture_output=True, text=True, cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT / "compiler"), "PYTHONHASHSEED": seed, "PATH": ""},
+        )
+        assert out.returncode == 0, out.stderr
+        outputs.add(out.stdout)
+    assert len(outputs) == 1
