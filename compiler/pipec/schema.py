@@ -50,6 +50,8 @@ def describe_value(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if hasattr(value, "isoformat"):  # YAML 1.1 timestamps
+        return f"the {type(value).__name__} {value.isoformat()}"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -106,6 +108,11 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
             )
         elif isinstance(instance, str) and ("number" in names or "integer" in names):
             hint = "YAML reads this as text; write a plain number"
+        elif "string" in names and isinstance(instance, bool):
+            hint = "YAML reads yes/no/on/off/true/false as booleans; put the value in quotes"
+        elif "string" in names and not isinstance(instance, (dict, list)) and instance is not None:
+            kind = "a number" if isinstance(instance, (int, float)) else f"a {type(instance).__name__}"
+            hint = f"YAML reads this as {kind}; put the value in quotes"
         diags.error(f"expected {want}, got {describe_value(instance)}", loc if instance is not None else doc.locate_key(path), hint)
         return
     if validator_name == "enum":

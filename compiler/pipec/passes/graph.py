@@ -47,24 +47,21 @@ def order_jobs(wf: ir.Workflow, diags: Diagnostics) -> ir.Workflow:
     if diags.has_errors:
         return wf
     position = {j.id: i for i, j in enumerate(wf.jobs)}
-    waits: dict[str, set[str]] = {j.id: set() for j in wf.jobs}
-    children: dict[str, list[str]] = {j.id: [] for j in wf.jobs}
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for j in wf.jobs:
+        sorter.add(j.id)
     for d in wf.dependencies:
-        if d.source in waits and d.target in waits and d.source not in waits[d.target]:
-            waits[d.target].add(d.source)
-            children[d.source].append(d.target)
-    ready = [(position[j], j) for j, w in waits.items() if not w]
-    heapq.heapify(ready)
+        sorter.add(d.target, d.source)
+    sorter.prepare()  # check_cycles ran first, so this cannot raise
+    # Release one job at a time, always the earliest-written ready one: the order stays as
+    # close to the author's as the dependencies allow, and never depends on hash ordering.
     order: list[str] = []
-    pending = {j: len(w) for j, w in waits.items()}
-    while ready:
+    ready: list[tuple[int, str]] = []
+    while sorter.is_active():
+        for job_id in sorter.get_ready():
+            heapq.heappush(ready, (position[job_id], job_id))
         _, job_id = heapq.heappop(ready)
         order.append(job_id)
-        for child in children[job_id]:
-            pending[child] -= 1
-            if pending[child] == 0:
-                heapq.heappush(ready, (position[child], child))
-    if len(order) != len(wf.jobs):  # a cycle; check_cycles has reported it
-        return wf
+        sorter.done(job_id)
     by_id = {j.id: j for j in wf.jobs}
     return replace(wf, jobs=tuple(by_id[j] for j in order))
