@@ -92,6 +92,9 @@ def load_workflows(req: Request) -> Result:
     diags = Diagnostics()
     try:
         doc = load_bytes(raw, name, diags, strict=req.strict)
+        if doc.data is None:
+            diags.warning("the file is empty; there is nothing to check", doc.locate(()))
+            raise PipecError(diags.sorted())
         dialect = req.dialect or detect(doc.data)
         if dialect is None:
             diags.error(

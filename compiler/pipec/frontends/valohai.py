@@ -105,6 +105,7 @@ class Config:
     deployments: dict[str, Item] = field(default_factory=dict)
     pipelines: dict[str, Item] = field(default_factory=dict)
     broken_names: dict[str, set[str]] = field(default_factory=dict)  # names of items that failed the schema
+    items: list[Item] = field(default_factory=list)  # every valid item, shadowed duplicates included
 
 
 def _listify(value: Any) -> list[Any]:
@@ -132,6 +133,9 @@ def _collect(doc: Document, bad: set[int], diags: Diagnostics) -> Config:
             continue
         kind = next((k for k in KINDS if k in item), None)
         if kind is None:
+            if not item:
+                diags.warning("empty item; pipec ignores it", doc.locate((index,)))
+                continue
             keys = ", ".join(repr(k) for k in item)
             guess = _did_you_mean(next(iter(item), ""), KINDS) if item else None
             diags.warning(
@@ -159,6 +163,7 @@ def _collect(doc: Document, bad: set[int], diags: Diagnostics) -> Config:
             )
         first_seen[key] = path
         target[name] = Item(kind, name, body, path)
+        cfg.items.append(target[name])
     return cfg
 
 
@@ -489,7 +494,7 @@ def _check_edges(cfg: Config, pipeline: Item, nodes: dict[str, Node], edges: lis
         (sn, st, sk), (tn, tt, tk) = e.source, e.target
         kind = EDGE_KINDS.get((st, tt))
         if kind is None:
-            diags.error(f"pipeline '{pname}': an edge cannot connect a {st} to a {tt}", doc.locate(e.path),
+            diags.error(f"pipeline '{pname}': an edge cannot connect {_a(st)} to {_a(tt)}", doc.locate(e.path),
                         "valid pairs: " + ", ".join(f"{a}->{b}" for a, b in EDGE_KINDS))
             continue
         source, target = nodes[sn], nodes[tn]
@@ -564,7 +569,7 @@ def _check_edge_ends(cfg: Config, pname: str, e: Edge, kind: ir.DepKind, source:
                 diags.error(f"pipeline '{pname}': endpoint '{endpoint}' has no file '{fname}'", doc.locate(e.target_path),
                             _did_you_mean(fname, files) or (f"its files: {', '.join(files)}" if files else None))
                 return False
-    if not target.remote and target.type != "deployment" and (target.step is not None or target.blueprint is None):
+    if not target.remote and target.step is not None:  # unresolved nodes were reported already
         if tt == "input" and tk not in target.inputs:
             diags.error(f"pipeline '{pname}': node '{tn}' has no input '{tk}'", doc.locate(e.target_path),
                         _did_you_mean(tk, list(target.inputs)) or _listing("inputs", target.inputs))
@@ -591,6 +596,10 @@ def _check_edge_ends(cfg: Config, pname: str, e: Edge, kind: ir.DepKind, source:
                     doc.locate(e.source_path), "the glob is matched against the files the step writes to its outputs directory",
                 )
     return ok
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _listing(what: str, names: Mapping[str, Any]) -> str:
@@ -919,6 +928,9 @@ def _pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagno
                         doc.locate(pipeline.path + ("nodes", i, "name")))
             continue
         nodes[nd["name"]] = _resolve_node(cfg, pipeline, i, nd, opts, diags)
+        if "." in nd["name"]:
+            diags.warning(f"pipeline '{pname}': node name '{nd['name']}' contains '.', so no edge can address it",
+                          doc.locate(pipeline.path + ("nodes", i, "name")), "edges split sockets at the first two dots")
     for node in nodes.values():
         _lint_actions(doc, node, diags)
     edges = _check_edges(cfg, pipeline, nodes, _parse_edges(cfg, pipeline, diags), diags)
@@ -1051,33 +1063,32 @@ def _set_param(job: ir.Job, name: str, value: Any) -> ir.Job:
 def load(doc: Document, diags: Diagnostics, opts: Options) -> list[ir.Workflow]:
     """Validate the document and return its workflows (one per selected pipeline, or one per
     step in a steps-only file). Returns [] when there are errors; all of them are in `diags`."""
-    if doc.data is None:
-        diags.warning("the file is empty", doc.locate(()))
+    if doc.data is None:  # the driver reports empty files
         return []
     bad = schema_validate(doc, "valohai", diags)
     if -1 in bad:
         return []
     cfg = _collect(doc, bad, diags)
-    for step in cfg.steps.values():
-        _lint_step(cfg, step, diags)
-    for task in cfg.tasks.values():
-        _lint_task(cfg, task, diags)
-    for dep in cfg.deployments.values():
-        _lint_deployment(cfg, dep, diags)
+    linters = {"step": _lint_step, "task": _lint_task, "deployment": _lint_deployment}
+    for item in cfg.items:
+        if item.kind in linters:
+            linters[item.kind](cfg, item, diags)
 
     if opts.pipeline is not None and opts.pipeline not in cfg.pipelines:
         raise UsageError(_unknown("pipeline", opts.pipeline, list(cfg.pipelines)))
     if opts.step is not None and opts.step not in cfg.steps:
         raise UsageError(_unknown("step", opts.step, list(cfg.steps)))
     workflows: list[ir.Workflow] = []
-    if cfg.pipelines and opts.step is None:
-        for name, pipeline in cfg.pipelines.items():
-            selected = opts.pipeline is None or opts.pipeline == name
-            # Every pipeline is checked; only the selected ones are returned.
+    has_pipelines = bool(cfg.pipelines or cfg.broken_names.get("pipelines"))
+    if has_pipelines and opts.step is None:
+        for pipeline in (i for i in cfg.items if i.kind in ("pipeline", "blueprint")):
+            # Every pipeline is checked (a shadowed duplicate too); only the selected ones,
+            # and of duplicates only the last, are returned.
+            selected = (opts.pipeline is None or opts.pipeline == pipeline.name) and cfg.pipelines[pipeline.name] is pipeline
             wf = _pipeline_workflow(cfg, pipeline, opts if selected else Options(for_compile=opts.for_compile), diags)
             if wf is not None and selected:
                 workflows.append(wf)
-    else:
+    elif not diags.has_errors:
         for name, step in cfg.steps.items():
             if opts.step is None or opts.step == name:
                 workflows.append(_step_workflow(cfg, step))

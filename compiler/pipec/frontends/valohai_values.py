@@ -77,7 +77,8 @@ def check_expression(text: str) -> None:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ValueSyntaxError(f"invalid syntax: {exc.msg}") from None
+        detail = "" if exc.msg == "invalid syntax" else f": {exc.msg}"
+        raise ValueSyntaxError(f"invalid syntax{detail}") from None
     except ValueError as exc:  # e.g. null bytes
         raise ValueSyntaxError(str(exc)) from None
 
