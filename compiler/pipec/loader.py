@@ -69,7 +69,7 @@ class _Scalars:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return constructor(self._loader, node)
-        except (ValueError, OverflowError, yaml.YAMLError) as exc:
+        except Exception as exc:  # any failure of a scalar constructor (`!!bool maybe` raises KeyError)
             raise _BuildError(f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}", event.start_mark) from None
 
     def is_merge_key(self, event: yaml.ScalarEvent) -> bool:
@@ -168,6 +168,8 @@ class _Builder:
     def take_key(self, top: _Frame, key: Any, mark: Any) -> None:
         if isinstance(key, (dict, list)):
             raise _BuildError("a mapping key must be a plain value, not a mapping or list", mark)
+        if not isinstance(key, str):  # an alias to a non-string scalar used as a key
+            key = "null" if key is None else str(key)
         top.pending_key = key
         top.pending_key_mark = mark
         top.expect_key = False

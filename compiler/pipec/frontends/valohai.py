@@ -9,6 +9,7 @@ twice). Job ids here are node names; the naming pass makes them engine-safe late
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -169,6 +170,30 @@ def _collect(doc: Document, bad: set[int], diags: Diagnostics) -> Config:
 
 def _collection(kind: str) -> str:
     return {"step": "steps", "task": "tasks", "endpoint": "endpoints", "deployment": "deployments"}.get(kind, "pipelines")
+
+
+MAX_INT = 10**18
+
+
+def _check_numbers(doc: Document, diags: Diagnostics) -> set[int]:
+    """Report infinities, NaNs and absurdly large integers (YAML reads `.inf`, `.nan` and any
+    digit string); nothing in a pipeline means them, and every later conversion would trip on
+    them. Returns the top-level items that hold one."""
+    bad: set[int] = set()
+    stack: list[tuple[Any, Path]] = [(doc.data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            diags.error(f"{value} is not a usable number here", doc.locate(path), "write a finite number")
+            bad.add(path[0] if path and isinstance(path[0], int) else -1)
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            diags.error("this integer is too large", doc.locate(path), f"numbers in a pipeline stay within ±{MAX_INT:.0e}")
+            bad.add(path[0] if path and isinstance(path[0], int) else -1)
+    return bad
 
 
 # --------------------------------------------------------------------------------------------
@@ -729,6 +754,10 @@ def _blueprint_sweep(cfg: Config, node: Node, diags: Diagnostics) -> ir.Sweep | 
                 where = path + ("parameters", i, "rules") + ((exc.key,) if exc.key and exc.key in rules else ())
                 diags.error(f"task '{bp.name}', parameter '{vp['name']}': {exc.message}", doc.locate(where))
                 ok = False
+            except ArithmeticError as exc:
+                diags.error(f"task '{bp.name}', parameter '{vp['name']}': values out of range ({exc})",
+                            doc.locate(path + ("parameters", i, "rules")))
+                ok = False
         if not ok:
             return None
         if ttype in ("random_search", "bayesian_tpe") or rand:
@@ -756,6 +785,9 @@ def _blueprint_sweep(cfg: Config, node: Node, diags: Diagnostics) -> ir.Sweep | 
         return product_sweep(axes, max_parallel=max_parallel, origin=ttype, location=loc)
     except SweepRuleError as exc:
         diags.error(f"task '{bp.name}': {exc.message}", loc)
+        return None
+    except ArithmeticError as exc:  # e.g. base ** exponent beyond a float
+        diags.error(f"task '{bp.name}': the sweep's numbers are out of range ({exc})", loc)
         return None
 
 
@@ -1065,7 +1097,7 @@ def load(doc: Document, diags: Diagnostics, opts: Options) -> list[ir.Workflow]:
     step in a steps-only file). Returns [] when there are errors; all of them are in `diags`."""
     if doc.data is None:  # the driver reports empty files
         return []
-    bad = schema_validate(doc, "valohai", diags)
+    bad = schema_validate(doc, "valohai", diags) | _check_numbers(doc, diags)
     if -1 in bad:
         return []
     cfg = _collect(doc, bad, diags)

@@ -20,17 +20,17 @@ class ValueSyntaxError(ValueError):
         self.hint = hint
 
 
-def parse_duration(value: int | str) -> int | None:
+def parse_duration(value: int | float | str) -> int | None:
     """Seconds for an integer or a string like `1h 30m`, `48h`, `1.5d`, `10 min`.
 
     Returns None for a blank string (valohai-yaml treats it as unset).
     """
     if isinstance(value, bool):
         raise ValueSyntaxError(f"{value!r} is not a duration")
-    if isinstance(value, int):
+    if isinstance(value, (int, float)):  # JSON Schema counts 30.0 as an integer
         if value <= 0:
             raise ValueSyntaxError(f"a duration must be positive, got {value}")
-        return value
+        return int(round(value))
     text = value.strip()
     if not text:
         return None
@@ -62,6 +62,7 @@ def parse_duration(value: int | str) -> int | None:
 
 
 _MAX_DEPTH = 8
+_MAX_LENGTH = 2000
 _ALLOWED = (
     ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
     ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
@@ -74,8 +75,12 @@ def check_expression(text: str) -> None:
     """Raise ValueSyntaxError unless `text` is a condition Valohai can evaluate
     (the subset leval accepts: names like `metadata.loss`, constants, arithmetic, simple
     comparisons, and/or/not, function calls; no subscripts, no chained comparisons)."""
+    if len(text) > _MAX_LENGTH:
+        raise ValueSyntaxError(f"expression is longer than {_MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+    except (RecursionError, MemoryError):
+        raise ValueSyntaxError(f"expression nests deeper than {_MAX_DEPTH} levels") from None
     except SyntaxError as exc:
         detail = "" if exc.msg == "invalid syntax" else f": {exc.msg}"
         raise ValueSyntaxError(f"invalid syntax{detail}") from None

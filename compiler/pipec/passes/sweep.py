@@ -325,7 +325,7 @@ def _sample(axis: RandomAxis, seed: int, index: int) -> Value:
         a, b = math.log(lo, axis.base), math.log(hi, axis.base)
         x = axis.base ** (a + u * (b - a))
     else:
-        x = lo + u * (hi - lo)
+        x = lo * (1.0 - u) + hi * u  # never overflows, unlike lo + u * (hi - lo)
     if axis.integerify:
         k = int(round(x))
         ilo, ihi = math.ceil(lo), math.floor(hi)
