@@ -160,10 +160,26 @@ def compile(file: str, target: str, output: str, strict: bool, dialect: str | No
       pipec compile valohai.yaml --target argo -o workflow.yaml
       pipec compile valohai.yaml --target slurm -o build/slurm
     """
-    from pipec.backends import available
+    from pipec.backends import available, load
+    from pipec.errors import Diagnostics
+    from pipec.output import write_tree
 
     if not available(target):
         raise click.UsageError(f"target {target} is not available yet")
+    if target == "slurm" and output == "-":
+        raise click.UsageError("--target slurm writes a directory: give one with -o DIR")
+    result = _run(Request(file=file, dialect=dialect, strict=strict, for_compile=True, pipeline=pipeline,
+                          step=step, sweeps=sweeps, config=config))
+    diags = Diagnostics(list(result.diagnostics))
+    files = {}
+    if not result.has_errors:
+        files = load(target).compile_workflows(result.workflows, result.config, diags)
+    result.diagnostics = diags.sorted()
+    _report([result], "text", sys.stderr)
+    code = _exit_code([result], strict)
+    if code:
+        sys.exit(code)
+    write_tree(output, files)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,7 @@ class Result:
     file: str
     workflows: list[ir.Workflow] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    config: Config = field(default_factory=Config)
 
     @property
     def has_errors(self) -> bool:
@@ -110,6 +111,7 @@ def load_workflows(req: Request) -> Result:
             )
             raise PipecError(diags.sorted())
         config = _config(req, diags)
+        result.config = config
         from pipec.frontends import valohai
 
         sweeps = dict(config.data.get("sweeps", {}))

@@ -9,9 +9,18 @@ from __future__ import annotations
 TARGETS: dict[str, str | None] = {
     "argo": None,
     "gha": None,
-    "slurm": None,
+    "slurm": "pipec.backends.slurm",
 }
 
 
 def available(target: str) -> bool:
     return TARGETS.get(target) is not None
+
+
+def load(target: str):  # -> module with compile_workflows(workflows, config, diags)
+    import importlib
+
+    module = TARGETS.get(target)
+    if module is None:
+        raise KeyError(target)
+    return importlib.import_module(module)

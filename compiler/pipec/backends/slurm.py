@@ -1,0 +1,403 @@
+"""Slurm back end: one batch script per job, a submit.sh that chains them with dependencies,
+and the POSIX-sh runtime every execution sources.
+
+    OUT/<pipeline>/submit.sh
+    OUT/<pipeline>/pipec-runtime.sh
+    OUT/<pipeline>/jobs/<job>.sbatch
+    OUT/<pipeline>/jobs/<job>.params.tsv      one row per execution (sweeps)
+    OUT/<pipeline>/jobs/<job>.parameters      parameters.json of each execution, one per line
+    OUT/<pipeline>/jobs/<job>.commands        the command of each execution, one per line
+
+Commands are rendered here, at compile time, exactly as Valohai renders them; each reaches
+the job as a literal (a quoted heredoc, or a bash $'...' line), never through `eval` of
+user text. Values a run may change (pipeline parameters given to submit.sh) are shell
+variables inside the rendered command, so they too arrive byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from pipec import ir
+from pipec.backends.shell import ansi_c, heredoc_delimiter, quote, substitute_paths
+from pipec.command import CommandError, join_command, render_script
+from pipec.config import Config
+from pipec.errors import Diagnostics, Location
+from pipec.passes.naming import safe_id
+from pipec.resources import data_dir
+
+DEFAULT_MAX_ARRAY_SIZE = 1001
+DEFAULT_RETRIES = 2
+VALOHAI_PATHS = {
+    "/valohai/inputs": "VH_INPUTS_DIR",
+    "/valohai/outputs": "VH_OUTPUTS_DIR",
+    "/valohai/config": "VH_CONFIG_DIR",
+}
+DEFAULT_FETCH = {
+    "file": 'for f in $1; do cp -R -- "$f" "$2/"; done',
+    "http": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
+    "https": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
+    "s3": 'aws s3 cp "$1" "$2/"',
+    "gs": 'gsutil -m cp "$1" "$2/"',
+    "azure": 'azcopy copy "$1" "$2/"',
+}
+SENTINEL = "@@PIPEC_P_{}@@"
+
+
+@dataclass
+class Output:
+    """Files to write: relative path -> (text, executable)."""
+
+    files: dict[str, tuple[str, bool]] = field(default_factory=dict)
+
+    def add(self, path: str, text: str, executable: bool = False) -> None:
+        self.files[path] = (text, executable)
+
+
+def _comment(text: Any) -> str:
+    """Text safe inside a `#` comment: one line, no control characters."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(text))
+
+
+_env: jinja2.Environment | None = None
+
+
+def _templates() -> jinja2.Environment:
+    global _env
+    if _env is None:
+        _env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        _env.filters["q"] = lambda v: quote(str(v))
+        _env.filters["ansi_c"] = ansi_c
+        _env.filters["comment"] = _comment
+    return _env
+
+
+def _slurm_time(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)  # Slurm counts minutes and rounds seconds up
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return f"{days}-{hours:02d}:{mins:02d}:00"
+
+
+def _option(name: str, value: Any) -> str:
+    # sbatch reads #SBATCH lines with its own quoting rules: quotes group and `#` starts a
+    # comment, so any value that is not plainly safe is shlex-quoted (as submitit does).
+    return f"--{name}={quote(str(value))}"
+
+
+@dataclass
+class _Param:
+    """A pipeline parameter as submit.sh sees it."""
+
+    name: str
+    var: str
+    type: str
+    default: str
+    default_text: str
+
+
+class _Compiler:
+    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
+        self.wf = wf
+        self.config = config
+        self.diags = diags
+        self.slurm: dict[str, Any] = dict(config.data.get("slurm", {}))
+        self.container = str(self.slurm.get("container", "none"))
+        self.fetch = {**DEFAULT_FETCH, **config.data.get("fetch", {})}
+        self.profiles: dict[str, dict[str, Any]] = dict(config.data.get("profiles", {}))
+        self.max_array = int(self.slurm.get("max_array_size", DEFAULT_MAX_ARRAY_SIZE))
+        self.retries = int(self.slurm.get("retries", DEFAULT_RETRIES))
+        self.workflow_id = safe_id(wf.name)
+        self.out = Output()
+        self.params: list[_Param] = []
+        # (job id, parameter) -> index of the pipeline parameter that may override it
+        self.overridable: dict[tuple[str, str], int] = {}
+
+    def loc(self, obj: Any) -> Location:
+        return getattr(obj, "location", None) or self.wf.location or Location(self.wf.source_file, 1, 1)
+
+    # ---------------------------------------------------------------------------------------
+    def pipeline_params(self) -> None:
+        for k, p in enumerate(self.wf.params):
+            var = f"PIPEC_PARAM_{k}"
+            ptypes = set()
+            for job_id, pname in p.targets:
+                job = self.wf.job(job_id)
+                param = job.param(pname)
+                if param is None:
+                    continue
+                if job.sweep is not None and pname in job.sweep.names:
+                    continue  # the sweep decides; warned by the front end
+                if param.type == "flag":
+                    self.diags.warning(
+                        f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on Slurm a flag "
+                        "is compiled in and cannot be changed at submit time", self.loc(p))
+                    continue
+                try:
+                    render_script(job, {pname: SENTINEL.format(k)})
+                except (CommandError, ValueError, KeyError):
+                    self.diags.warning(
+                        f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
+                        "needs the value at compile time, so it cannot be changed at submit time on Slurm",
+                        self.loc(p))
+                    continue
+                self.overridable[(job_id, pname)] = k
+                ptypes.add(param.type)
+            ptype = ptypes.pop() if len(ptypes) == 1 else "string"
+            value = p.value
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            self.params.append(_Param(p.name, var, ptype, text, text or "empty"))
+
+    # ---------------------------------------------------------------------------------------
+    def resources(self, job: ir.Job) -> list[str]:
+        res = job.resources
+        profile = self.profiles.get(res.profile or "", {}) if res.profile else {}
+        cpus = res.cpu if res.cpu is not None else profile.get("cpus")
+        memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
+        gpus = res.gpus or int(profile.get("gpus", 0))
+        gpu_type = res.gpu_type or profile.get("gpu_type")
+        partition = profile.get("partition") or self.slurm.get("partition")
+        out = []
+        if partition:
+            out.append(_option("partition", partition))
+        for key in ("account", "qos"):
+            if self.slurm.get(key):
+                out.append(_option(key, self.slurm[key]))
+        if job.timeout_seconds:
+            out.append(f"--time={_slurm_time(job.timeout_seconds)}")
+        if cpus:
+            out.append(f"--cpus-per-task={max(1, math.ceil(float(cpus)))}")
+        if memory:
+            out.append(f"--mem={int(math.ceil(float(memory)))}M")
+        if gpus:
+            out.append(_option("gres", f"gpu:{gpu_type}:{gpus}" if gpu_type else f"gpu:{gpus}"))
+        out.extend(quote(str(o)) if not str(o).startswith("--") else _raw_option(str(o))
+                   for o in self.slurm.get("options", []))
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
+        values = dict(row or {})
+        for (job_id, pname), k in self.overridable.items():
+            if job_id == job.id and pname not in values:
+                values[pname] = SENTINEL.format(k)
+        return values
+
+    def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
+        text = join_command(render_script(job, values), "\n")
+        mapping = {SENTINEL.format(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
+        if self.wf.dialect == "valohai" and self.container == "none":
+            mapping.update(VALOHAI_PATHS)
+        return substitute_paths(text, mapping)
+
+    def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
+        data = {p.name: p.value for p in job.params}
+        data.update({k: v for k, v in values.items()})
+        return json.dumps(data, ensure_ascii=False, sort_keys=False, default=str)
+
+    # ---------------------------------------------------------------------------------------
+    def stages(self, job: ir.Job) -> tuple[list[dict[str, str]], list[str]]:
+        stages = []
+        gates = []
+        for d in self.wf.incoming(job.id):
+            up = self.wf.job(d.source)
+            if up.on_error is ir.OnError.CONTINUE and d.source not in gates:
+                gates.append(d.source)
+            if d.kind in (ir.DepKind.FILES, ir.DepKind.DEPLOY_FILE):
+                slot = job.input(d.target_key)
+                keep = slot.keep_directories if slot else "none"
+                stages.append({"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
+                               "keep": "full" if keep == "full" else "none"})
+            elif d.kind is ir.DepKind.INPUT_FILES:
+                stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
+                               "keep": "none"})
+            elif d.kind in ir.RUNTIME_DEP_KINDS:
+                self.diags.error(
+                    f"'{up.name}' passes {d.kind.value} '{d.source_key}' to '{job.name}' at run time; "
+                    "the Slurm back end does not support run-time values yet", self.loc(d),
+                    "pass the value as a pipeline parameter (./submit.sh --param) instead")
+        return stages, gates
+
+    def fetches(self, job: ir.Job) -> list[dict[str, str]]:
+        out = []
+        for slot in job.inputs:
+            for url in slot.urls:
+                scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
+                command = self.fetch.get(scheme, "")
+                if not command:
+                    self.diags.warning(
+                        f"input '{slot.name}' of '{job.name}' uses {scheme}:// URLs, which have no fetch command; "
+                        "the job will fail when staging it", self.loc(slot),
+                        f'map the scheme in pipec.toml: [fetch] {scheme} = "<command taking $1=URL, $2=directory>"')
+                if scheme == "file" and url.startswith("file://"):
+                    url = url[len("file://"):]
+                out.append({"slot": slot.name, "url": url, "command": command})
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    def job_files(self, job: ir.Job) -> None:
+        if job.group is not None:
+            self.diags.error(f"'{job.name}' runs as a group (distributed task); groups are not compiled for "
+                             "Slurm yet", self.loc(job))
+            return
+        if self.container != "none":
+            self.diags.error(f"[slurm] container = '{self.container}' is not supported yet; use \"none\"",
+                             self.config.locate("container"))
+            return
+        if job.kind is ir.JobKind.DEPLOYMENT:
+            command = self.config.data.get("deploy", {}).get("command")
+            if not command:
+                self.diags.error(f"deployment node '{job.name}' needs a deploy command on Slurm", self.loc(job),
+                                 'add to pipec.toml: [deploy] command = "<your deploy command>"; it runs with the '
+                                 "deployment's files staged under $VH_INPUTS_DIR")
+                return
+            job = _deploy_job(job, command)
+        elif job.kind is ir.JobKind.STUB:
+            job = _replace(job, script=("true",))
+        if job.sweep is not None and job.sweep.kind is ir.SweepKind.RUNTIME:
+            self.diags.error(f"'{job.name}' fans out at run time; the Slurm back end does not support that yet",
+                             self.loc(job.sweep))
+            return
+        stages, gates = self.stages(job)
+        executions = job.executions
+        context: dict[str, Any] = {
+            "job": job, "container": self.container, "executions": executions, "gates": gates,
+            "stages": stages, "fetches": self.fetches(job), "env": job.env,
+            "retries": self.retries if job.on_error is ir.OnError.RETRY else 0,
+            "command_prefix": "",
+            "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
+            "overridable": [
+                {"sentinel": SENTINEL.format(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
+                for (job_id, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1])
+                if job_id == job.id
+            ],
+        }
+        for e in job.env:
+            if not e.name.isidentifier() or not e.name.isascii():
+                self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
+                return
+        try:
+            if executions > 1:
+                assert job.sweep is not None
+                commands, parameters, table = [], [], []
+                names = list(job.sweep.names)
+                table.append("\t".join(["execution", *names]))
+                for i, row in enumerate(job.sweep.iter_rows()):
+                    values = self.values(job, row)
+                    commands.append(ansi_c(self.script_text(job, values)))
+                    parameters.append(ansi_c(self.parameters_json(job, values)))
+                    table.append("\t".join([str(i), *(_cell(row.get(n)) for n in names)]))
+                self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
+                self.out.add(f"jobs/{job.id}.parameters", "\n".join(parameters) + "\n")
+                self.out.add(f"jobs/{job.id}.params.tsv", "\n".join(table) + "\n")
+            else:
+                values = self.values(job, job.sweep.row(0) if job.sweep is not None else None)
+                script = self.script_text(job, values)
+                context["script"] = script
+                context["delimiter"] = heredoc_delimiter(script)
+                context["parameters_json"] = self.parameters_json(job, values)
+        except CommandError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return
+        self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/job.sbatch.j2").render(context), True)
+
+    def submissions(self) -> list[dict[str, Any]]:
+        index = {j.id: n for n, j in enumerate(self.wf.jobs)}
+        has_dependents = {d.source for d in self.wf.dependencies}
+        subs = []
+        for n, job in enumerate(self.wf.jobs):
+            after: dict[str, list[str]] = {"afterok": [], "afterany": []}
+            for up in self.wf.upstream(job.id):
+                kind = "afterany" if self.wf.job(up).on_error is ir.OnError.CONTINUE else "afterok"
+                after[kind].append(f"${{ids_{index[up]}}}")
+            dependency = ",".join(f"{k}:{':'.join(v)}" for k, v in after.items() if v)
+            common = []
+            if dependency:
+                common += [f'--dependency="{dependency}"', "--kill-on-invalid-dep=yes"]
+            executions = job.executions
+            sweep = job.sweep
+            chunks = []
+            log = "%A_%a" if executions > 1 else "%j"
+            logs = [f'--output="$PIPEC_RUN_DIR/logs/{job.id}/{log}.out"',
+                    f'--error="$PIPEC_RUN_DIR/logs/{job.id}/{log}.err"']
+            if executions > 1:
+                parallel = sweep.max_parallel if sweep is not None else None
+                for offset in range(0, executions, self.max_array):
+                    size = min(self.max_array, executions - offset)
+                    array = f"--array=0-{size - 1}" + (f"%{parallel}" if parallel else "")
+                    chunks.append({"offset": offset, "args": [array, *common, *logs]})
+            else:
+                chunks.append({"offset": 0, "args": [*common, *logs]})
+            what = f"{executions} executions" if executions > 1 else "1 execution"
+            if executions > self.max_array:
+                what += f" in {len(chunks)} arrays of at most {self.max_array}"
+            if sweep is not None and sweep.max_parallel and executions > 1:
+                what += f", at most {sweep.max_parallel} at once"
+            what += f"; on error: {job.on_error.value}"
+            subs.append({"job": job, "var": f"ids_{n}", "chunks": chunks, "what": what,
+                         "needed": job.id in has_dependents})
+        return subs
+
+    def compile(self) -> Output:
+        self.pipeline_params()
+        for job in self.wf.jobs:
+            self.job_files(job)
+        context = {
+            "workflow": self.wf, "workflow_id": self.workflow_id, "jobs": self.wf.jobs, "params": self.params,
+            "submissions": self.submissions(),
+        }
+        self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
+        runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+        self.out.add("pipec-runtime.sh", runtime)
+        return self.out
+
+
+def _raw_option(option: str) -> str:
+    name, sep, value = option.partition("=")
+    return f"{name}={quote(value)}" if sep else name
+
+
+def _cell(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _replace(job: ir.Job, **changes: Any) -> ir.Job:
+    from dataclasses import replace
+
+    return replace(job, **changes)
+
+
+def _deploy_job(job: ir.Job, command: str) -> ir.Job:
+    assert job.deployment is not None
+    d = job.deployment
+    env = (
+        ir.EnvVar("PIPEC_DEPLOYMENT", d.name),
+        ir.EnvVar("PIPEC_ENDPOINTS", " ".join(d.endpoints)),
+        ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
+    )
+    inputs = tuple(ir.Input(name=name) for name, _ in d.files)
+    return _replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
+
+
+def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics) -> dict[str, tuple[str, bool]]:
+    """All files for all workflows, keyed by path relative to the output directory."""
+    files: dict[str, tuple[str, bool]] = {}
+    for wf in workflows:
+        out = _Compiler(wf, config, diags).compile()
+        prefix = safe_id(wf.name)
+        for path, content in out.files.items():
+            files[f"{prefix}/{path}"] = content
+    return files
