@@ -15,8 +15,8 @@ pipec_die() {
     exit 1
 }
 
-# pipec_begin JOB EXECUTION: create the execution's directories and export the paths.
-pipec_begin() {
+# pipec_enter JOB EXECUTION: export the paths of an execution.
+pipec_enter() {
     PIPEC_JOB=$1
     PIPEC_EXECUTION=$2
     PIPEC_EXEC_DIR="$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
@@ -25,6 +25,11 @@ pipec_begin() {
     VH_CONFIG_DIR="$PIPEC_EXEC_DIR/config"
     VH_JOB_ID="$PIPEC_JOB-$PIPEC_EXECUTION"
     export PIPEC_JOB PIPEC_EXECUTION PIPEC_EXEC_DIR VH_INPUTS_DIR VH_OUTPUTS_DIR VH_CONFIG_DIR VH_JOB_ID
+}
+
+# pipec_begin JOB EXECUTION: enter the execution and create its directories afresh.
+pipec_begin() {
+    pipec_enter "$1" "$2"
     rm -rf "$PIPEC_EXEC_DIR/.pipec"
     mkdir -p "$VH_INPUTS_DIR" "$VH_OUTPUTS_DIR" "$VH_CONFIG_DIR" "$PIPEC_EXEC_DIR/.pipec"
 }

@@ -248,10 +248,6 @@ class _Compiler:
 
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
-        if job.group is not None:
-            self.diags.error(f"'{job.name}' runs as a group (distributed task); groups are not compiled for "
-                             "Slurm yet", self.loc(job))
-            return
         if self.container != "none":
             self.diags.error(f"[slurm] container = '{self.container}' is not supported yet; use \"none\"",
                              self.config.locate("container"))
@@ -288,6 +284,9 @@ class _Compiler:
             if not e.name.isidentifier() or not e.name.isascii():
                 self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
                 return
+        if job.group is not None:
+            self.group_file(job, context)
+            return
         try:
             if executions > 1:
                 assert job.sweep is not None
@@ -313,6 +312,29 @@ class _Compiler:
             return
         self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/job.sbatch.j2").render(context), True)
 
+    def group_file(self, job: ir.Job, context: dict[str, Any]) -> None:
+        """A group as one heterogeneous job: a component per member, the lead first."""
+        group = next(g for g in self.wf.groups if g.name == job.group)
+        if group.members != (job.id,):
+            self.diags.error(f"group '{group.name}' has several member jobs; the Slurm back end compiles "
+                             "groups of one job's executions only", self.loc(group))
+            return
+        rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
+        resources = self.resources(job)
+        members = []
+        try:
+            for i, row in enumerate(rows):
+                values = self.values(job, row)
+                script = self.script_text(job, values)
+                directives = [*( [context["directives"][0]] if i == 0 else []), "--ntasks=1", *resources]
+                members.append({"directives": directives, "script": script, "delimiter": heredoc_delimiter(script),
+                                "parameters_json": self.parameters_json(job, values)})
+        except CommandError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return
+        context = {**context, "members": members}
+        self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/group.sbatch.j2").render(context), True)
+
     def submissions(self) -> list[dict[str, Any]]:
         index = {j.id: n for n, j in enumerate(self.wf.jobs)}
         has_dependents = {d.source for d in self.wf.dependencies}
@@ -329,10 +351,10 @@ class _Compiler:
             executions = job.executions
             sweep = job.sweep
             chunks = []
-            log = "%A_%a" if executions > 1 else "%j"
+            log = "%A_%a" if executions > 1 and job.group is None else "%j"
             logs = [f'--output="$PIPEC_RUN_DIR/logs/{job.id}/{log}.out"',
                     f'--error="$PIPEC_RUN_DIR/logs/{job.id}/{log}.err"']
-            if executions > 1:
+            if executions > 1 and job.group is None:
                 parallel = sweep.max_parallel if sweep is not None else None
                 for offset in range(0, executions, self.max_array):
                     size = min(self.max_array, executions - offset)
@@ -341,6 +363,8 @@ class _Compiler:
             else:
                 chunks.append({"offset": 0, "args": [*common, *logs]})
             what = f"{executions} executions" if executions > 1 else "1 execution"
+            if job.group is not None:
+                what = f"a group of {executions} members started together (heterogeneous job)"
             if executions > self.max_array:
                 what += f" in {len(chunks)} arrays of at most {self.max_array}"
             if sweep is not None and sweep.max_parallel and executions > 1:
