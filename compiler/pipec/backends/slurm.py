@@ -188,6 +188,26 @@ class _Compiler:
         return out
 
     # ---------------------------------------------------------------------------------------
+    def launcher(self, job: ir.Job, in_srun: bool = False) -> str:
+        """What runs the command: nothing (host), `apptainer exec`, or srun with pyxis flags.
+        Inside a group the command is already started by `srun --het-group`, so only the
+        container part is returned there."""
+        if self.container == "none" or not job.image:
+            return ""
+        binds = [("$PIPEC_RUN_DIR", "$PIPEC_RUN_DIR")]
+        if self.wf.dialect == "valohai":
+            binds += [(f"${var}", path) for path, var in VALOHAI_PATHS.items()]
+        if self.container == "apptainer":
+            flags = ["apptainer", "exec"] + (["--nv"] if job.resources.gpus else [])
+            for src, dst in binds:
+                flags.append(f'--bind="{src}:{dst}"')
+            flags.append(quote(f"docker://{job.image}"))
+            return " ".join(flags) + " "
+        mounts = ",".join(f"{src}:{dst}" for src, dst in binds)
+        flags = [f"--container-image={quote(_pyxis_image(job.image))}", f'--container-mounts="{mounts}"',
+                 '--container-workdir="$PWD"']
+        return ("" if in_srun else "srun --ntasks=1 ") + " ".join(flags) + " "
+
     def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
         values = dict(row or {})
         for (job_id, pname), k in self.overridable.items():
@@ -198,8 +218,8 @@ class _Compiler:
     def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
         text = join_command(render_script(job, values), "\n")
         mapping = {SENTINEL.format(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
-        if self.wf.dialect == "valohai" and self.container == "none":
-            mapping.update(VALOHAI_PATHS)
+        if self.wf.dialect == "valohai" and (self.container == "none" or not job.image):
+            mapping.update(VALOHAI_PATHS)  # in a container these paths are bind-mounted instead
         return substitute_paths(text, mapping)
 
     def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
@@ -248,10 +268,6 @@ class _Compiler:
 
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
-        if self.container != "none":
-            self.diags.error(f"[slurm] container = '{self.container}' is not supported yet; use \"none\"",
-                             self.config.locate("container"))
-            return
         if job.kind is ir.JobKind.DEPLOYMENT:
             command = self.config.data.get("deploy", {}).get("command")
             if not command:
@@ -272,7 +288,8 @@ class _Compiler:
             "job": job, "container": self.container, "executions": executions, "gates": gates,
             "stages": stages, "fetches": self.fetches(job), "env": job.env,
             "retries": self.retries if job.on_error is ir.OnError.RETRY else 0,
-            "command_prefix": "",
+            "command_prefix": self.launcher(job),
+            "group_prefix": self.launcher(job, in_srun=True),
             "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
             "overridable": [
                 {"sentinel": SENTINEL.format(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
@@ -386,6 +403,14 @@ class _Compiler:
         runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
         self.out.add("pipec-runtime.sh", runtime)
         return self.out
+
+
+def _pyxis_image(image: str) -> str:
+    """enroot's image syntax separates the registry with `#`: nvcr.io/nvidia/pytorch -> nvcr.io#nvidia/pytorch."""
+    first, sep, rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return f"{first}#{rest}"
+    return image
 
 
 def _raw_option(option: str) -> str:
