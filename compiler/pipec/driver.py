@@ -7,7 +7,7 @@ The CLI calls this; back ends take its workflows. Nothing here imports a back en
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -127,7 +127,10 @@ def load_workflows(req: Request) -> Result:
             workflows = valohai.load(doc, diags, opts)
         except valohai.UsageError as exc:
             raise UsageError(str(exc)) from None
+        triggers = config.data.get("triggers", {})
         for wf in workflows:
+            if wf.name in triggers:
+                wf = replace(wf, triggers=(ir.Trigger(triggers[wf.name]),))
             wf = run_passes(wf, diags)
             result.workflows.append(wf)
         if diags.has_errors:

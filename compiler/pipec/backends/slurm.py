@@ -400,6 +400,15 @@ class _Compiler:
             "submissions": self.submissions(),
         }
         self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
+        for trigger in self.wf.triggers:
+            cron = trigger.cron.split()
+            if len(cron) != 5 or not all(set(f) <= set("0123456789*/,-") for f in cron):
+                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}' is not a five-field cron line "
+                                 "of numbers, *, /, - and ,", self.config.locate(self.wf.name))
+                continue
+            self.out.add("install-cron.sh", _templates().get_template("slurm/install-cron.sh.j2").render(
+                workflow=self.wf, workflow_id=self.workflow_id, trigger=trigger,
+                scrontab=bool(self.slurm.get("scrontab", False))), True)
         runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
         self.out.add("pipec-runtime.sh", runtime)
         return self.out
