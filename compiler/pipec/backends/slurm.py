@@ -42,7 +42,9 @@ DEFAULT_FETCH = {
     "file": 'for f in $1; do cp -R -- "$f" "$2/"; done',
     "http": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
     "https": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
-    "s3": 'aws s3 cp "$1" "$2/"',
+    # aws s3 cp has no wildcards: a pattern in the last path part becomes --include.
+    "s3": 'case $1 in *[*?]*) aws s3 cp --recursive --exclude "*" --include "${1##*/}" "${1%/*}/" "$2/" ;; '
+          '*) aws s3 cp "$1" "$2/" ;; esac',
     "gs": 'gsutil -m cp "$1" "$2/"',
     "azure": 'azcopy copy "$1" "$2/"',
 }
