@@ -58,8 +58,22 @@ class _Scalars:
 
     def __init__(self) -> None:
         self._loader = yaml.SafeLoader("")
+        # Plain scalars resolve by their text alone, and what they construct to is immutable
+        # (str, int, float, bool, None, dates), so each distinct text is built once.
+        self._plain: dict[str, Any] = {}
 
     def build(self, event: yaml.ScalarEvent) -> Any:
+        if event.tag is None and event.implicit[0]:
+            try:
+                return self._plain[event.value]
+            except KeyError:
+                value = self._plain[event.value] = self._build(event)
+                return value
+        if event.tag is None and event.implicit[1]:
+            return event.value  # a quoted scalar is a string
+        return self._build(event)
+
+    def _build(self, event: yaml.ScalarEvent) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._loader.resolve(yaml.ScalarNode, event.value, event.implicit)

@@ -54,8 +54,11 @@ pipec_gate() {
 
 # pipec_stage JOB AREA GLOB SLOT KEEP: copy the files of every successful execution of JOB
 # (AREA "outputs", or "inputs" for input-to-input edges) whose path matches GLOB into input
-# SLOT. Executions are taken in order; a file whose name is already taken in the slot gets
-# ".<job>-<execution>" before its extension, so no file is ever dropped.
+# SLOT. KEEP is none (file name only), full (the whole relative path) or suffix (the path
+# below the glob's fixed leading directories). Executions are taken in order, files in
+# sorted order; a file whose name is already taken in the slot gets ".<job>-<execution>"
+# (then "-2", "-3", ...) before its extension, so no file is ever dropped or overwritten.
+# Files are copied, never linked: a job that changes its inputs cannot touch upstream outputs.
 pipec_stage() {
     mkdir -p "$VH_INPUTS_DIR/$4"
     for pipec_index in $(ls "$PIPEC_RUN_DIR/$1" 2>/dev/null | sort -n); do
@@ -65,31 +68,38 @@ pipec_stage() {
         find "$pipec_src/$2" -type f -print0 | sort -z | xargs -0 -r sh -c '
             src=$1 glob=$2 slot=$3 keep=$4 tag=$5
             shift 5
+            fixed=${glob%%[*?[]*}
+            case "$fixed" in */*) fixed=${fixed%/*}/ ;; *) fixed="" ;; esac
             for f in "$@"; do
                 rel=${f#"$src"/}
                 # shellcheck disable=SC2254 # the glob is a pattern on purpose
                 case "$rel" in $glob) ;; *) continue ;; esac
                 case "$keep" in
                     full) name=$rel ;;
+                    suffix) name=${rel#"$fixed"} ;;
                     *) name=${rel##*/} ;;
                 esac
                 dst="$slot/$name"
-                if [ -e "$dst" ]; then
+                n=1
+                while [ -e "$dst" ]; do
+                    suffix=$tag
+                    [ "$n" -eq 1 ] || suffix="$tag-$n"
                     base=${name##*/}
                     case "$base" in
-                        ?*.*) dst="${dst%.*}.$tag.${base##*.}" ;;
-                        *) dst="$dst.$tag" ;;
+                        ?*.*) dst="$slot/${name%.*}.$suffix.${base##*.}" ;;
+                        *) dst="$slot/$name.$suffix" ;;
                     esac
-                fi
+                    n=$((n + 1))
+                done
                 mkdir -p "$(dirname "$dst")"
-                ln "$f" "$dst" 2>/dev/null || cp -p "$f" "$dst"
+                cp -p "$f" "$dst"
             done' pipec-stage "$pipec_src/$2" "$3" "$VH_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
     done
 }
 
 # pipec_json_string VALUE: VALUE as a JSON string.
 pipec_json_string() {
-    printf '%s' "$1" | od -An -v -tu1 | awk '
+    printf '%s' "$1" | od -An -v -tu1 | LC_ALL=C awk '
         BEGIN { printf "\"" }
         { for (i = 1; i <= NF; i++) {
             c = $i + 0
@@ -134,6 +144,11 @@ pipec_run() {
     pipec_attempt=0
     while :; do
         pipec_attempt=$((pipec_attempt + 1))
+        if [ "$pipec_attempt" -gt 1 ]; then
+            # A retry is a fresh execution: nothing of the failed attempt flows downstream.
+            rm -rf "$VH_OUTPUTS_DIR"
+            mkdir -p "$VH_OUTPUTS_DIR"
+        fi
         echo "$pipec_attempt" > "$PIPEC_EXEC_DIR/.pipec/attempts"
         if "$@"; then
             : > "$PIPEC_EXEC_DIR/.pipec/ok"

@@ -39,7 +39,8 @@ VALOHAI_PATHS = {
     "/valohai/config": "VH_CONFIG_DIR",
 }
 DEFAULT_FETCH = {
-    "file": 'for f in $1; do cp -R -- "$f" "$2/"; done',
+    # IFS= keeps paths with spaces whole while still expanding wildcards.
+    "file": 'IFS=; for f in $1; do cp -R -- "$f" "$2/"; done',
     "http": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
     "https": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
     # aws s3 cp has no wildcards: a pattern in the last path part becomes --include.
@@ -48,7 +49,7 @@ DEFAULT_FETCH = {
     "gs": 'gsutil -m cp "$1" "$2/"',
     "azure": 'azcopy copy "$1" "$2/"',
 }
-SENTINEL = "@@PIPEC_P_{}@@"
+SENTINEL = "@@PIPEC_P{salt}_{k}@@"
 
 
 @dataclass
@@ -124,6 +125,11 @@ class _Compiler:
         self.params: list[_Param] = []
         # (job id, parameter) -> index of the pipeline parameter that may override it
         self.overridable: dict[tuple[str, str], int] = {}
+        self.salt = _salt(wf)
+
+    def sentinel(self, k: int) -> str:
+        """Stands for pipeline parameter k while rendering; never equal to text the author wrote."""
+        return SENTINEL.format(salt=self.salt, k=k)
 
     def loc(self, obj: Any) -> Location:
         return getattr(obj, "location", None) or self.wf.location or Location(self.wf.source_file, 1, 1)
@@ -146,7 +152,7 @@ class _Compiler:
                         "is compiled in and cannot be changed at submit time", self.loc(p))
                     continue
                 try:
-                    render_script(job, {pname: SENTINEL.format(k)})
+                    render_script(job, {pname: self.sentinel(k)})
                 except (CommandError, ValueError, KeyError):
                     self.diags.warning(
                         f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
@@ -214,12 +220,12 @@ class _Compiler:
         values = dict(row or {})
         for (job_id, pname), k in self.overridable.items():
             if job_id == job.id and pname not in values:
-                values[pname] = SENTINEL.format(k)
+                values[pname] = self.sentinel(k)
         return values
 
     def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
         text = join_command(render_script(job, values), "\n")
-        mapping = {SENTINEL.format(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
+        mapping = {self.sentinel(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
         if self.wf.dialect == "valohai" and (self.container == "none" or not job.image):
             mapping.update(VALOHAI_PATHS)  # in a container these paths are bind-mounted instead
         return substitute_paths(text, mapping)
@@ -241,7 +247,7 @@ class _Compiler:
                 slot = job.input(d.target_key)
                 keep = slot.keep_directories if slot else "none"
                 stages.append({"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
-                               "keep": "full" if keep == "full" else "none"})
+                               "keep": keep if keep in ("full", "suffix") else "none"})
             elif d.kind is ir.DepKind.INPUT_FILES:
                 stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
                                "keep": "none"})
@@ -294,7 +300,7 @@ class _Compiler:
             "group_prefix": self.launcher(job, in_srun=True),
             "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
             "overridable": [
-                {"sentinel": SENTINEL.format(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
+                {"sentinel": self.sentinel(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
                 for (job_id, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1])
                 if job_id == job.id
             ],
@@ -378,7 +384,12 @@ class _Compiler:
                 for offset in range(0, executions, self.max_array):
                     size = min(self.max_array, executions - offset)
                     array = f"--array=0-{size - 1}" + (f"%{parallel}" if parallel else "")
-                    chunks.append({"offset": offset, "args": [array, *common, *logs]})
+                    deps = common
+                    if offset and parallel:
+                        # %P limits one array; chaining the arrays keeps the limit for the sweep.
+                        chained = ",".join(filter(None, [dependency, "afterany:$job_id"]))
+                        deps = [f'--dependency="{chained}"', "--kill-on-invalid-dep=yes"]
+                    chunks.append({"offset": offset, "args": [array, *deps, *logs]})
             else:
                 chunks.append({"offset": 0, "args": [*common, *logs]})
             what = f"{executions} executions" if executions > 1 else "1 execution"
@@ -414,6 +425,21 @@ class _Compiler:
         runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
         self.out.add("pipec-runtime.sh", runtime)
         return self.out
+
+
+def _salt(wf: ir.Workflow) -> str:
+    """A suffix that makes the sentinel absent from every text of the workflow (deterministic)."""
+    texts = [json.dumps([p.value for p in wf.params], default=str)]
+    for job in wf.jobs:
+        texts.extend(job.script)
+        texts.append(json.dumps([p.value for p in job.params], default=str))
+        if job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME:
+            texts.append(json.dumps([a.values for a in job.sweep.axes] + [r for r in job.sweep.rows], default=str))
+    blob = "\n".join(texts)
+    n = 0
+    while f"@@PIPEC_P{n or ''}_" in blob:
+        n += 1
+    return str(n) if n else ""
 
 
 def _pyxis_image(image: str) -> str:

@@ -51,6 +51,9 @@ def assign_ids(wf: ir.Workflow, diags: Diagnostics) -> ir.Workflow:
 
 def rename(wf: ir.Workflow, mapping: dict[str, str]) -> ir.Workflow:
     """Rewrite every job-id reference in the workflow through `mapping`."""
+    mapping = {old: new for old, new in mapping.items() if old != new}
+    if not mapping:
+        return wf  # already engine-safe: nothing to rewrite (the common case at scale)
 
     def m(job_id: str) -> str:
         return mapping.get(job_id, job_id)
@@ -68,7 +71,10 @@ def rename(wf: ir.Workflow, mapping: dict[str, str]) -> ir.Workflow:
     return replace(
         wf,
         jobs=tuple(jobs),
-        dependencies=tuple(replace(d, source=m(d.source), target=m(d.target)) for d in wf.dependencies),
+        dependencies=tuple(
+            replace(d, source=m(d.source), target=m(d.target)) if d.source in mapping or d.target in mapping else d
+            for d in wf.dependencies
+        ),
         groups=tuple(
             replace(g, name=m(g.name), lead=m(g.lead), members=tuple(m(x) for x in g.members)) for g in wf.groups
         ),

@@ -202,12 +202,15 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
     if diags.has_errors:
         return None
 
-    fed = {(e.target[0], e.target[2]) for e in edges if e.target[1] == "input"}
+    fed: dict[str, set[str]] = {}  # node -> input slots that edges fill
+    for e in edges:
+        if e.target[1] == "input":
+            fed.setdefault(e.target[0], set()).add(e.target[2])
     jobs: dict[str, ir.Job] = {}
     for node in nodes.values():
         if node.remote:
             continue  # reported above (an error when compiling)
-        job = _job(cfg, node, {slot for (n, slot) in fed if n == node.name}, diags)
+        job = _job(cfg, node, fed.get(node.name, set()), diags)
         sweep = sweeps.get(node.name)
         group = None
         if node.blueprint is not None and task_type(node.blueprint) == "distributed":
