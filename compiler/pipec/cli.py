@@ -5,6 +5,7 @@ Exit codes: 0 clean (or warnings only), 1 problems in the input, 2 usage errors.
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any, Callable
 
@@ -67,6 +68,9 @@ def main() -> None:
       pipec plan valohai.yaml --pipeline "Training Pipeline"
       pipec graph valohai.yaml --format mermaid
     """
+    # A short run over large acyclic data: the cyclic collector only costs time (about a
+    # third of compiling a 10,000-job pipeline); reference counting still frees memory.
+    gc.disable()
 
 
 @main.command()

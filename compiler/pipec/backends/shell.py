@@ -8,13 +8,18 @@ as /valohai/inputs at run-time directories without breaking the quoting around t
 
 from __future__ import annotations
 
+import re
 import shlex
+from functools import lru_cache
 
 quote = shlex.quote
+_PLAIN_ASCII = re.compile(r"[ -&(-\[\]-~]*")  # printable ASCII except ' and \
 
 
 def ansi_c(text: str) -> str:
     """A bash `$'...'` string holding exactly `text` (any bytes, newlines included) on one line."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return "$'" + text + "'"
     out = ["$'"]
     for byte in text.encode("utf-8"):
         ch = chr(byte)
@@ -57,6 +62,7 @@ def substitute_paths(script: str, mapping: dict[str, str]) -> str:
     Comments and quoted-heredoc bodies (which cannot expand anything) are left as written.
     A prefix only matches at a path boundary (`/valohai/inputsx` is left alone)."""
     keys = sorted(mapping, key=len, reverse=True)
+    interesting = _interesting("".join(sorted({k[0] for k in keys if k})))
     forms = {
         "plain": '"${{{}}}"', "double": "${{{}}}", "single": "'\"${{{}}}\"'", "ansi": "'\"${{{}}}\"$'",
         "heredoc": "${{{}}}", "backtick": '"${{{}}}"',
@@ -122,7 +128,15 @@ def substitute_paths(script: str, mapping: dict[str, str]) -> str:
                 stack.pop()
             i += 1
             continue
-        # plain (top level, $( ), backticks) and double-quoted text
+        # plain (top level, $( ), backticks) and double-quoted text: copy up to the next
+        # character that can change state or start a path, in one step.
+        m = interesting.search(script, i)
+        j = m.start() if m else n
+        if j > i:
+            out.append(script[i:j])
+            prev = script[j - 1]
+            i = j
+            continue
         if ch == "\\" and i + 1 < n:
             out.append(script[i:i + 2])
             i += 2
@@ -192,6 +206,12 @@ def substitute_paths(script: str, mapping: dict[str, str]) -> str:
         prev = ch
         i += 1
     return "".join(out)
+
+
+@lru_cache(maxsize=None)
+def _interesting(key_starts: str) -> re.Pattern[str]:
+    """Characters that can change the quoting state, or start one of the keys."""
+    return re.compile("[" + re.escape("\\'\"$`#<()\n" + key_starts) + "]")
 
 
 def _replace_in(line: str, keys: list[str], mapping: dict[str, str], form: str) -> str:
