@@ -32,6 +32,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/check_speed.py
+	$(BIN)/python bench/slurm_compile.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -15,8 +15,8 @@ Golden files
         PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/test_slurm_output.py
         git diff golden/
 
-    Examples that cannot compile for Slurm (EXPECTED_FAILURES) have no golden files; they must
-    fail with exit 1 and a located `error:` line naming the reason.
+    Every example compiles for Slurm; what the Slurm back end cannot express yet (run-time
+    fan-out) is checked to fail with exit 1 and a located `error:` line.
 
 Other checks
     * determinism: two compiles under different PYTHONHASHSEED give identical bytes;
@@ -57,23 +57,12 @@ REQUIRE = os.environ.get("PIPEC_REQUIRE_SLURM") == "1"
 SHELLCHECK = shutil.which("shellcheck")
 BASH = shutil.which("bash") or "/bin/bash"
 
-# Examples that must not compile for Slurm: stem -> (message pattern, text on the located source line).
-EXPECTED_FAILURES = {
-    "pipeline-parameters": (
-        (r"'prepare' passes metadata 'suggested_learning_rate' to 'train-b' at run time; "
-         r"the Slurm back end does not support run-time values"),
-        "prepare.metadata.suggested_learning_rate",
-    ),
-}
-
-
 def _stem(name: str) -> str:
     return name[: -len(".valohai.yaml")] if name.endswith(".valohai.yaml") else Path(name).stem
 
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
-COMPILING = [n for n in EXAMPLE_FILES if _stem(n) not in EXPECTED_FAILURES]
-FAILING = [n for n in EXAMPLE_FILES if _stem(n) in EXPECTED_FAILURES]
+COMPILING = EXAMPLE_FILES  # every example compiles for Slurm
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -275,23 +264,38 @@ def test_golden_has_no_stale_examples() -> None:
     assert not stale, f"golden/slurm has directories for no compiling example: {stale} (PIPEC_UPDATE_GOLDEN=1 removes them)"
 
 
-@pytest.mark.parametrize("name", FAILING)
-def test_example_that_cannot_compile_has_a_located_error(name: str, tmp_path: Path) -> None:
-    pattern, source_text = EXPECTED_FAILURES[_stem(name)]
+FANOUT = """
+- step:
+    name: list
+    image: busybox
+    command: |
+      echo '{"rates": [0.1, 0.2]}'
+- step:
+    name: train
+    image: busybox
+    command: echo {parameters}
+    parameters:
+      - {name: lr, type: float}
+- pipeline:
+    name: fanout
+    nodes:
+      - {name: list, type: execution, step: list}
+      - {name: train, type: task, step: train}
+    edges:
+      - [list.metadata.rates, train.parameter.lr]
+"""
+
+
+def test_run_time_fan_out_is_a_located_error_on_slurm(tmp_path: Path) -> None:
+    source = tmp_path / "valohai.yaml"
+    source.write_text(FANOUT)
     out = tmp_path / "out"
-    result = compile_example(name, out)
-    assert result.returncode == 1, (result.returncode, result.stderr)
-    assert not out.exists(), "a failed compile must not write output"
-    assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
-    assert errors, result.stderr
-    located = re.compile(rf"^examples/valohai/{re.escape(name)}:(\d+):(\d+): error: .*{pattern}")
-    match = next((m for m in map(located.match, errors) if m), None)
-    assert match, f"no located error matching {pattern!r} in:\n{result.stderr}"
-    line_no, col = int(match[1]), int(match[2])
-    line = (EXAMPLES / name).read_text(encoding="utf-8").splitlines()[line_no - 1]
-    assert source_text in line, f"the error points at line {line_no}: {line!r}"
-    assert 1 <= col <= len(line)
+    result = pipec("compile", str(source), "--target", "slurm", "-o", str(out))
+    assert result.returncode == 1, result.stderr
+    match = re.search(rf"^{re.escape(str(source))}:(\d+):(\d+): error: 'train' fans out at run time", result.stderr, re.M)
+    assert match, result.stderr
+    assert "list.metadata.rates" in FANOUT.splitlines()[int(match[1]) - 1]
+    assert not out.exists()
 
 
 # -------------------------------------------------------------------------------------- fixtures

@@ -126,6 +126,13 @@ class _Compiler:
         # (job id, parameter) -> index of the pipeline parameter that may override it
         self.overridable: dict[tuple[str, str], int] = {}
         self.salt = _salt(wf)
+        # (job id, parameter) -> (sentinel index, variable, upstream job, metadata key), for
+        # values known only when the upstream has run (metadata and deployment edges).
+        self.runtime: dict[tuple[str, str], tuple[int, str, str, str]] = {}
+        for d in wf.dependencies:
+            if d.kind in ir.RUNTIME_DEP_KINDS and wf.job(d.target).param(d.target_key) is not None:
+                n = len(self.runtime)
+                self.runtime[(d.target, d.target_key)] = (len(wf.params) + n, f"PIPEC_VALUE_{n}", d.source, d.source_key)
 
     def sentinel(self, k: int) -> str:
         """Stands for pipeline parameter k while rendering; never equal to text the author wrote."""
@@ -221,11 +228,15 @@ class _Compiler:
         for (job_id, pname), k in self.overridable.items():
             if job_id == job.id and pname not in values:
                 values[pname] = self.sentinel(k)
+        for (job_id, pname), (k, _, _, _) in self.runtime.items():
+            if job_id == job.id:
+                values[pname] = self.sentinel(k)
         return values
 
     def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
         text = join_command(render_script(job, values), "\n")
         mapping = {self.sentinel(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
+        mapping.update({self.sentinel(k): var for k, var, _, _ in self.runtime.values()})
         if self.wf.dialect == "valohai" and (self.container == "none" or not job.image):
             mapping.update(VALOHAI_PATHS)  # in a container these paths are bind-mounted instead
         return substitute_paths(text, mapping)
@@ -251,11 +262,6 @@ class _Compiler:
             elif d.kind is ir.DepKind.INPUT_FILES:
                 stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
                                "keep": "none"})
-            elif d.kind in ir.RUNTIME_DEP_KINDS:
-                self.diags.error(
-                    f"'{up.name}' passes {d.kind.value} '{d.source_key}' to '{job.name}' at run time; "
-                    "the Slurm back end does not support run-time values yet", self.loc(d),
-                    "pass the value as a pipeline parameter (./submit.sh --param) instead")
         return stages, gates
 
     def fetches(self, job: ir.Job) -> list[dict[str, str]]:
@@ -303,6 +309,10 @@ class _Compiler:
                 {"sentinel": self.sentinel(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
                 for (job_id, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1])
                 if job_id == job.id
+            ],
+            "runtime_values": [
+                {"sentinel": self.sentinel(k), "var": var, "job": up, "key": key}
+                for (job_id, _), (k, var, up, key) in self.runtime.items() if job_id == job.id
             ],
         }
         for e in job.env:

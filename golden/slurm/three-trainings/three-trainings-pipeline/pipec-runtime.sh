@@ -123,6 +123,44 @@ pipec_param_json() {
     esac
 }
 
+# pipec_metadata JOB KEY FORM: the value of metadata KEY printed by JOB (the last JSON
+# object line on its stdout that has the key), as FORM "json" or "text" (strings bare).
+# Several executions give a list, in execution order. Needs python3 on the node.
+pipec_metadata() {
+    python3 - "$PIPEC_RUN_DIR/$1" "$2" "$3" <<'PIPEC_PY'
+import json, os, sys
+root, key, form = sys.argv[1], sys.argv[2], sys.argv[3]
+values = []
+runs = sorted((d for d in os.listdir(root) if d.isdigit()), key=int) if os.path.isdir(root) else []
+for run in runs:
+    if not os.path.exists(os.path.join(root, run, ".pipec", "ok")):
+        continue
+    found = None
+    try:
+        with open(os.path.join(root, run, ".pipec", "stdout"), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict) and key in data:
+                        found = (data[key],)
+    except OSError:
+        pass
+    if found is not None:
+        values.append(found[0])
+if not values:
+    sys.exit("pipec: %s printed no metadata %r" % (os.path.basename(root), key))
+value = values[0] if len(runs) == 1 else values
+if form == "text" and isinstance(value, str):
+    sys.stdout.write(value)
+else:
+    sys.stdout.write(json.dumps(value))
+PIPEC_PY
+}
+
 # pipec_cancel_run: stop-all. Cancel every other job of the run, then this one.
 pipec_cancel_run() {
     printf '%s failed (execution %s)\n' "$PIPEC_JOB" "$PIPEC_EXECUTION" >> "$PIPEC_RUN_DIR/FAILED"
@@ -150,11 +188,16 @@ pipec_run() {
             mkdir -p "$VH_OUTPUTS_DIR"
         fi
         echo "$pipec_attempt" > "$PIPEC_EXEC_DIR/.pipec/attempts"
-        if "$@"; then
+        # stdout is kept (its JSON lines are the execution's metadata) and still logged.
+        pipec_status=0
+        { "$@" || echo "$?" > "$PIPEC_EXEC_DIR/.pipec/status"; } | tee -a "$PIPEC_EXEC_DIR/.pipec/stdout"
+        if [ -f "$PIPEC_EXEC_DIR/.pipec/status" ]; then
+            pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/status")
+            rm -f "$PIPEC_EXEC_DIR/.pipec/status"
+        fi
+        if [ "$pipec_status" -eq 0 ]; then
             : > "$PIPEC_EXEC_DIR/.pipec/ok"
             return 0
-        else
-            pipec_status=$?
         fi
         [ "$pipec_attempt" -gt "$pipec_retries" ] && break
         printf 'pipec: attempt %s of %s failed with status %s; retrying\n' \
