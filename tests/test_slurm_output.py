@@ -15,8 +15,7 @@ Golden files
         PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/test_slurm_output.py
         git diff golden/
 
-    Every example compiles for Slurm; what the Slurm back end cannot express yet (run-time
-    fan-out) is checked to fail with exit 1 and a located `error:` line.
+    Every example compiles for Slurm.
 
 Other checks
     * determinism: two compiles under different PYTHONHASHSEED give identical bytes;
@@ -262,40 +261,6 @@ def test_golden_has_no_stale_examples() -> None:
             shutil.rmtree(GOLDEN / name)
         return
     assert not stale, f"golden/slurm has directories for no compiling example: {stale} (PIPEC_UPDATE_GOLDEN=1 removes them)"
-
-
-FANOUT = """
-- step:
-    name: list
-    image: busybox
-    command: |
-      echo '{"rates": [0.1, 0.2]}'
-- step:
-    name: train
-    image: busybox
-    command: echo {parameters}
-    parameters:
-      - {name: lr, type: float}
-- pipeline:
-    name: fanout
-    nodes:
-      - {name: list, type: execution, step: list}
-      - {name: train, type: task, step: train}
-    edges:
-      - [list.metadata.rates, train.parameter.lr]
-"""
-
-
-def test_run_time_fan_out_is_a_located_error_on_slurm(tmp_path: Path) -> None:
-    source = tmp_path / "valohai.yaml"
-    source.write_text(FANOUT)
-    out = tmp_path / "out"
-    result = pipec("compile", str(source), "--target", "slurm", "-o", str(out))
-    assert result.returncode == 1, result.stderr
-    match = re.search(rf"^{re.escape(str(source))}:(\d+):(\d+): error: 'train' fans out at run time", result.stderr, re.M)
-    assert match, result.stderr
-    assert "list.metadata.rates" in FANOUT.splitlines()[int(match[1]) - 1]
-    assert not out.exists()
 
 
 # -------------------------------------------------------------------------------------- fixtures

@@ -126,13 +126,17 @@ class _Compiler:
         # (job id, parameter) -> index of the pipeline parameter that may override it
         self.overridable: dict[tuple[str, str], int] = {}
         self.salt = _salt(wf)
-        # (job id, parameter) -> (sentinel index, variable, upstream job, metadata key), for
-        # values known only when the upstream has run (metadata and deployment edges).
-        self.runtime: dict[tuple[str, str], tuple[int, str, str, str]] = {}
+        # (job id, parameter) -> (sentinel index, variable, shell command printing the value),
+        # for values known only when the upstream has run (metadata and deployment edges).
+        self.runtime: dict[tuple[str, str], tuple[int, str, str]] = {}
         for d in wf.dependencies:
             if d.kind in ir.RUNTIME_DEP_KINDS and wf.job(d.target).param(d.target_key) is not None:
                 n = len(self.runtime)
-                self.runtime[(d.target, d.target_key)] = (len(wf.params) + n, f"PIPEC_VALUE_{n}", d.source, d.source_key)
+                command = f"pipec_metadata {quote(d.source)} {quote(d.source_key)}"
+                sweep = wf.job(d.target).sweep
+                if sweep is not None and sweep.fanout is not None and sweep.fanout.param == d.target_key:
+                    command = "pipec_fanout_item"  # each execution gets one item of the list
+                self.runtime[(d.target, d.target_key)] = (len(wf.params) + n, f"PIPEC_VALUE_{n}", command)
 
     def sentinel(self, k: int) -> str:
         """Stands for pipeline parameter k while rendering; never equal to text the author wrote."""
@@ -228,7 +232,7 @@ class _Compiler:
         for (job_id, pname), k in self.overridable.items():
             if job_id == job.id and pname not in values:
                 values[pname] = self.sentinel(k)
-        for (job_id, pname), (k, _, _, _) in self.runtime.items():
+        for (job_id, pname), (k, _, _) in self.runtime.items():
             if job_id == job.id:
                 values[pname] = self.sentinel(k)
         return values
@@ -236,7 +240,7 @@ class _Compiler:
     def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
         text = join_command(render_script(job, values), "\n")
         mapping = {self.sentinel(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
-        mapping.update({self.sentinel(k): var for k, var, _, _ in self.runtime.values()})
+        mapping.update({self.sentinel(k): var for k, var, _ in self.runtime.values()})
         if self.wf.dialect == "valohai" and (self.container == "none" or not job.image):
             mapping.update(VALOHAI_PATHS)  # in a container these paths are bind-mounted instead
         return substitute_paths(text, mapping)
@@ -292,10 +296,6 @@ class _Compiler:
             job = _deploy_job(job, command)
         elif job.kind is ir.JobKind.STUB:
             job = _replace(job, script=("true",))
-        if job.sweep is not None and job.sweep.kind is ir.SweepKind.RUNTIME:
-            self.diags.error(f"'{job.name}' fans out at run time; the Slurm back end does not support that yet",
-                             self.loc(job.sweep))
-            return
         stages, gates = self.stages(job)
         executions = job.executions
         context: dict[str, Any] = {
@@ -311,13 +311,21 @@ class _Compiler:
                 if job_id == job.id
             ],
             "runtime_values": [
-                {"sentinel": self.sentinel(k), "var": var, "job": up, "key": key}
-                for (job_id, _), (k, var, up, key) in self.runtime.items() if job_id == job.id
+                {"sentinel": self.sentinel(k), "var": var, "command": command}
+                for (job_id, _), (k, var, command) in self.runtime.items() if job_id == job.id
             ],
+            "fanout": None,
         }
         for e in job.env:
             if not e.name.isidentifier() or not e.name.isascii():
                 self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
+                return
+        if job.sweep is not None and job.sweep.fanout is not None:
+            fanout = job.sweep.fanout
+            context["fanout"] = {"source": fanout.source, "key": fanout.key, "parallel": job.sweep.max_parallel or 0}
+            if job.group is not None:
+                self.diags.error(f"'{job.name}' is a group that fans out at run time; Slurm cannot start an "
+                                 "unknown number of members together", self.loc(job.sweep))
                 return
         if job.group is not None:
             self.group_file(job, context)
@@ -337,7 +345,8 @@ class _Compiler:
                 self.out.add(f"jobs/{job.id}.parameters", "\n".join(parameters) + "\n")
                 self.out.add(f"jobs/{job.id}.params.tsv", "\n".join(table) + "\n")
             else:
-                values = self.values(job, job.sweep.row(0) if job.sweep is not None else None)
+                one_row = job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME
+                values = self.values(job, job.sweep.row(0) if one_row else None)
                 script = self.script_text(job, values)
                 context["script"] = script
                 context["delimiter"] = heredoc_delimiter(script)
@@ -403,6 +412,8 @@ class _Compiler:
             else:
                 chunks.append({"offset": 0, "args": [*common, *logs]})
             what = f"{executions} executions" if executions > 1 else "1 execution"
+            if sweep is not None and sweep.fanout is not None:
+                what = f"one execution per item of {sweep.fanout.source}'s {sweep.fanout.key}, submitted when it is known"
             if job.group is not None:
                 what = f"a group of {executions} members started together (heterogeneous job)"
             if executions > self.max_array:
