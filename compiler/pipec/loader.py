@@ -7,6 +7,7 @@ building from events lets us bound depth, alias expansion and size before any of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -19,6 +20,7 @@ Path = tuple[Union[str, int], ...]
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 100_000
+MAX_INT = 10**18
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -33,6 +35,9 @@ class Document:
     data: Any
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Paths of numbers no pipeline means (infinities, NaNs, integers beyond MAX_INT), noted
+    # while loading so front ends need not walk the whole document to find them.
+    odd_numbers: list[Path] = field(default_factory=list)
 
     def locate(self, path: Path) -> Location:
         """Location of the value at `path`, or of its nearest located ancestor."""
@@ -133,6 +138,15 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.root: Any = None
         self.documents = 0
+        self.handlers = {
+            yaml.ScalarEvent: self.scalar,
+            yaml.MappingStartEvent: self.collection_start,
+            yaml.SequenceStartEvent: self.collection_start,
+            yaml.MappingEndEvent: self.collection_end,
+            yaml.SequenceEndEvent: self.collection_end,
+            yaml.AliasEvent: self.alias,
+            yaml.DocumentStartEvent: self.document_start,
+        }
 
     def child_path(self) -> Path:
         if not self.stack:
@@ -199,60 +213,68 @@ class _Builder:
                     top.merged[k] = True
                     top.key_marks.setdefault(k, mark)
 
-    def event(self, ev: Any) -> None:
-        if isinstance(ev, yaml.ScalarEvent):
-            top = self.stack[-1] if self.stack else None
-            if top is not None and top.kind == "map" and top.expect_key:
-                if self.scalars.is_merge_key(ev):
-                    top.pending_key = "<<"
-                    top.pending_key_mark = ev.start_mark
-                    top.expect_key = False
-                    top.merge_next = True
-                    return
-                # Keys keep their source text: `yes:` or `1:` stay the strings the author wrote.
-                key = ev.value if ev.tag in (None, "!", _STR_TAG) else self.scalars.build(ev)
-                if not isinstance(key, str):
-                    key = str(key)
-                path = top.path + (key,)
-                self.doc.key_positions[path] = _pos(ev.start_mark)
-                self.take_key(top, key, ev.start_mark)
+    def scalar(self, ev: Any) -> None:
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.kind == "map" and top.expect_key:
+            if ev.value == "<<" and self.scalars.is_merge_key(ev):
+                top.pending_key = "<<"
+                top.pending_key_mark = ev.start_mark
+                top.expect_key = False
+                top.merge_next = True
                 return
-            value = self.scalars.build(ev)
-            self.doc.positions[self.child_path()] = _pos(ev.start_mark)
-            self.add(value, 1, ev.start_mark, ev.anchor)
-        elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key:
-                raise _BuildError("a mapping key must be a plain value, not a mapping or list", ev.start_mark)
-            if len(self.stack) >= self.max_depth:
-                raise _BuildError(
-                    f"nesting deeper than {self.max_depth} levels", ev.start_mark,
-                    "pipeline files are shallow; this looks like generated or hostile input",
-                )
-            path = self.child_path()
-            self.doc.positions[path] = _pos(ev.start_mark)
-            if isinstance(ev, yaml.MappingStartEvent):
-                self.stack.append(_Frame("map", {}, path, ev.anchor, ev.start_mark))
-            else:
-                self.stack.append(_Frame("seq", [], path, ev.anchor, ev.start_mark))
-        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            frame = self.stack.pop()
-            self.add(frame.value, frame.size, frame.mark, frame.anchor)
-        elif isinstance(ev, yaml.AliasEvent):
-            if ev.anchor not in self.anchors:
-                raise _BuildError(f"unknown alias *{ev.anchor}", ev.start_mark)
-            value, size = self.anchors[ev.anchor]
-            self.alias_nodes += size
-            if self.alias_nodes > self.max_alias_nodes:
-                raise _BuildError(
-                    f"aliases expand to more than {self.max_alias_nodes} values", ev.start_mark,
-                    "refusing exponential alias expansion (a 'billion laughs' document)",
-                )
-            self.doc.positions[self.child_path()] = _pos(ev.start_mark)
-            self.add(value, size, ev.start_mark, None)
-        elif isinstance(ev, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise _BuildError("expected a single YAML document, found another '---'", ev.start_mark)
+            # Keys keep their source text: `yes:` or `1:` stay the strings the author wrote.
+            key = ev.value if ev.tag in (None, "!", _STR_TAG) else self.scalars.build(ev)
+            if not isinstance(key, str):
+                key = str(key)
+            path = top.path + (key,)
+            self.doc.key_positions[path] = _pos(ev.start_mark)
+            self.take_key(top, key, ev.start_mark)
+            return
+        value = self.scalars.build(ev)
+        path = self.child_path()
+        self.doc.positions[path] = _pos(ev.start_mark)
+        if (value.__class__ is float and not math.isfinite(value)) or (
+            value.__class__ is int and abs(value) > MAX_INT
+        ):
+            self.doc.odd_numbers.append(path)
+        self.add(value, 1, ev.start_mark, ev.anchor)
+
+    def collection_start(self, ev: Any) -> None:
+        if self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key:
+            raise _BuildError("a mapping key must be a plain value, not a mapping or list", ev.start_mark)
+        if len(self.stack) >= self.max_depth:
+            raise _BuildError(
+                f"nesting deeper than {self.max_depth} levels", ev.start_mark,
+                "pipeline files are shallow; this looks like generated or hostile input",
+            )
+        path = self.child_path()
+        self.doc.positions[path] = _pos(ev.start_mark)
+        if isinstance(ev, yaml.MappingStartEvent):
+            self.stack.append(_Frame("map", {}, path, ev.anchor, ev.start_mark))
+        else:
+            self.stack.append(_Frame("seq", [], path, ev.anchor, ev.start_mark))
+
+    def collection_end(self, ev: Any) -> None:
+        frame = self.stack.pop()
+        self.add(frame.value, frame.size, frame.mark, frame.anchor)
+
+    def alias(self, ev: Any) -> None:
+        if ev.anchor not in self.anchors:
+            raise _BuildError(f"unknown alias *{ev.anchor}", ev.start_mark)
+        value, size = self.anchors[ev.anchor]
+        self.alias_nodes += size
+        if self.alias_nodes > self.max_alias_nodes:
+            raise _BuildError(
+                f"aliases expand to more than {self.max_alias_nodes} values", ev.start_mark,
+                "refusing exponential alias expansion (a 'billion laughs' document)",
+            )
+        self.doc.positions[self.child_path()] = _pos(ev.start_mark)
+        self.add(value, size, ev.start_mark, None)
+
+    def document_start(self, ev: Any) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise _BuildError("expected a single YAML document, found another '---'", ev.start_mark)
 
 
 def load_text(
@@ -268,8 +290,11 @@ def load_text(
     doc = Document(file, None)
     builder = _Builder(doc, diags, strict, max_depth, max_alias_nodes)
     try:
+        handlers = builder.handlers
         for ev in yaml.parse(text, Loader=_Loader):
-            builder.event(ev)
+            handler = handlers.get(ev.__class__)
+            if handler is not None:
+                handler(ev)
     except _BuildError as exc:
         diags.error(exc.message, Location(file, *_pos(exc.mark)), exc.hint)
         raise PipecError(diags.sorted()) from None

@@ -62,7 +62,7 @@ def substitute_paths(script: str, mapping: dict[str, str]) -> str:
     Comments and quoted-heredoc bodies (which cannot expand anything) are left as written.
     A prefix only matches at a path boundary (`/valohai/inputsx` is left alone)."""
     keys = sorted(mapping, key=len, reverse=True)
-    interesting = _interesting("".join(sorted({k[0] for k in keys if k})))
+    interesting = _interesting(tuple(keys))
     forms = {
         "plain": '"${{{}}}"', "double": "${{{}}}", "single": "'\"${{{}}}\"'", "ansi": "'\"${{{}}}\"$'",
         "heredoc": "${{{}}}", "backtick": '"${{{}}}"',
@@ -209,9 +209,9 @@ def substitute_paths(script: str, mapping: dict[str, str]) -> str:
 
 
 @lru_cache(maxsize=None)
-def _interesting(key_starts: str) -> re.Pattern[str]:
-    """Characters that can change the quoting state, or start one of the keys."""
-    return re.compile("[" + re.escape("\\'\"$`#<()\n" + key_starts) + "]")
+def _interesting(keys: tuple[str, ...]) -> re.Pattern[str]:
+    """Characters that can change the quoting state, and the keys themselves."""
+    return re.compile("|".join(["[" + re.escape("\\'\"$`#<()\n") + "]", *map(re.escape, keys)]))
 
 
 def _replace_in(line: str, keys: list[str], mapping: dict[str, str], form: str) -> str:

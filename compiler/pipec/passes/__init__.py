@@ -10,12 +10,12 @@ from typing import Callable
 
 from pipec import ir
 from pipec.errors import Diagnostics
-from pipec.passes.graph import check_cycles, order_jobs
+from pipec.passes.graph import order_jobs
 from pipec.passes.naming import assign_ids
 
 Pass = Callable[[ir.Workflow, Diagnostics], ir.Workflow]
 
-PASSES: tuple[Pass, ...] = (assign_ids, check_cycles, order_jobs)
+PASSES: tuple[Pass, ...] = (assign_ids, order_jobs)
 
 
 def run_passes(wf: ir.Workflow, diags: Diagnostics, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:

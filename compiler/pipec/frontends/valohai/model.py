@@ -4,13 +4,12 @@ their merged step definitions, parsed edges, and the options a run was asked for
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
-from pipec.loader import Document, Path
+from pipec.loader import MAX_INT, Document, Path
 from pipec.schema import did_you_mean
 
 DIALECT = "valohai"
@@ -152,7 +151,6 @@ def _collection(kind: str) -> str:
     return {"step": "steps", "task": "tasks", "endpoint": "endpoints", "deployment": "deployments"}.get(kind, "pipelines")
 
 
-MAX_INT = 10**18
 
 
 def check_numbers(doc: Document, diags: Diagnostics) -> set[int]:
@@ -160,17 +158,13 @@ def check_numbers(doc: Document, diags: Diagnostics) -> set[int]:
     digit string); nothing in a pipeline means them, and every later conversion would trip on
     them. Returns the top-level items that hold one."""
     bad: set[int] = set()
-    stack: list[tuple[Any, Path]] = [(doc.data, ())]
-    while stack:
-        value, path = stack.pop()
-        if isinstance(value, dict):
-            stack.extend((v, path + (k,)) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, path + (i,)) for i, v in enumerate(value))
-        elif isinstance(value, float) and not math.isfinite(value):
+    for path in doc.odd_numbers:
+        value = doc.data
+        for key in path:
+            value = value[key]
+        if isinstance(value, float):
             diags.error(f"{value} is not a usable number here", doc.locate(path), "write a finite number")
-            bad.add(path[0] if path and isinstance(path[0], int) else -1)
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        else:
             diags.error("this integer is too large", doc.locate(path), f"numbers in a pipeline stay within ±{MAX_INT:.0e}")
-            bad.add(path[0] if path and isinstance(path[0], int) else -1)
+        bad.add(path[0] if path and isinstance(path[0], int) else -1)
     return bad
