@@ -1,5 +1,6 @@
 # Two set-up commands, each creating the virtual environment it needs:
-#   make demo   compile-free tour: plan and graph of the MNIST example pipeline
+#   make demo   check, plan and graph the MNIST example, compile it for Slurm and show
+#               what submit.sh would submit (--dry-run: no cluster needed)
 #   make test   the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,6 +27,8 @@ demo: $(VENV)/.installed
 	$(BIN)/pipec check examples/valohai/*.yaml
 	$(BIN)/pipec plan examples/valohai/mnist.valohai.yaml
 	$(BIN)/pipec graph examples/valohai/mnist.valohai.yaml --format mermaid
+	$(BIN)/pipec compile examples/valohai/mnist.valohai.yaml --target slurm -o build/slurm
+	cd examples/valohai && ../../build/slurm/training-pipeline/submit.sh --dry-run
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

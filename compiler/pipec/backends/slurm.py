@@ -250,7 +250,7 @@ class _Compiler:
 
     def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
         data = {p.name: p.value for p in job.params}
-        data.update({k: v for k, v in values.items()})
+        data.update(values)
         return json.dumps(data, ensure_ascii=False, sort_keys=False, default=str)
 
     # ---------------------------------------------------------------------------------------

@@ -48,16 +48,20 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$run_dir" ] || run_dir="./pipec-runs/dual-training-pipeline-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$run_dir"
-PIPEC_RUN_DIR=$(cd "$run_dir" && pwd)
+case $run_dir in
+    /*) PIPEC_RUN_DIR=$run_dir ;;
+    *) PIPEC_RUN_DIR="$PWD/${run_dir#./}" ;;
+esac
 export PIPEC_RUN_DIR
-# Slurm does not create log directories; a missing one fails silently.
-mkdir -p "$PIPEC_RUN_DIR/logs/preprocess"
-mkdir -p "$PIPEC_RUN_DIR/logs/train-conservative"
-mkdir -p "$PIPEC_RUN_DIR/logs/evaluate-conservative"
-mkdir -p "$PIPEC_RUN_DIR/logs/train-experimental"
-mkdir -p "$PIPEC_RUN_DIR/logs/evaluate-experimental"
-[ "$dry_run" = 1 ] || : > "$PIPEC_RUN_DIR/jobs.tsv"
+if [ "$dry_run" = 0 ]; then
+    # Slurm does not create log directories; a missing one fails silently.
+    mkdir -p "$PIPEC_RUN_DIR/logs/preprocess"
+    mkdir -p "$PIPEC_RUN_DIR/logs/train-conservative"
+    mkdir -p "$PIPEC_RUN_DIR/logs/evaluate-conservative"
+    mkdir -p "$PIPEC_RUN_DIR/logs/train-experimental"
+    mkdir -p "$PIPEC_RUN_DIR/logs/evaluate-experimental"
+    : > "$PIPEC_RUN_DIR/jobs.tsv"
+fi
 
 submit() {  # NAME SBATCH-ARGUMENTS...: submit one job (or array chunk); its id goes to $job_id
     local name=$1
