@@ -65,9 +65,10 @@ def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
         raise PipecError(diags.sorted()) from None
     data = raw.get("tool", {}).get("pipec", {}) if path.name == "pyproject.toml" else raw
     cfg = Config(data, file)
-    from pipec.schema import describe_value, validator  # jsonschema is imported only when a config exists
+    from pipec.schema import describe_value, is_valid_fast, validator
 
-    for err in validator("config").iter_errors(data):
+    errors = [] if is_valid_fast("config", data) else validator("config").iter_errors(data)
+    for err in errors:
         keys = [str(k) for k in err.absolute_path]
         where = ".".join(keys) or "the config"
         if err.validator == "additionalProperties":

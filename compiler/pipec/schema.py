@@ -10,14 +10,15 @@ import difflib
 import json
 import re
 from functools import lru_cache
-from typing import Any, Iterable
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, Iterable
 
 from pipec.errors import Diagnostics
 from pipec.loader import Document, Path
 from pipec.resources import data_dir
+
+if TYPE_CHECKING:  # jsonschema is imported only to describe errors: valid files never need it
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -32,6 +33,8 @@ _TYPE_NAMES = {
 
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     with open(data_dir("schemas") / f"{name}.schema.json", encoding="utf-8") as fh:
         schema = json.load(fh)
     return Draft202012Validator(schema)
