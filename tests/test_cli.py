@@ -111,3 +111,18 @@ def test_plan_output_is_deterministic_across_hash_seeds():
         assert out.returncode == 0, out.stderr
         outputs.add(out.stdout)
     assert len(outputs) == 1
+
+
+def test_unwritable_output_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", "slurm",
+                                       "-o", str(blocker)])
+    assert result.exit_code == 2
+    assert "cannot write to" in result.output and "Traceback" not in result.output
+
+
+def test_slurm_needs_an_output_directory():
+    result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", "slurm"])
+    assert result.exit_code == 2
+    assert "writes a directory" in result.output

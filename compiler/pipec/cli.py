@@ -183,7 +183,10 @@ def compile(file: str, target: str, output: str, strict: bool, dialect: str | No
     code = _exit_code([result], strict)
     if code:
         sys.exit(code)
-    write_tree(output, files)
+    try:
+        write_tree(output, files)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write to {output}: {exc.strerror or exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover
