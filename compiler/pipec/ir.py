@@ -9,8 +9,8 @@ failure policy. Values are JSON-like (str, int, float, bool, None, lists of thos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from typing import Any, Iterator, Union
 
 from pipec.errors import Location

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jinja2
@@ -298,7 +298,7 @@ class _Compiler:
                 return
             job = _deploy_job(job, command)
         elif job.kind is ir.JobKind.STUB:
-            job = _replace(job, script=("true",))
+            job = replace(job, script=("true",))
         stages, gates = self.stages(job)
         fetches = self.fetches(job)
         executions = job.executions
@@ -511,11 +511,6 @@ def _cell(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def _replace(job: ir.Job, **changes: Any) -> ir.Job:
-    from dataclasses import replace
-
-    return replace(job, **changes)
-
 
 def _deploy_job(job: ir.Job, command: str) -> ir.Job:
     assert job.deployment is not None
@@ -526,7 +521,7 @@ def _deploy_job(job: ir.Job, command: str) -> ir.Job:
         ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
     )
     inputs = tuple(ir.Input(name=name) for name, _ in d.files)
-    return _replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
+    return replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
 
 
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics) -> dict[str, tuple[str, bool]]:

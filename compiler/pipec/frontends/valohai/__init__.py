@@ -12,7 +12,13 @@ from pipec import ir
 from pipec.errors import Diagnostics
 from pipec.frontends.valohai.checks import lint_deployment, lint_step, lint_task
 from pipec.frontends.valohai.lower import pipeline_workflow, step_workflow
-from pipec.frontends.valohai.model import DIALECT, Options, UsageError, check_numbers, collect
+from pipec.frontends.valohai.model import (
+    DIALECT,
+    Options,
+    UsageError,
+    check_numbers,
+    collect,
+)
 from pipec.loader import Document
 from pipec.schema import did_you_mean
 from pipec.schema import validate as schema_validate

@@ -4,6 +4,7 @@ parameter and environment edges and pipeline parameters copied in.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from pipec import ir
@@ -215,7 +216,7 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
         group = None
         if node.blueprint is not None and task_type(node.blueprint) == "distributed":
             group = node.name
-        jobs[node.name] = _replace(job, sweep=sweep, group=group)
+        jobs[node.name] = replace(job, sweep=sweep, group=group)
     if len(jobs) < len(nodes):
         return None
 
@@ -238,7 +239,7 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
                             doc.locate(e.source_path), did_you_mean_hint(sk, [v.name for v in jobs[sn].env]))
                 continue
             env = tuple(v for v in jobs[tn].env if v.name != tk) + (ir.EnvVar(tk, value, doc.locate(e.target_path)),)
-            jobs[tn] = _replace(jobs[tn], env=env)
+            jobs[tn] = replace(jobs[tn], env=env)
     params: list[ir.PipelineParam] = []
     for p, path, targets in pparams:
         value = p.get("default")
@@ -268,14 +269,9 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
     )
 
 
-def _replace(job: ir.Job, **changes: Any) -> ir.Job:
-    from dataclasses import replace
-
-    return replace(job, **changes)
-
 
 def _set_param(job: ir.Job, name: str, value: Any) -> ir.Job:
-    params = tuple(_replace(p, value=(
+    params = tuple(replace(p, value=(
         [value] if p.cli.multiple and value is not None and not isinstance(value, list) else value
     )) if p.name == name else p for p in job.params)
-    return _replace(job, params=params)
+    return replace(job, params=params)
