@@ -346,3 +346,17 @@ def test_deployment_node(write):
     assert deploy.kind is ir.JobKind.DEPLOYMENT
     assert deploy.deployment == ir.Deployment("prod", ("predict",), ("staging",), (("predict.model", "model.pb"),))
     assert wf.dependencies[0].kind is ir.DepKind.DEPLOY_FILE
+
+
+def test_triggers_for_unknown_pipelines_are_warned(write, tmp_path):
+    (tmp_path / "pipec.toml").write_text('[triggers]\n"nope" = "0 3 * * *"\n"p" = "0 4 * * *"\n')
+    result = load_workflows(Request(file=write(TASK_STEP_ONLY)))
+    [wf] = result.workflows
+    assert wf.triggers == (ir.Trigger("0 4 * * *"),)
+    [d] = [d for d in result.diagnostics if "[triggers]" in d.message]
+    assert "[triggers] names 'nope'" in d.message and d.location.file.endswith("pipec.toml") and d.location.line == 2
+
+
+def test_malformed_sweep_option_is_reported_even_for_an_empty_file(write):
+    with pytest.raises(UsageError, match="expected NODE.PARAM"):
+        load_workflows(Request(file=write(""), sweeps=("nodot=1",)))

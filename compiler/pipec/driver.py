@@ -88,6 +88,7 @@ def _config(req: Request, diags: Diagnostics) -> Config:
 def load_workflows(req: Request) -> Result:
     """Load, validate and lower one file. Problems are in `Result.diagnostics`; a problem
     with the request itself raises UsageError."""
+    cli_sweeps = parse_sweep_options(req.sweeps)  # a malformed option is a usage error, whatever the file
     raw, name = _read(req.file)
     result = Result(name)
     diags = Diagnostics()
@@ -116,7 +117,6 @@ def load_workflows(req: Request) -> Result:
 
         sweeps = dict(config.data.get("sweeps", {}))
         sweeps_location = config.locate("sweeps") if sweeps else None
-        cli_sweeps = parse_sweep_options(req.sweeps)
         if cli_sweeps:
             sweeps, sweeps_location = cli_sweeps, None
         opts = valohai.Options(
@@ -128,6 +128,12 @@ def load_workflows(req: Request) -> Result:
         except valohai.UsageError as exc:
             raise UsageError(str(exc)) from None
         triggers = config.data.get("triggers", {})
+        if req.pipeline is None and req.step is None:
+            names = {wf.name for wf in workflows}
+            for pipeline in triggers:
+                if pipeline not in names:
+                    diags.warning(f"[triggers] names '{pipeline}', which is not a pipeline of {name}; it is ignored",
+                                  config.locate(pipeline), f"pipelines: {', '.join(sorted(names)) or 'none'}")
         for wf in workflows:
             if wf.name in triggers:
                 wf = replace(wf, triggers=(ir.Trigger(triggers[wf.name]),))
