@@ -807,3 +807,31 @@ def test_valohai_paths_after_an_apostrophe_in_a_comment(tmp_path: Path) -> None:
     assert not (state / "failed").exists(), f"the job failed:\n{errors}"
     execution = run_dir / "s" / "0"
     assert (execution / "outputs" / "path.txt").read_text() == f"{execution}/inputs/x"
+
+
+DATUM = """
+- step:
+    name: train
+    image: busybox
+    command: ls /valohai/inputs/data
+    inputs:
+      - name: data
+        default: datum://0123abcd
+"""
+
+
+def test_platform_urls_warn_at_compile_and_fail_at_staging_naming_the_config_key(tmp_path: Path) -> None:
+    source = tmp_path / "valohai.yaml"
+    source.write_text(DATUM)
+    out = tmp_path / "out"
+    result = pipec("compile", str(source), "--target", "slurm", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"^{re.escape(str(source))}:7:9: warning: input 'data' of 'train' uses datum:// URLs", result.stderr, re.M)
+    assert "[fetch] datum" in result.stderr
+    strict = pipec("compile", str(source), "--target", "slurm", "-o", str(tmp_path / "strict"), "--strict")
+    assert strict.returncode == 1
+    runtime = out / "train" / "pipec-runtime.sh"
+    staged = subprocess.run([BASH, "-c", f'. {shlex.quote(str(runtime))}; VH_INPUTS_DIR={shlex.quote(str(tmp_path))}/in; '
+                             "pipec_fetch data datum://0123abcd ''"], capture_output=True, text=True)
+    assert staged.returncode == 1
+    assert 'set [fetch] datum = "..." in pipec.toml' in staged.stderr

@@ -7,7 +7,8 @@
 #   <job>/<execution>/inputs/<slot>/   files staged for each input slot
 #   <job>/<execution>/outputs/         everything the execution writes is kept
 #   <job>/<execution>/config/parameters.json
-#   <job>/<execution>/.pipec/{ok,failed,command.sh,attempts}
+#   <job>/<execution>/.pipec/{ok,failed,command.sh,attempts,stdout}
+#   <job>/items.jsonl               the items of a run-time fan-out, one JSON value per line
 #   FAILED                          written when a stop-all job fails the run
 
 pipec_die() {
@@ -39,7 +40,7 @@ pipec_begin() {
 pipec_fetch() {
     mkdir -p "$VH_INPUTS_DIR/$1"
     if [ -z "$3" ]; then
-        pipec_die "no fetch command for $2 (input $1); map its scheme in pipec.toml [fetch]"
+        pipec_die "no fetch command for $2 (input $1); set [fetch] ${2%%://*} = \"...\" in pipec.toml"
     fi
     sh -c "$3" pipec-fetch "$2" "$VH_INPUTS_DIR/$1" || pipec_die "fetching $2 for input $1 failed"
 }
