@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any, Iterator, Union
+from typing import Any, Iterator
 
 from pipec.errors import Location
 
@@ -233,7 +233,6 @@ class Job:
     kind: JobKind = JobKind.EXECUTION
     image: str | None = None
     script: tuple[str, ...] = ()  # command lines, before parameter interpolation
-    shell: bool = True  # False: `script` is one argv (exec form) rather than shell lines
     source_path: str | None = None
     env: tuple[EnvVar, ...] = ()
     resources: Resources = field(default_factory=Resources)
@@ -319,5 +318,3 @@ class Workflow:
         """Job ids this job waits for, in first-seen order, without repeats."""
         return tuple(dict.fromkeys(d.source for d in self.incoming(job_id)))
 
-
-Scalar = Union[str, int, float, bool, None]

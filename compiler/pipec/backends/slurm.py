@@ -289,6 +289,10 @@ class _Compiler:
 
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
+        if job.condition is not None:
+            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
+                             "the Slurm back end does not compile conditions yet", self.loc(job))
+            return
         if job.kind is ir.JobKind.DEPLOYMENT:
             command = self.config.data.get("deploy", {}).get("command")
             if not command:
