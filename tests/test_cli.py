@@ -50,7 +50,7 @@ def test_version():
     assert run(["--version"]).output.strip() == f"pipec, version {__version__}"
 
 
-@pytest.mark.parametrize("target", ["argo", "gha"])
+@pytest.mark.parametrize("target", ["gha"])
 def test_compile_targets_not_available_yet(target):
     result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", target])
     assert result.exit_code == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from dataclasses import replace
 from typing import Any, Callable
 
 import click
@@ -14,6 +15,7 @@ import click
 from pipec import __version__
 from pipec.driver import Request, Result, UsageError, load_workflows
 from pipec.errors import format_diagnostics
+from pipec.ir import Trigger
 
 DIALECT_CHOICE = click.Choice(["valohai", "osmo", "runnable"])
 
@@ -152,39 +154,57 @@ def graph(file: str, fmt: str, dialect: str | None, pipeline: str | None, step: 
 @click.option("--target", "-t", type=click.Choice(["argo", "gha", "slurm"]), required=True,
               help="Engine to compile for.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="OUT",
-              help="Output file or directory; - for standard output where the target allows it.")
+              help="Output: a directory, a file (argo: *.yaml / *.yml), or - for standard output (argo).")
+@click.option("--kind", type=click.Choice(["workflow", "template"]), default="workflow", show_default=True,
+              help="argo: write a Workflow or a WorkflowTemplate (a pipeline with a schedule becomes a "
+                   "CronWorkflow unless --kind template).")
+@click.option("--schedule", default=None, metavar="CRON",
+              help="Run the compiled pipelines on this five-field cron schedule (overrides [triggers]).")
 @click.option("--strict", is_flag=True, help="Warnings fail the compile (exit 1).")
 @_select_options
-def compile(file: str, target: str, output: str, strict: bool, dialect: str | None, pipeline: str | None,
-            step: str | None, sweeps: tuple[str, ...], config: str | None) -> None:
+def compile(file: str, target: str, output: str, kind: str, schedule: str | None, strict: bool,
+            dialect: str | None, pipeline: str | None, step: str | None, sweeps: tuple[str, ...],
+            config: str | None) -> None:
     """Compile FILE into manifests for TARGET.
 
     \b
     Examples:
       pipec compile valohai.yaml --target argo -o workflow.yaml
+      pipec compile valohai.yaml --target argo --kind template -o manifests/
       pipec compile valohai.yaml --target slurm -o build/slurm
     """
     from pipec.backends import available, load
     from pipec.errors import Diagnostics
-    from pipec.output import write_tree
+    from pipec.output import write_documents, write_tree
 
     if not available(target):
         raise click.UsageError(f"target {target} is not available yet")
     if target == "slurm" and output == "-":
         raise click.UsageError("--target slurm writes a directory: give one with -o DIR")
+    if target != "argo" and kind != "workflow":
+        raise click.UsageError("--kind applies to --target argo only")
     result = _run(Request(file=file, dialect=dialect, strict=strict, for_compile=True, pipeline=pipeline,
                           step=step, sweeps=sweeps, config=config))
     diags = Diagnostics(list(result.diagnostics))
     files = {}
     if not result.has_errors:
-        files = load(target).compile_workflows(result.workflows, result.config, diags)
+        module = load(target)
+        if target == "argo":
+            files = module.compile_workflows(result.workflows, result.config, diags, kind=kind, schedule=schedule)
+        else:
+            if schedule:
+                result.workflows = [replace(wf, triggers=(Trigger(schedule),)) for wf in result.workflows]
+            files = module.compile_workflows(result.workflows, result.config, diags)
     result.diagnostics = diags.sorted()
     _report([result], "text", sys.stderr)
     code = _exit_code([result], strict)
     if code:
         sys.exit(code)
     try:
-        write_tree(output, files)
+        if target == "argo" and (output == "-" or output.endswith((".yaml", ".yml"))):
+            write_documents(output, [text for _, (text, _) in sorted(files.items())])
+        else:
+            write_tree(output, files)
     except OSError as exc:
         raise click.UsageError(f"cannot write to {output}: {exc.strerror or exc}") from None
 

@@ -7,7 +7,7 @@ whose module is None is planned but not built yet, and `pipec compile` says so (
 from __future__ import annotations
 
 TARGETS: dict[str, str | None] = {
-    "argo": None,
+    "argo": "pipec.backends.argo",
     "gha": None,
     "slurm": "pipec.backends.slurm",
 }

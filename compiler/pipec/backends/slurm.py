@@ -24,32 +24,16 @@ from typing import Any
 import jinja2
 
 from pipec import ir
-from pipec.backends.shell import ansi_c, heredoc_delimiter, quote, substitute_paths
-from pipec.command import CommandError, join_command, render_script
+from pipec.backends.common import VALOHAI_PATHS, JobRenderer, RuntimeValue
+from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
+from pipec.command import CommandError
 from pipec.config import Config
-from pipec.errors import Diagnostics, Location
+from pipec.errors import Diagnostics
 from pipec.passes.naming import safe_id
 from pipec.resources import data_dir
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
 DEFAULT_RETRIES = 2
-VALOHAI_PATHS = {
-    "/valohai/inputs": "VH_INPUTS_DIR",
-    "/valohai/outputs": "VH_OUTPUTS_DIR",
-    "/valohai/config": "VH_CONFIG_DIR",
-}
-DEFAULT_FETCH = {
-    # IFS= keeps paths with spaces whole while still expanding wildcards.
-    "file": 'IFS=; for f in $1; do cp -R -- "$f" "$2/"; done',
-    "http": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
-    "https": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
-    # aws s3 cp has no wildcards: a pattern in the last path part becomes --include.
-    "s3": 'case $1 in *[*?]*) aws s3 cp --recursive --exclude "*" --include "${1##*/}" "${1%/*}/" "$2/" ;; '
-          '*) aws s3 cp "$1" "$2/" ;; esac',
-    "gs": 'gsutil -m cp "$1" "$2/"',
-    "azure": 'azcopy copy "$1" "$2/"',
-}
-SENTINEL = "@@PIPEC_P{salt}_{k}@@"
 
 
 @dataclass
@@ -112,80 +96,40 @@ class _Param:
     default_text: str
 
 
-class _Compiler:
+class _Compiler(JobRenderer):
+    engine = "Slurm"
+
     def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
-        self.wf = wf
-        self.config = config
-        self.diags = diags
+        super().__init__(wf, config, diags)
         self.slurm: dict[str, Any] = dict(config.data.get("slurm", {}))
         self.container = str(self.slurm.get("container", "none"))
-        self.fetch = {**DEFAULT_FETCH, **config.data.get("fetch", {})}
-        self.profiles: dict[str, dict[str, Any]] = dict(config.data.get("profiles", {}))
         self.max_array = int(self.slurm.get("max_array_size", DEFAULT_MAX_ARRAY_SIZE))
         self.retries = int(self.slurm.get("retries", DEFAULT_RETRIES))
         self.workflow_id = safe_id(wf.name)
         self.out = Output()
         self.params: list[_Param] = []
-        # (job id, parameter) -> index of the pipeline parameter that may override it
-        self.overridable: dict[tuple[str, str], int] = {}
-        self.salt = _salt(wf)
-        # (job id, parameter) -> (sentinel index, variable, shell command printing the value),
-        # for values known only when the upstream has run (metadata and deployment edges).
-        self.runtime: dict[tuple[str, str], tuple[int, str, str]] = {}
-        for d in wf.dependencies:
-            if d.kind in ir.RUNTIME_DEP_KINDS and wf.job(d.target).param(d.target_key) is not None:
-                n = len(self.runtime)
-                command = f"pipec_metadata {quote(d.source)} {quote(d.source_key)}"
-                sweep = wf.job(d.target).sweep
-                if sweep is not None and sweep.fanout is not None and sweep.fanout.param == d.target_key:
-                    command = "pipec_fanout_item"  # each execution gets one item of the list
-                self.runtime[(d.target, d.target_key)] = (len(wf.params) + n, f"PIPEC_VALUE_{n}", command)
 
-    def sentinel(self, k: int) -> str:
-        """Stands for pipeline parameter k while rendering; never equal to text the author wrote."""
-        return SENTINEL.format(salt=self.salt, k=k)
-
-    def loc(self, obj: Any) -> Location:
-        return getattr(obj, "location", None) or self.wf.location or Location(self.wf.source_file, 1, 1)
+    def value_command(self, v: RuntimeValue) -> str:
+        """Shell command printing a run-time value (takes a FORM argument: json or text)."""
+        sweep = self.wf.job(v.dep.target).sweep
+        if sweep is not None and sweep.fanout is not None and sweep.fanout.param == v.dep.target_key:
+            return "pipec_fanout_item"  # each execution gets one item of the list
+        return f"pipec_metadata {quote(v.dep.source)} {quote(v.dep.source_key)}"
 
     # ---------------------------------------------------------------------------------------
     def pipeline_params(self) -> None:
+        self.find_overridable()
         for k, p in enumerate(self.wf.params):
-            var = f"PIPEC_PARAM_{k}"
-            ptypes = set()
-            for job_id, pname in p.targets:
-                job = self.wf.job(job_id)
-                param = job.param(pname)
-                if param is None:
-                    continue
-                if job.sweep is not None and pname in job.sweep.names:
-                    continue  # the sweep decides; warned by the front end
-                if param.type == "flag":
-                    self.diags.warning(
-                        f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on Slurm a flag "
-                        "is compiled in and cannot be changed at submit time", self.loc(p))
-                    continue
-                try:
-                    render_script(job, {pname: self.sentinel(k)})
-                except (CommandError, ValueError, KeyError):
-                    self.diags.warning(
-                        f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
-                        "needs the value at compile time, so it cannot be changed at submit time on Slurm",
-                        self.loc(p))
-                    continue
-                self.overridable[(job_id, pname)] = k
-                ptypes.add(param.type)
-            ptype = ptypes.pop() if len(ptypes) == 1 else "string"
             value = p.value
             if isinstance(value, list):
                 value = ",".join(str(v) for v in value)
             text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
-            self.params.append(_Param(p.name, var, ptype, text, text or "empty"))
+            self.params.append(_Param(p.name, f"PIPEC_PARAM_{k}", self.param_type(k), text, text or "empty"))
 
     # ---------------------------------------------------------------------------------------
     def resources(self, job: ir.Job) -> list[str]:
         res = job.resources
-        profile = self.profiles.get(res.profile or "", {}) if res.profile else {}
+        profile = self.profile(job)
         cpus = res.cpu if res.cpu is not None else profile.get("cpus")
         memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
         gpus = res.gpus or int(profile.get("gpus", 0))
@@ -230,63 +174,6 @@ class _Compiler:
                  '--container-workdir="$PWD"']
         return ("" if in_srun else "srun --ntasks=1 ") + " ".join(flags) + " "
 
-    def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
-        values = dict(row or {})
-        for (job_id, pname), k in self.overridable.items():
-            if job_id == job.id and pname not in values:
-                values[pname] = self.sentinel(k)
-        for (job_id, pname), (k, _, _) in self.runtime.items():
-            if job_id == job.id:
-                values[pname] = self.sentinel(k)
-        return values
-
-    def script_text(self, job: ir.Job, values: dict[str, Any]) -> str:
-        text = join_command(render_script(job, values), "\n")
-        mapping = {self.sentinel(k): f"PIPEC_PARAM_{k}" for k in range(len(self.wf.params))}
-        mapping.update({self.sentinel(k): var for k, var, _ in self.runtime.values()})
-        if self.wf.dialect == "valohai" and (self.container == "none" or not job.image):
-            mapping.update(VALOHAI_PATHS)  # in a container these paths are bind-mounted instead
-        return substitute_paths(text, mapping)
-
-    def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
-        data = {p.name: p.value for p in job.params}
-        data.update(values)
-        return json.dumps(data, ensure_ascii=False, sort_keys=False, default=str)
-
-    # ---------------------------------------------------------------------------------------
-    def stages(self, job: ir.Job) -> tuple[list[dict[str, str]], list[str]]:
-        stages = []
-        gates = []
-        for d in self.wf.incoming(job.id):
-            up = self.wf.job(d.source)
-            if up.on_error is ir.OnError.CONTINUE and d.source not in gates:
-                gates.append(d.source)
-            if d.kind in (ir.DepKind.FILES, ir.DepKind.DEPLOY_FILE):
-                slot = job.input(d.target_key)
-                keep = slot.keep_directories if slot else "none"
-                stages.append({"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
-                               "keep": keep if keep in ("full", "suffix") else "none"})
-            elif d.kind is ir.DepKind.INPUT_FILES:
-                stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
-                               "keep": "none"})
-        return stages, gates
-
-    def fetches(self, job: ir.Job) -> list[dict[str, str]]:
-        out = []
-        for slot in job.inputs:
-            for url in slot.urls:
-                scheme = url.split("://", 1)[0].lower() if "://" in url else "file"
-                command = self.fetch.get(scheme, "")
-                if not command:
-                    self.diags.warning(
-                        f"input '{slot.name}' of '{job.name}' uses {scheme}:// URLs, which have no fetch command; "
-                        "the job will fail when staging it", self.loc(slot),
-                        f'map the scheme in pipec.toml: [fetch] {scheme} = "<command taking $1=URL, $2=directory>"')
-                if scheme == "file" and url.startswith("file://"):
-                    url = url[len("file://"):]
-                out.append({"slot": slot.name, "url": url, "command": command})
-        return out
-
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
         if job.condition is not None:
@@ -294,13 +181,10 @@ class _Compiler:
                              "the Slurm back end does not compile conditions yet", self.loc(job))
             return
         if job.kind is ir.JobKind.DEPLOYMENT:
-            command = self.config.data.get("deploy", {}).get("command")
-            if not command:
-                self.diags.error(f"deployment node '{job.name}' needs a deploy command on Slurm", self.loc(job),
-                                 'add to pipec.toml: [deploy] command = "<your deploy command>"; it runs with the '
-                                 "deployment's files staged under $VH_INPUTS_DIR")
+            deploy = self.deploy_job(job)
+            if deploy is None:
                 return
-            job = _deploy_job(job, command)
+            job = deploy
         elif job.kind is ir.JobKind.STUB:
             job = replace(job, script=("true",))
         stages, gates = self.stages(job)
@@ -310,7 +194,7 @@ class _Compiler:
             "job": job, "container": self.container, "executions": executions,
             # Lines repeated for every input are rendered here rather than in the template:
             # at 10,000 jobs the template's per-line filter calls dominate compile time.
-            "staging": _staging_lines(gates, stages, fetches),
+            "staging": self.staging_lines(gates, stages, fetches),
             "retries": self.retries if job.on_error is ir.OnError.RETRY else 0,
             "command_prefix": self.launcher(job),
             "group_prefix": self.launcher(job, in_srun=True),
@@ -321,19 +205,17 @@ class _Compiler:
                 if job_id == job.id
             ],
             "runtime_values": [
-                {"sentinel": self.sentinel(k), "var": var, "command": command}
-                for (job_id, _), (k, var, command) in self.runtime.items() if job_id == job.id
+                {"sentinel": self.sentinel(v.index), "var": v.var, "command": self.value_command(v)}
+                for (job_id, _), v in self.runtime.items() if job_id == job.id
             ],
             "environment": "".join(
                 [f"export {e.name}={quote(e.value)}\n" for e in job.env]
-                + [f"{var}=$({command} text)\nexport {var}\n"
-                   for (job_id, _), (_, var, command) in self.runtime.items() if job_id == job.id]),
+                + [f"{v.var}=$({self.value_command(v)} text)\nexport {v.var}\n"
+                   for (job_id, _), v in self.runtime.items() if job_id == job.id]),
             "fanout": None,
         }
-        for e in job.env:
-            if not e.name.isidentifier() or not e.name.isascii():
-                self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
-                return
+        if not self.check_env_names(job):
+            return
         if job.sweep is not None and job.sweep.fanout is not None:
             fanout = job.sweep.fanout
             context["fanout"] = {"source": fanout.source, "key": fanout.key, "parallel": job.sweep.max_parallel or 0}
@@ -352,7 +234,7 @@ class _Compiler:
                 table.append("\t".join(["execution", *names]))
                 for i, row in enumerate(job.sweep.iter_rows()):
                     values = self.values(job, row)
-                    commands.append(ansi_c(self.script_text(job, values)))
+                    commands.append(ansi_c(self.script_text(job, values, self.container == "none" or not job.image)))
                     parameters.append(ansi_c(self.parameters_json(job, values)))
                     table.append("\t".join([str(i), *(_cell(row.get(n)) for n in names)]))
                 self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
@@ -361,7 +243,7 @@ class _Compiler:
             else:
                 one_row = job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME
                 values = self.values(job, job.sweep.row(0) if one_row else None)
-                script = self.script_text(job, values)
+                script = self.script_text(job, values, self.container == "none" or not job.image)
                 context["script"] = script
                 context["delimiter"] = heredoc_delimiter(script)
                 context["parameters_json"] = self.parameters_json(job, values)
@@ -383,7 +265,7 @@ class _Compiler:
         try:
             for i, row in enumerate(rows):
                 values = self.values(job, row)
-                script = self.script_text(job, values)
+                script = self.script_text(job, values, self.container == "none" or not job.image)
                 directives = [*( [context["directives"][0]] if i == 0 else []), "--ntasks=1", *resources]
                 members.append({"directives": directives, "script": script, "delimiter": heredoc_delimiter(script),
                                 "parameters_json": self.parameters_json(job, values)})
@@ -461,21 +343,6 @@ class _Compiler:
         return self.out
 
 
-def _salt(wf: ir.Workflow) -> str:
-    """A suffix that makes the sentinel absent from every text of the workflow (deterministic)."""
-    texts = [json.dumps([p.value for p in wf.params], default=str)]
-    for job in wf.jobs:
-        texts.extend(job.script)
-        texts.append(json.dumps([p.value for p in job.params], default=str))
-        if job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME:
-            texts.append(json.dumps([a.values for a in job.sweep.axes] + [r for r in job.sweep.rows], default=str))
-    blob = "\n".join(texts)
-    n = 0
-    while f"@@PIPEC_P{n or ''}_" in blob:
-        n += 1
-    return str(n) if n else ""
-
-
 def _submission(job: ir.Job, var: str, chunks: list[dict[str, Any]], what: str, needed: bool) -> str:
     """submit.sh's lines for one job (rendered here: the template loop is slow at scale)."""
     name = f" ({_comment(job.name)})" if job.id != job.name else ""
@@ -486,14 +353,6 @@ def _submission(job: ir.Job, var: str, chunks: list[dict[str, Any]], what: str, 
         lines.append(f'submit {quote(job.id)}{args} "$PIPEC_SCRIPT_DIR/jobs/{job.id}.sbatch"\n')
         if needed:
             lines.append(f"{var}=$job_id\n" if i == 0 else f'{var}="${{{var}}}:$job_id"\n')
-    return "".join(lines)
-
-
-def _staging_lines(gates: list[str], stages: list[dict[str, str]], fetches: list[dict[str, str]]) -> str:
-    lines = [f"pipec_gate {quote(up)}\n" for up in gates]
-    lines += [f"pipec_stage {quote(s['job'])} {s['area']} {quote(s['glob'])} {quote(s['slot'])} {s['keep']}\n"
-              for s in stages]
-    lines += [f"pipec_fetch {quote(f['slot'])} {quote(f['url'])} {quote(f['command'])}\n" for f in fetches]
     return "".join(lines)
 
 
@@ -514,18 +373,6 @@ def _cell(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
-
-
-def _deploy_job(job: ir.Job, command: str) -> ir.Job:
-    assert job.deployment is not None
-    d = job.deployment
-    env = (
-        ir.EnvVar("PIPEC_DEPLOYMENT", d.name),
-        ir.EnvVar("PIPEC_ENDPOINTS", " ".join(d.endpoints)),
-        ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
-    )
-    inputs = tuple(ir.Input(name=name) for name, _ in d.files)
-    return replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
 
 
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics) -> dict[str, tuple[str, bool]]:

@@ -1,0 +1,825 @@
+"""Argo Workflows back end: one Workflow (or WorkflowTemplate, or CronWorkflow) per pipeline.
+
+    main                DAG template: one task per job, `depends` expressions
+    step-<name>         container template per distinct job shape (image, resources, ...)
+    sweep-<job>         DAG wrapper that limits a sweep's parallelism
+    group-<job>         DAG wrapper of a group: members as daemons, then the lead
+    deploy-<job>        resource template applying [deploy] manifest
+
+Each pod runs one execution under the runtime contract (pipec-runtime.sh, shipped once in the
+workflow annotation `pipec-runtime` and read through `{{workflow.annotations.pipec-runtime}}`):
+the execution directory is a volume at /valohai, uploaded afterwards as key-only artifacts
+under `{{workflow.name}}/<job>/<execution>/`; a downstream job downloads the whole
+`{{workflow.name}}/<upstream>/` prefix (Argo neither globs nor aggregates loop artifacts) and
+the runtime stages what the edge's glob selects.
+
+Everything the author wrote reaches the pod through environment variables filled from
+template parameters; a value holding "{{" (Argo's template language) travels base64-encoded
+and the pod decodes it, so user text is never read as an Argo expression or as shell code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hera.workflows import models as m
+
+from pipec import ir
+from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
+from pipec.backends.shell import quote
+from pipec.backends.yamltext import dump
+from pipec.command import CommandError
+from pipec.config import Config
+from pipec.errors import Diagnostics
+from pipec.passes.naming import safe_id
+from pipec.resources import data_dir
+
+B64 = "pipec-b64:"
+MISSING = "pipec-missing:"
+EXEC_MOUNT = "/valohai"
+RUNTIME_ANNOTATION = "pipec-runtime"
+MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence + axis lookup)
+MAX_OBJECT_BYTES = 1024 * 1024  # etcd's default request limit for one object
+WORKFLOW_NAME_MAX = 63 - 5  # generateName gets five random characters
+CRON_NAME_MAX = 52  # a CronWorkflow adds a timestamp suffix to the workflows it creates
+KEY_FIELDS = {"s3": "key", "gcs": "key", "oss": "key", "azure": "blob"}
+BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
+_PARAM_NAME = re.compile(r"[^-a-zA-Z0-9_]+")
+
+
+def argo_text(text: str) -> str:
+    """Text safe from Argo's templating: base64 behind a prefix when it holds "{{"."""
+    if "{{" in text or text.startswith(B64):
+        return B64 + base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return text
+
+
+def k8s_name(name: str, limit: int) -> str:
+    return safe_id(name, max_length=limit)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything a container template depends on; jobs of one shape share the template."""
+
+    image: str
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: str  # JSON
+    timeout: int | None
+    retries: int
+    upstream: int
+    inputs_area: bool  # a downstream reads this job's inputs too
+    urls: tuple[str, ...]  # native URL artifacts by kind
+    params: tuple[tuple[int, str], ...]  # (pipeline parameter index, Argo name)
+    values: int
+    sweep: int
+    metadata: tuple[bool, ...]  # per metadata output: also a list of items (fan-out source)
+    daemon: bool
+    lead: bool
+
+
+@dataclass
+class _Task:
+    """One DAG task before it becomes a model."""
+
+    name: str
+    template: str
+    depends: str | None = None
+    args: dict[str, str] | None = None
+    with_items: list[Any] | None = None
+    with_param: str | None = None
+    with_sequence: int | None = None
+
+
+class _Compiler(JobRenderer):
+    engine = "Argo"
+
+    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics, kind: str, schedule: str | None):
+        super().__init__(wf, config, diags)
+        self.argo: dict[str, Any] = dict(config.data.get("argo", {}))
+        self.kind = kind
+        self.schedule = schedule
+        self.storage = str(self.argo.get("artifact_storage", "s3"))
+        self.templates: list[m.Template] = []
+        self.shapes: dict[Shape, str] = {}
+        self.template_names: set[str] = {"main"}
+        self.param_names: list[str] = []
+        self.fail_fast = all(j.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY) for j in wf.jobs)
+        # job id -> metadata keys its downstream jobs read, in first-use order
+        self.meta_keys: dict[str, list[str]] = {}
+        self.fanout_keys: set[tuple[str, str]] = set()
+        self.input_readers: set[str] = set()
+        for d in wf.dependencies:
+            if d.kind in ir.RUNTIME_DEP_KINDS:
+                keys = self.meta_keys.setdefault(d.source, [])
+                if d.source_key not in keys:
+                    keys.append(d.source_key)
+            if d.kind is ir.DepKind.INPUT_FILES:
+                self.input_readers.add(d.source)
+        for job in wf.jobs:
+            if job.sweep is not None and job.sweep.fanout is not None:
+                f = job.sweep.fanout
+                keys = self.meta_keys.setdefault(f.source, [])
+                if f.key not in keys:
+                    keys.append(f.key)
+                self.fanout_keys.add((f.source, f.key))
+        self.wrapped: set[str] = set()  # jobs run through a wrapper DAG (their tasks are not loops)
+
+    # ---------------------------------------------------------------------------------------
+    def workflow_params(self) -> list[m.Parameter]:
+        self.find_overridable()
+        params = []
+        used: set[str] = set()
+        for k, p in enumerate(self.wf.params):
+            name = _PARAM_NAME.sub("-", p.name).strip("-") or "param"
+            base, n = name, 2
+            while name in used:
+                name, n = f"{base}-{n}", n + 1
+            used.add(name)
+            self.param_names.append(name)
+            value = p.value
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            if "{{" in text:
+                self.diags.error(f"the value of pipeline parameter '{p.name}' holds '{{{{', which Argo reads as "
+                                 "its template language", self.loc(p),
+                                 "leave it out of the file and give it at submit time: argo submit -p NAME=VALUE")
+            described = p.description or (p.name if name != p.name else None)
+            params.append(m.Parameter(name=name, value=text, description=described))
+        return params
+
+    # ---------------------------------------------------------------------------------------
+    def resources(self, job: ir.Job) -> tuple[dict[str, str], dict[str, str], dict[str, str], list[Any]]:
+        res = job.resources
+        profile = self.profile(job)
+        requests: dict[str, str] = {}
+        limits: dict[str, str] = {}
+        cpu = res.cpu if res.cpu is not None else profile.get("cpus")
+        memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
+        if cpu:
+            requests["cpu"] = _cpu(float(cpu))
+        if res.cpu_limit:
+            limits["cpu"] = _cpu(float(res.cpu_limit))
+        if memory:
+            requests["memory"] = f"{int(math.ceil(float(memory)))}Mi"
+        if res.memory_limit_mb:
+            limits["memory"] = f"{int(math.ceil(float(res.memory_limit_mb)))}Mi"
+        if res.storage_mb:
+            requests["ephemeral-storage"] = f"{int(res.storage_mb)}Mi"
+        gpus = res.gpus or int(profile.get("gpus", 0))
+        if gpus:
+            limits[str(profile.get("gpu_resource", "nvidia.com/gpu"))] = str(gpus)
+        for device, count in res.devices:
+            limits[device] = str(int(count)) if float(count).is_integer() else str(count)
+        node_selector = {str(k): str(v) for k, v in dict(profile.get("node_selector", {})).items()}
+        gpu_type = res.gpu_type or profile.get("gpu_type")
+        if gpu_type and not node_selector:
+            node_selector["nvidia.com/gpu.product"] = str(gpu_type)  # GPU feature discovery's label
+        tolerations = [_toleration(t) for t in profile.get("tolerations", [])]
+        return requests, limits, node_selector, tolerations
+
+    def container_template(self, shape: Shape, name_hint: str) -> str:
+        name = self.shapes.get(shape)
+        if name is not None:
+            return name
+        name = self.unique_template(f"step-{name_hint}")
+        self.shapes[shape] = name
+        inputs = [m.Parameter(name="job"), m.Parameter(name="execution", default="0"),
+                  m.Parameter(name="command"), m.Parameter(name="setup", default=""),
+                  m.Parameter(name="parameters", default="{}")]
+        env = [
+            _env("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
+            _env("PIPEC_ENGINE", "argo"),
+            _env("PIPEC_EXEC_MOUNT", EXEC_MOUNT),
+            _env("PIPEC_JOB", "{{inputs.parameters.job}}"),
+            _env("PIPEC_EXECUTION", "{{inputs.parameters.execution}}"),
+            _env("PIPEC_COMMAND", "{{inputs.parameters.command}}"),
+            _env("PIPEC_SETUP", "{{inputs.parameters.setup}}"),
+            _env("PIPEC_PARAMETERS", "{{inputs.parameters.parameters}}"),
+        ]
+        encoded = ["PIPEC_COMMAND", "PIPEC_SETUP", "PIPEC_PARAMETERS"]
+        artifacts = []
+        for i in range(shape.upstream):
+            inputs.append(m.Parameter(name=f"up-{i}"))
+            artifacts.append(m.Artifact(name=f"up-{i}", path=f"/pipec/up/{i}", optional=True,
+                                        **self.key(f"{{{{workflow.name}}}}/{{{{inputs.parameters.up-{i}}}}}/")))
+        if shape.upstream:
+            env.append(_env("PIPEC_UPSTREAM", " ".join(f"{{{{inputs.parameters.up-{i}}}}}"
+                                                       for i in range(shape.upstream))))
+        for i, kind in enumerate(shape.urls):
+            names = [f"url-{i}"] if kind == "http" else [f"url-{i}-bucket", f"url-{i}-key"]
+            inputs += [m.Parameter(name=n) for n in names]
+            artifacts.append(m.Artifact(name=f"url-{i}", path=f"/pipec/url/{i}", **_url_artifact(kind, i, self.argo)))
+        for k, pname in shape.params:
+            env.append(_env(f"PIPEC_PARAM_{k}", f"{{{{workflow.parameters.{pname}}}}}"))
+        for j in range(shape.values):
+            inputs += [m.Parameter(name=f"value-{j}"), m.Parameter(name=f"value-{j}-json")]
+            env += [_env(f"PIPEC_VALUE_{j}", f"{{{{inputs.parameters.value-{j}}}}}"),
+                    _env(f"PIPEC_VALUE_{j}_JSON", f"{{{{inputs.parameters.value-{j}-json}}}}")]
+            encoded += [f"PIPEC_VALUE_{j}", f"PIPEC_VALUE_{j}_JSON"]
+        for j in range(shape.sweep):
+            inputs.append(m.Parameter(name=f"sweep-{j}", default=""))
+            env.append(_env(f"PIPEC_SWEEP_{j}", f"{{{{inputs.parameters.sweep-{j}}}}}"))
+            encoded.append(f"PIPEC_SWEEP_{j}")
+        if shape.metadata:
+            inputs.append(m.Parameter(name="metadata"))
+            env.append(_env("PIPEC_METADATA", "{{inputs.parameters.metadata}}"))
+            encoded.append("PIPEC_METADATA")
+        if shape.daemon or shape.lead:
+            env.append(m.EnvVar(name="PIPEC_POD_IP", value_from=m.EnvVarSource(
+                field_ref=m.ObjectFieldSelector(field_path="status.podIP"))))
+        if shape.lead:
+            inputs.append(m.Parameter(name="hosts"))
+            env.append(_env("PIPEC_MEMBER_HOSTS", "{{inputs.parameters.hosts}}"))
+        env.append(_env("PIPEC_ENCODED", " ".join(encoded)))
+        key = "{{workflow.name}}/{{inputs.parameters.job}}/{{inputs.parameters.execution}}"
+        out_artifacts = [
+            m.Artifact(name=area.strip(".") or area, path=f"{EXEC_MOUNT}/{area}", optional=True,
+                       archive=m.ArchiveStrategy(none=m.NoneStrategy()), **self.key(f"{key}/{area}/"))
+            for area in (["outputs", ".pipec"] + (["inputs"] if shape.inputs_area else []))
+        ]
+        out_params = []
+        for n, items in enumerate(shape.metadata):
+            forms = ["json", "text"] + (["items"] if items else [])
+            for form in forms:
+                out_params.append(m.Parameter(
+                    name=f"meta-{n}-{form}",
+                    value_from=m.ValueFrom(path=f"/pipec/meta/{n}.{form}", default="[]" if form == "items" else MISSING)))
+        requests, limits = dict(shape.requests), dict(shape.limits)
+        container = m.Container(
+            image=shape.image,
+            command=["sh", "-c", BOOT],
+            env=env,
+            resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
+            if requests or limits else None,
+            volume_mounts=[m.VolumeMount(name="pipec", mount_path="/pipec"),
+                           m.VolumeMount(name="pipec-execution", mount_path=EXEC_MOUNT)],
+            image_pull_policy=self.argo.get("image_pull_policy"),
+        )
+        self.templates.append(m.Template(
+            name=name,
+            inputs=m.Inputs(parameters=inputs, artifacts=artifacts or None),
+            outputs=m.Outputs(artifacts=out_artifacts, parameters=out_params or None),
+            container=container,
+            active_deadline_seconds=shape.timeout,
+            retry_strategy=m.RetryStrategy(limit=shape.retries) if shape.retries else None,
+            node_selector=dict(shape.node_selector) or None,
+            tolerations=[m.Toleration(**t) for t in json.loads(shape.tolerations)] or None,
+            daemon=True if shape.daemon else None,
+        ))
+        return name
+
+    def key(self, key: str) -> dict[str, Any]:
+        field = KEY_FIELDS.get(self.storage, "key")
+        cls = {"s3": m.S3Artifact, "gcs": m.GCSArtifact, "oss": m.OSSArtifact, "azure": m.AzureArtifact}[self.storage]
+        return {self.storage: cls(**{field: key})}
+
+    def unique_template(self, base: str) -> str:
+        name = safe_id(base, max_length=120)
+        candidate, n = name, 2
+        while candidate in self.template_names:
+            candidate, n = f"{name}-{n}", n + 1
+        self.template_names.add(candidate)
+        return candidate
+
+    # ---------------------------------------------------------------------------------------
+    def depends(self, job: ir.Job) -> str | None:
+        terms = []
+        for up in self.wf.upstream(job.id):
+            u = self.wf.job(up)
+            if u.on_error is ir.OnError.CONTINUE:
+                looped = (u.executions > 1 or (u.sweep is not None and u.sweep.fanout is not None)) \
+                    and up not in self.wrapped and u.group is None
+                terms.append(f"{up}.AnySucceeded" if looped else f"({up}.Succeeded || {up}.Failed)")
+            else:
+                terms.append(f"{up}.Succeeded")
+        return " && ".join(terms) or None
+
+    def job_tasks(self, job: ir.Job) -> list[_Task]:
+        if job.condition is not None:
+            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
+                             "the Argo back end does not compile conditions yet", self.loc(job))
+            return []
+        if job.kind is ir.JobKind.DEPLOYMENT:
+            manifest = self.config.data.get("deploy", {}).get("manifest")
+            if manifest:
+                return self.resource_deploy(job, str(manifest))
+            deploy = self.deploy_job(job, 'or [deploy] manifest = "<a Kubernetes manifest to apply>"')
+            if deploy is None:
+                return []
+            job = replace(deploy, image=self.config.data.get("deploy", {}).get("image") or deploy.image)
+        elif job.kind is ir.JobKind.STUB:
+            job = replace(job, script=("true",))
+        if not self.check_env_names(job):
+            return []
+        if job.image is None:
+            default = self.argo.get("default_image")
+            if not default:
+                where = ('[deploy] image = "..."' if job.kind is ir.JobKind.DEPLOYMENT
+                         else "an image in the step") + ', or [argo] default_image = "..."'
+                self.diags.error(f"'{job.name}' has no image; Argo runs every job in a container", self.loc(job),
+                                 f"set {where} in pipec.toml")
+                return []
+            job = replace(job, image=str(default))
+        for (src, key) in self.fanout_keys:
+            if src == job.id and (job.executions > 1 or job.sweep is not None or job.group is not None):
+                self.diags.error(f"'{job.name}' runs several executions, so its metadata '{key}' is a list per "
+                                 "execution; Argo cannot fan out over it", self.loc(job))
+                return []
+        if job.group is not None:
+            return self.group_tasks(job)
+        try:
+            return self.exec_tasks(job)
+        except CommandError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return []
+
+    def base_shape(self, job: ir.Job, sweep_vars: int) -> Shape:
+        requests, limits, node_selector, tolerations = self.resources(job)
+        params = tuple(sorted({(k, self.param_names[k]) for (j, _), k in self.overridable.items() if j == job.id}))
+        values = sum(1 for (j, _) in self.runtime if j == job.id)
+        return Shape(
+            image=str(job.image), requests=tuple(sorted(requests.items())), limits=tuple(sorted(limits.items())),
+            node_selector=tuple(sorted(node_selector.items())), tolerations=json.dumps(tolerations),
+            timeout=job.timeout_seconds, retries=job.retries if job.on_error is ir.OnError.RETRY else 0,
+            upstream=len(self.wf.upstream(job.id)), inputs_area=job.id in self.input_readers,
+            urls=tuple(kind for kind, _, _ in self.native_urls(job)), params=params, values=values,
+            sweep=sweep_vars, metadata=tuple((job.id, k) in self.fanout_keys for k in self.meta_keys.get(job.id, [])),
+            daemon=False, lead=False)
+
+    def native_urls(self, job: ir.Job) -> list[tuple[str, str, str]]:
+        """(artifact kind, url, slot) of URL inputs Argo downloads itself."""
+        out = []
+        for slot in job.inputs:
+            for url in slot.urls:
+                kind = self.native_kind(url)
+                if kind:
+                    out.append((kind, url, slot.name))
+        return out
+
+    def native_kind(self, url: str) -> str | None:
+        if "{{" in url or any(c in url for c in "*?["):
+            return None  # wildcards need the fetch command; braces would reach Argo's templating
+        scheme = url_scheme(url)
+        if scheme in ("http", "https"):
+            return "http"
+        if scheme == "gs" and "/" in url[len("gs://"):]:
+            return "gcs"
+        if scheme == "s3" and self.argo.get("s3_endpoint") and "/" in url[len("s3://"):]:
+            return "s3"
+        return None
+
+    def common_args(self, job: ir.Job) -> tuple[dict[str, str], list[str], dict[str, int]]:
+        """Task arguments and setup lines every execution of `job` shares; the job's late values
+        as sentinel index -> local variable."""
+        args: dict[str, str] = {"job": job.id}
+        setup: list[str] = []
+        for i, up in enumerate(self.wf.upstream(job.id)):
+            args[f"up-{i}"] = up
+        for i, (kind, url, slot) in enumerate(self.native_urls(job)):
+            if kind == "http":
+                args[f"url-{i}"] = url
+            else:
+                args[f"url-{i}-bucket"], _, args[f"url-{i}-key"] = url.split("://", 1)[1].partition("/")
+            name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
+            setup.append(f"pipec_place {quote(slot)} \"$PIPEC_POD_DIR/url/{i}\" {quote(name)}\n")
+        keys = self.meta_keys.get(job.id)
+        if keys:
+            args["metadata"] = argo_text(json.dumps(keys, ensure_ascii=False))
+        late: dict[str, int] = {}
+        for (j, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1]):
+            if j == job.id:
+                ptype = job.param(pname).type  # type: ignore[union-attr]
+                late[pname] = k
+                setup.insert(0, f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
+        return args, setup, late
+
+    def exec_tasks(self, job: ir.Job) -> list[_Task]:
+        args, setup, _ = self.common_args(job)
+        mapping: dict[int, str] = {}
+        fills: list[str] = []
+        for (j, pname), k in self.overridable.items():
+            if j == job.id:
+                mapping[k] = f"PIPEC_PARAM_{k}"
+                fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
+                             f"\"$(pipec_param_json {job.param(pname).type} \"$PIPEC_PARAM_{k}\")\"\n")  # type: ignore[union-attr]
+        fanout = job.sweep.fanout if job.sweep is not None else None
+        value_setup: list[str] = []
+        for j, ((jid, pname), v) in enumerate((kv for kv in self.runtime.items() if kv[0][0] == job.id)):
+            mapping[v.index] = f"PIPEC_VALUE_{j}"
+            fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(v.index)))} \"$PIPEC_VALUE_{j}_JSON\"\n")
+            if fanout is not None and fanout.param == pname:
+                args[f"value-{j}"], args[f"value-{j}-json"] = "{{item.text}}", "{{item.json}}"
+                continue
+            src_task, meta = self.meta_ref(v)
+            if src_task is None:
+                return []
+            args[f"value-{j}"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-text}}}}"
+            args[f"value-{j}-json"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-json}}}}"
+            src = self.wf.job(v.dep.source)
+            if src.executions > 1:
+                value_setup.append(f"pipec_gather PIPEC_VALUE_{j}\n")
+            else:
+                value_setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(v.dep.source)} {quote(v.dep.source_key)}\n")
+        setup = setup + value_setup + self.env_lines(job) + [self.staging(job)]
+        sweep = job.sweep
+        task = _Task(name=job.id, template="", depends=self.depends(job))
+        sweep_vars = 0
+        if sweep is None or sweep.kind is ir.SweepKind.RUNTIME or sweep.size <= 1:
+            row = sweep.row(0) if sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size else None
+            values = self.values(job, row)
+            args["command"] = argo_text(self.script_text(job, values, False, mapping))
+            args["parameters"] = argo_text(self.parameters_json(job, values))
+            setup += fills
+            if fanout is not None:
+                task.with_param = (f"{{{{tasks.{fanout.source}.outputs.parameters."
+                                   f"meta-{self.meta_keys[fanout.source].index(fanout.key)}-items}}}}")
+                args["execution"] = "{{item.i}}"
+        else:
+            columns = self.sweep_columns(job, sweep, len(self.wf.params) + len(self.runtime))
+            if columns is None:  # some value needs compile-time rendering: one row per item
+                items = []
+                for i, row in enumerate(sweep.iter_rows()):
+                    values = self.values(job, row)
+                    items.append({"i": str(i), "command": argo_text(self.script_text(job, values, False, mapping)),
+                                  "parameters": argo_text(self.parameters_json(job, values))})
+                args["command"], args["parameters"] = "{{item.command}}", "{{item.parameters}}"
+                task.with_items = items
+                setup += fills
+            else:
+                sweep_vars = len(columns)
+                values = self.values(job, None)
+                for j, (name, k, kind) in enumerate(columns):
+                    mapping[k] = f"PIPEC_SWEEP_{j}"
+                    values[name] = self.sentinel(k)
+                    fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
+                                 f"\"$(pipec_param_json {kind} \"$PIPEC_SWEEP_{j}\")\"\n")
+                args["command"] = argo_text(self.script_text(job, values, False, mapping))
+                args["parameters"] = argo_text(self.parameters_json(job, values))
+                if sweep.kind is ir.SweepKind.PRODUCT and sweep.size > MAX_ITEMS:
+                    # The grid grows as the product of its axes; the manifest only as their sum.
+                    picks = []
+                    for pos in range(len(sweep.axes) - 1, -1, -1):
+                        axis = sweep.axes[pos]
+                        j = next(n for n, c in enumerate(columns) if c[0] == axis.name)
+                        picks.append(f"pipec_pick PIPEC_SWEEP_{j} {len(axis.values)} "
+                                     + " ".join(quote(_text(v)) for v in axis.values) + "\n")
+                    setup = picks + setup
+                    task.with_sequence = sweep.size
+                    args["execution"] = "{{item}}"
+                else:
+                    task.with_items = [
+                        {"i": str(i), **{f"v{j}": argo_text(_text(row[name])) for j, (name, _, _) in enumerate(columns)}}
+                        for i, row in enumerate(sweep.iter_rows())]
+                    for j in range(len(columns)):
+                        args[f"sweep-{j}"] = f"{{{{item.v{j}}}}}"
+                setup += fills
+            if task.with_items is not None or task.with_sequence is not None:
+                args.setdefault("execution", "{{item.i}}" if task.with_items is not None else "{{item}}")
+        text = "".join(setup)
+        if text:
+            args["setup"] = argo_text(text)
+        shape = self.base_shape(job, sweep_vars)
+        task.template = self.container_template(shape, job.step or job.id)
+        task.args = args
+        if sweep is not None and sweep.max_parallel and (task.with_items or task.with_sequence or task.with_param):
+            return [self.wrap(job, task, "sweep", sweep.max_parallel)]
+        return [task]
+
+    def sweep_columns(self, job: ir.Job, sweep: ir.Sweep, first: int) -> list[tuple[str, int, str]] | None:
+        """(parameter, sentinel index, JSON kind) per swept parameter when every value can be
+        given to the pod as text, else None."""
+        columns = []
+        for n, name in enumerate(sweep.names):
+            k = first + n
+            param = job.param(name)
+            if param is None or not self.renders_late(job, name, k) or param.cli.multiple:
+                return None
+            if sweep.kind is ir.SweepKind.PRODUCT:
+                values: Any = next(a.values for a in sweep.axes if a.name == name)
+            elif sweep.size <= 10_000:
+                values = [row.get(name) for row in sweep.iter_rows()]
+            else:
+                return None
+            kinds = {_kind(v) for v in values}
+            if len(kinds) != 1 or None in kinds:
+                return None
+            columns.append((name, k, kinds.pop()))
+        return columns
+
+    def meta_ref(self, v: RuntimeValue) -> tuple[str | None, int]:
+        src = self.wf.job(v.dep.source)
+        if src.group is not None:
+            self.diags.error(f"'{self.wf.job(v.dep.target).name}' reads metadata of group '{src.name}'; the Argo "
+                             "back end does not pass metadata out of a group yet", self.loc(v.dep))
+            return None, 0
+        if src.kind is ir.JobKind.DEPLOYMENT and self.config.data.get("deploy", {}).get("manifest"):
+            self.diags.error(f"'{self.wf.job(v.dep.target).name}' reads {v.dep.source_key} of deployment "
+                             f"'{src.name}', which [deploy] manifest applies without printing anything",
+                             self.loc(v.dep), "use [deploy] command, which prints the deployment facts as JSON")
+            return None, 0
+        return src.id, self.meta_keys[src.id].index(v.dep.source_key)
+
+    def env_lines(self, job: ir.Job) -> list[str]:
+        return [f"export {e.name}={quote(e.value)}\n" for e in job.env]
+
+    def staging(self, job: ir.Job) -> str:
+        stages, gates = self.stages(job)
+        native = frozenset({"http", "https", "gs", "s3"})
+        fetches = [f for f in self.fetches(job, frozenset())
+                   if not (url_scheme(f["url"]) in native and self.native_kind(f["url"]))]
+        return self.staging_lines(gates, stages, fetches)
+
+    def script_text(self, job: ir.Job, values: dict[str, Any], valohai_paths: bool,  # type: ignore[override]
+                    mapping: dict[int, str] | None = None) -> str:
+        saved = self.late_vars
+        if mapping is not None:
+            self.late_vars = mapping
+        try:
+            return super().script_text(job, values, valohai_paths)
+        finally:
+            self.late_vars = saved
+
+    def wrap(self, job: ir.Job, inner: _Task, what: str, parallelism: int | None) -> _Task:
+        """A DAG template around `inner` (limits its parallelism); the outer task keeps the name.
+        References to other tasks cannot reach into the wrapper: they become its inputs."""
+        self.wrapped.add(job.id)
+        outer = _Task(name=job.id, template="", depends=inner.depends, args={})
+        inner.depends = None
+        lifted: list[m.Parameter] = []
+        for key, value in list((inner.args or {}).items()):
+            if "{{tasks." in value:
+                lifted.append(m.Parameter(name=key))
+                outer.args[key] = value  # type: ignore[index]
+                inner.args[key] = f"{{{{inputs.parameters.{key}}}}}"  # type: ignore[index]
+        if inner.with_param is not None:
+            lifted.append(m.Parameter(name="items"))
+            outer.args["items"] = inner.with_param  # type: ignore[index]
+            inner.with_param = "{{inputs.parameters.items}}"
+        name = self.unique_template(f"{what}-{job.id}")
+        outputs = None
+        keys = self.meta_keys.get(job.id)
+        if keys:
+            outputs = m.Outputs(parameters=[
+                m.Parameter(name=f"meta-{n}-{form}", value_from=m.ValueFrom(
+                    parameter=f"{{{{tasks.{inner.name}.outputs.parameters.meta-{n}-{form}}}}}"))
+                for n in range(len(keys)) for form in ("json", "text")])
+        self.templates.append(m.Template(
+            name=name, parallelism=parallelism, outputs=outputs,
+            inputs=m.Inputs(parameters=lifted) if lifted else None,
+            dag=m.DAGTemplate(tasks=[_task_model(inner)], fail_fast=None if self.fail_fast else False)))
+        outer.template = name
+        outer.args = outer.args or None
+        return outer
+
+    def group_tasks(self, job: ir.Job) -> list[_Task]:
+        group = next(g for g in self.wf.groups if g.name == job.group)
+        if group.members != (job.id,):
+            self.diags.error(f"group '{group.name}' has several member jobs; the Argo back end compiles "
+                             "groups of one job's executions only", self.loc(group))
+            return []
+        if job.sweep is not None and job.sweep.fanout is not None:
+            self.diags.error(f"'{job.name}' is a group that fans out at run time; its members must be known "
+                             "when the workflow starts", self.loc(job.sweep))
+            return []
+        rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
+        args, setup, _ = self.common_args(job)
+        mapping = {k: f"PIPEC_PARAM_{k}" for (j, _), k in self.overridable.items() if j == job.id}
+        fills = [f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
+                 f"\"$(pipec_param_json {job.param(p).type} \"$PIPEC_PARAM_{k}\")\"\n"  # type: ignore[union-attr]
+                 for (j, p), k in self.overridable.items() if j == job.id]
+        if any(j == job.id for (j, _) in self.runtime):
+            self.diags.error(f"group '{group.name}' reads upstream metadata; the Argo back end does not pass "
+                             "metadata into a group yet", self.loc(group))
+            return []
+        base = self.base_shape(job, 0)
+        member_template = self.container_template(replace(base, daemon=True), f"{job.step or job.id}-member")
+        lead_template = self.container_template(replace(base, lead=True), f"{job.step or job.id}-lead")
+        size = len(rows)
+        tasks = []
+        for rank in list(range(1, size)) + [0]:
+            values = self.values(job, rows[rank])
+            margs = dict(args)
+            margs["execution"] = str(rank)
+            margs["command"] = argo_text(self.script_text(job, values, False, mapping))
+            margs["parameters"] = argo_text(self.parameters_json(job, values))
+            hosts = "$PIPEC_POD_IP" if rank else "$PIPEC_POD_IP $PIPEC_MEMBER_HOSTS"
+            group_lines = [f"PIPEC_HOSTS=\"{hosts}\" PIPEC_GROUP_SIZE={size} PIPEC_RANK={rank}\n",
+                           "export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_RANK\n",
+                           f"pipec_distributed {rank}\n"]
+            margs["setup"] = argo_text("".join(setup + group_lines + self.env_lines(job) + [self.staging(job)] + fills))
+            if rank:
+                tasks.append(_Task(name=f"{job.id}-member-{rank}", template=member_template, args=margs))
+            else:
+                margs["hosts"] = " ".join(f"{{{{tasks.{job.id}-member-{r}.ip}}}}" for r in range(1, size))
+                depends = " && ".join(f"{job.id}-member-{r}" for r in range(1, size)) or None
+                tasks.append(_Task(name=job.id, template=lead_template, args=margs, depends=depends))
+        self.wrapped.add(job.id)
+        name = self.unique_template(f"group-{job.id}")
+        # The group's DAG ends with its lead; Argo then stops the daemons started in it.
+        self.templates.append(m.Template(name=name, dag=m.DAGTemplate(tasks=[_task_model(t) for t in tasks])))
+        return [_Task(name=job.id, template=name, depends=self.depends(job))]
+
+    def resource_deploy(self, job: ir.Job, manifest: str) -> list[_Task]:
+        assert job.deployment is not None
+        d = job.deployment
+        if "{{" in d.name or any("{{" in e for e in d.endpoints):
+            self.diags.error(f"deployment '{d.name}' of '{job.name}' holds '{{{{', which Argo would read as its "
+                             "template language", self.loc(job))
+            return []
+        name = self.unique_template(f"deploy-{job.id}")
+        self.templates.append(m.Template(
+            name=name,
+            inputs=m.Inputs(parameters=[m.Parameter(name=n) for n in ("deployment", "endpoints", "job")]),
+            resource=m.ResourceTemplate(action="apply", manifest=manifest)))
+        args = {"deployment": d.name, "endpoints": " ".join(d.endpoints), "job": job.id}
+        return [_Task(name=job.id, template=name, depends=self.depends(job), args=args)]
+
+    # ---------------------------------------------------------------------------------------
+    def compile(self) -> str | None:
+        wf = self.wf
+        params = self.workflow_params()
+        tasks: list[m.DAGTask] = []
+        for job in wf.jobs:
+            for task in self.job_tasks(job):
+                tasks.append(_task_model(task))
+        if self.diags.has_errors:
+            return None
+        main = m.Template(name="main", dag=m.DAGTemplate(tasks=tasks, fail_fast=None if self.fail_fast else False))
+        runtime = _runtime()
+        ref = self.argo.get("artifact_repository_ref")
+        ttl = self.argo.get("ttl_seconds")
+        spec = m.WorkflowSpec(
+            entrypoint="main",
+            arguments=m.Arguments(parameters=params) if params else None,
+            templates=[main, *self.templates],
+            volumes=[m.Volume(name="pipec", empty_dir=m.EmptyDirVolumeSource()),
+                     m.Volume(name="pipec-execution", empty_dir=m.EmptyDirVolumeSource())],
+            service_account_name=self.argo.get("service_account"),
+            parallelism=self.argo.get("parallelism"),
+            pod_gc=m.PodGC(strategy=self.argo["pod_gc"]) if self.argo.get("pod_gc") else None,
+            ttl_strategy=m.TTLStrategy(seconds_after_completion=int(ttl)) if ttl is not None else None,
+            artifact_repository_ref=m.ArtifactRepositoryRef(config_map=ref.get("config_map"), key=ref.get("key"))
+            if isinstance(ref, dict) else None,
+        )
+        annotations = {"pipec.dev/pipeline": wf.name, "pipec.dev/source": wf.source_file}
+        labels = {str(k): str(v) for k, v in dict(self.argo.get("labels", {})).items()} or None
+        namespace = self.argo.get("namespace")
+        runtime_meta = m.Metadata(annotations={RUNTIME_ANNOTATION: runtime})
+        triggers = [t.cron for t in wf.triggers]
+        if self.schedule:
+            triggers = [self.schedule]
+        kind = self.kind
+        if triggers and kind == "template":
+            self.diags.warning(f"pipeline '{wf.name}' has a cron schedule; --kind template writes a "
+                               "WorkflowTemplate, which does not run on a schedule", self.loc(wf))
+        elif triggers:
+            kind = "cron"
+        for cron in triggers:
+            if not _cron_ok(cron):
+                self.diags.error(f"schedule {cron!r} of '{wf.name}' is not a five-field cron line of numbers, "
+                                 "*, /, - and ,", self.config.locate(wf.name) if not self.schedule else self.loc(wf))
+                return None
+        if kind == "workflow":
+            meta = m.ObjectMeta(generate_name=k8s_name(wf.name, WORKFLOW_NAME_MAX - 1) + "-", namespace=namespace,
+                                labels=labels, annotations={**annotations, RUNTIME_ANNOTATION: runtime})
+            doc: Any = m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
+        elif kind == "template":
+            spec.workflow_metadata = m.WorkflowMetadata(annotations={RUNTIME_ANNOTATION: runtime})
+            meta = m.ObjectMeta(name=k8s_name(wf.name, 63), namespace=namespace, labels=labels,
+                                annotations=annotations)
+            doc = m.WorkflowTemplate(api_version="argoproj.io/v1alpha1", kind="WorkflowTemplate", metadata=meta,
+                                     spec=spec)
+        else:
+            meta = m.ObjectMeta(name=k8s_name(wf.name, CRON_NAME_MAX), namespace=namespace, labels=labels,
+                                annotations=annotations)
+            doc = m.CronWorkflow(
+                api_version="argoproj.io/v1alpha1", kind="CronWorkflow", metadata=meta,
+                spec=m.CronWorkflowSpec(schedules=triggers, timezone=str(self.argo.get("timezone", "UTC")),
+                                        workflow_metadata=m.ObjectMeta(annotations=runtime_meta.annotations),
+                                        workflow_spec=spec))
+        data = _order(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        limit = int(self.argo.get("max_object_bytes", MAX_OBJECT_BYTES))
+        if size > limit:
+            self.diags.error(f"the {doc.kind} for '{wf.name}' is {size:,} bytes; Kubernetes stores at most "
+                             f"{limit:,} bytes in one object", self.loc(wf),
+                             "split the pipeline, or raise [argo] max_object_bytes if your cluster's etcd "
+                             "accepts larger requests")
+            return None
+        return _header(wf, doc.kind, self.fail_fast) + dump(data)
+
+
+def _runtime() -> str:
+    """pipec-runtime.sh without its comment lines (the annotation is read by machines; the
+    commented file ships with the Slurm target and lives in the pipec sources)."""
+    text = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+    return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _header(wf: ir.Workflow, kind: str, fail_fast: bool) -> str:
+    submit = {"Workflow": "argo submit FILE [-p NAME=VALUE ...]",
+              "WorkflowTemplate": "argo template create FILE; argo submit --from workflowtemplate/NAME",
+              "CronWorkflow": "argo cron create FILE"}[kind]
+    policy = ("every job stops the run on failure (failFast: no new tasks start; running pods finish)"
+              if fail_fast else "failFast is off: independent branches finish after a failure")
+    lines = [f"Generated by pipec from {wf.source_file}, pipeline {wf.name}.", f"Use: {submit}",
+             f"Failures: {policy}."]
+    return "".join(f"# {_comment(line)}\n" for line in lines)
+
+
+def _comment(text: str) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def _task_model(t: _Task) -> m.DAGTask:
+    args = None
+    if t.args:
+        args = m.Arguments(parameters=[m.Parameter(name=k, value=v) for k, v in t.args.items()])
+    return m.DAGTask(
+        name=t.name, template=t.template, depends=t.depends, arguments=args,
+        with_items=[m.Item(root=i) for i in t.with_items] if t.with_items is not None else None,
+        with_param=t.with_param,
+        with_sequence=m.Sequence(count=str(t.with_sequence)) if t.with_sequence is not None else None)
+
+
+_FIRST = ("name", "image", "template", "depends", "entrypoint", "inputs", "outputs")
+
+
+def _order(node: Any) -> Any:
+    """Names and what a reader looks for first, then the model's own order (readability)."""
+    if isinstance(node, dict):
+        out = {k: _order(node[k]) for k in _FIRST if k in node}
+        out.update((k, _order(v)) for k, v in node.items() if k not in out)
+        return out
+    if isinstance(node, list):
+        return [_order(v) for v in node]
+    return node
+
+
+def _env(name: str, value: str) -> m.EnvVar:
+    return m.EnvVar(name=name, value=value)
+
+
+def _cpu(cores: float) -> str:
+    millis = int(math.ceil(cores * 1000))
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def _toleration(t: dict[str, Any]) -> dict[str, Any]:
+    names = {"key": "key", "operator": "operator", "value": "value", "effect": "effect",
+             "toleration_seconds": "tolerationSeconds"}
+    return {names[k]: v for k, v in t.items() if k in names}
+
+
+def _url_artifact(kind: str, i: int, argo: dict[str, Any]) -> dict[str, Any]:
+    if kind == "http":
+        return {"http": m.HTTPArtifact(url=f"{{{{inputs.parameters.url-{i}}}}}")}
+    bucket, key = f"{{{{inputs.parameters.url-{i}-bucket}}}}", f"{{{{inputs.parameters.url-{i}-key}}}}"
+    if kind == "gcs":
+        return {"gcs": m.GCSArtifact(bucket=bucket, key=key)}
+    secret = argo.get("s3_credentials_secret")
+    return {"s3": m.S3Artifact(
+        endpoint=str(argo["s3_endpoint"]), bucket=bucket, key=key,
+        access_key_secret=m.SecretKeySelector(name=str(secret), key="accessKey") if secret else None,
+        secret_key_secret=m.SecretKeySelector(name=str(secret), key="secretKey") if secret else None)}
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+def _kind(value: Any) -> str | None:
+    """How the pod turns a sweep value's text back into JSON."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, tuple, dict)):
+        return None
+    if isinstance(value, (int, float)):
+        return "float" if math.isfinite(value) else None
+    return "string"
+
+
+_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
+
+
+def _cron_ok(cron: str) -> bool:
+    fields = cron.split()
+    return len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
+
+
+def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics, kind: str = "workflow",
+                      schedule: str | None = None) -> dict[str, tuple[str, bool]]:
+    """One manifest per pipeline, keyed `<name>.yaml`."""
+    files: dict[str, tuple[str, bool]] = {}
+    for wf in workflows:
+        text = _Compiler(wf, config, diags, kind, schedule).compile()
+        if text is not None:
+            files[f"{safe_id(wf.name)}.yaml"] = (text, False)
+    return files

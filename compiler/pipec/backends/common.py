@@ -1,0 +1,250 @@
+"""What every back end does the same way: render each execution's command and parameters.json
+exactly as Valohai does, stand in for values known only later (pipeline parameters given at
+submit time, sweep values expanded by the engine, upstream metadata) with environment
+variables, and describe the staging prologue of the runtime contract.
+
+Values that are not known at compile time are rendered as sentinels (`@@PIPEC_P<salt>_<k>@@`,
+never equal to text the author wrote) and the rendered command is rewritten to read them from
+environment variables, so they reach the shell as quoted variable expansions, never as code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pipec import ir
+from pipec.backends.shell import quote, substitute_paths
+from pipec.command import CommandError, join_command, render_script
+from pipec.config import Config
+from pipec.errors import Diagnostics, Location
+
+VALOHAI_PATHS = {
+    "/valohai/inputs": "VH_INPUTS_DIR",
+    "/valohai/outputs": "VH_OUTPUTS_DIR",
+    "/valohai/config": "VH_CONFIG_DIR",
+}
+DEFAULT_FETCH = {
+    # IFS= keeps paths with spaces whole while still expanding wildcards.
+    "file": 'IFS=; for f in $1; do cp -R -- "$f" "$2/"; done',
+    "http": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
+    "https": 'curl -fsSL --retry 3 -o "$2/$(basename "${1%%\\?*}")" "$1"',
+    # aws s3 cp has no wildcards: a pattern in the last path part becomes --include.
+    "s3": 'case $1 in *[*?]*) aws s3 cp --recursive --exclude "*" --include "${1##*/}" "${1%/*}/" "$2/" ;; '
+          '*) aws s3 cp "$1" "$2/" ;; esac',
+    "gs": 'gsutil -m cp "$1" "$2/"',
+    "azure": 'azcopy copy "$1" "$2/"',
+}
+SENTINEL = "@@PIPEC_P{salt}_{k}@@"
+
+
+@dataclass(frozen=True)
+class RuntimeValue:
+    """A job parameter whose value an upstream prints at run time (metadata, deployment facts)."""
+
+    index: int  # sentinel index
+    var: str  # environment variable holding the value as text
+    dep: ir.Dependency
+
+
+class JobRenderer:
+    """Per-workflow rendering state shared by the back ends.
+
+    `engine` names the target in messages ("Slurm", "Argo").
+    """
+
+    engine = "the engine"
+
+    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
+        self.wf = wf
+        self.config = config
+        self.diags = diags
+        self.fetch = {**DEFAULT_FETCH, **config.data.get("fetch", {})}
+        self.profiles: dict[str, dict[str, Any]] = dict(config.data.get("profiles", {}))
+        self.salt = _salt(wf)
+        # (job id, parameter) -> index of the pipeline parameter that may override it
+        self.overridable: dict[tuple[str, str], int] = {}
+        # (job id, parameter) -> the upstream value it receives at run time
+        self.runtime: dict[tuple[str, str], RuntimeValue] = {}
+        for d in wf.dependencies:
+            if d.kind in ir.RUNTIME_DEP_KINDS and wf.job(d.target).param(d.target_key) is not None:
+                n = len(self.runtime)
+                self.runtime[(d.target, d.target_key)] = RuntimeValue(len(wf.params) + n, f"PIPEC_VALUE_{n}", d)
+        # sentinel index -> environment variable, for every value rendered late
+        self.late_vars: dict[int, str] = {k: f"PIPEC_PARAM_{k}" for k in range(len(wf.params))}
+        self.late_vars.update({v.index: v.var for v in self.runtime.values()})
+
+    def sentinel(self, k: int) -> str:
+        """Stands for value k while rendering; never equal to text the author wrote."""
+        return SENTINEL.format(salt=self.salt, k=k)
+
+    def new_late_var(self, var: str) -> int:
+        """Register one more late value (e.g. a sweep value the engine expands); its sentinel index."""
+        k = max(self.late_vars, default=-1) + 1
+        self.late_vars[k] = var
+        return k
+
+    def loc(self, obj: Any) -> Location:
+        return getattr(obj, "location", None) or self.wf.location or Location(self.wf.source_file, 1, 1)
+
+    def profile(self, job: ir.Job) -> dict[str, Any]:
+        return self.profiles.get(job.resources.profile or "", {}) if job.resources.profile else {}
+
+    # ---------------------------------------------------------------------------------------
+    def find_overridable(self) -> None:
+        """Which job parameters each pipeline parameter can change at submit time; warn where
+        the pass-as rules need the value at compile time."""
+        for k, p in enumerate(self.wf.params):
+            for job_id, pname in p.targets:
+                job = self.wf.job(job_id)
+                param = job.param(pname)
+                if param is None:
+                    continue
+                if job.sweep is not None and pname in job.sweep.names:
+                    continue  # the sweep decides; warned by the front end
+                if param.type == "flag":
+                    self.diags.warning(
+                        f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on {self.engine} a "
+                        "flag is compiled in and cannot be changed at submit time", self.loc(p))
+                    continue
+                if not self.renders_late(job, pname, k):
+                    self.diags.warning(
+                        f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
+                        f"needs the value at compile time, so it cannot be changed at submit time on {self.engine}",
+                        self.loc(p))
+                    continue
+                self.overridable[(job_id, pname)] = k
+
+    def renders_late(self, job: ir.Job, pname: str, k: int) -> bool:
+        """Whether parameter `pname` can be rendered from a sentinel (its value given later)."""
+        param = job.param(pname)
+        if param is None or param.type == "flag":
+            return False
+        try:
+            render_script(job, {pname: self.sentinel(k)})
+        except (CommandError, ValueError, KeyError):
+            return False
+        return True
+
+    def param_type(self, k: int) -> str:
+        """The job-parameter type pipeline parameter k feeds ("string" when they disagree)."""
+        types = {self.wf.job(j).param(n).type for (j, n), kk in self.overridable.items() if kk == k}  # type: ignore[union-attr]
+        return types.pop() if len(types) == 1 else "string"
+
+    def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
+        values = dict(row or {})
+        for (job_id, pname), k in self.overridable.items():
+            if job_id == job.id and pname not in values:
+                values[pname] = self.sentinel(k)
+        for (job_id, pname), v in self.runtime.items():
+            if job_id == job.id:
+                values[pname] = self.sentinel(v.index)
+        return values
+
+    def script_text(self, job: ir.Job, values: dict[str, Any], valohai_paths: bool) -> str:
+        """The command of one execution; `valohai_paths` rewrites /valohai/... to the runtime's
+        variables (where the engine cannot mount the execution directory at /valohai)."""
+        text = join_command(render_script(job, values), "\n")
+        mapping = {self.sentinel(k): var for k, var in self.late_vars.items()}
+        if valohai_paths and self.wf.dialect == "valohai":
+            mapping.update(VALOHAI_PATHS)
+        return substitute_paths(text, mapping)
+
+    def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
+        data = {p.name: p.value for p in job.params}
+        data.update(values)
+        return json.dumps(data, ensure_ascii=False, sort_keys=False, default=str)
+
+    # ---------------------------------------------------------------------------------------
+    def stages(self, job: ir.Job) -> tuple[list[dict[str, str]], list[str]]:
+        stages = []
+        gates = []
+        for d in self.wf.incoming(job.id):
+            up = self.wf.job(d.source)
+            if up.on_error is ir.OnError.CONTINUE and d.source not in gates:
+                gates.append(d.source)
+            if d.kind in (ir.DepKind.FILES, ir.DepKind.DEPLOY_FILE):
+                slot = job.input(d.target_key)
+                keep = slot.keep_directories if slot else "none"
+                stages.append({"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
+                               "keep": keep if keep in ("full", "suffix") else "none"})
+            elif d.kind is ir.DepKind.INPUT_FILES:
+                stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
+                               "keep": "none"})
+        return stages, gates
+
+    def fetches(self, job: ir.Job, native: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+        """Prologue fetches for the URL inputs of `job`, except schemes in `native` (which the
+        engine downloads itself)."""
+        out = []
+        for slot in job.inputs:
+            for url in slot.urls:
+                scheme = url_scheme(url)
+                if scheme in native:
+                    continue
+                command = self.fetch.get(scheme, "")
+                if not command:
+                    self.diags.warning(
+                        f"input '{slot.name}' of '{job.name}' uses {scheme}:// URLs, which have no fetch command; "
+                        "the job will fail when staging it", self.loc(slot),
+                        f'map the scheme in pipec.toml: [fetch] {scheme} = "<command taking $1=URL, $2=directory>"')
+                if scheme == "file" and url.startswith("file://"):
+                    url = url[len("file://"):]
+                out.append({"slot": slot.name, "url": url, "command": command})
+        return out
+
+    def staging_lines(self, gates: list[str], stages: list[dict[str, str]], fetches: list[dict[str, str]]) -> str:
+        lines = [f"pipec_gate {quote(up)}\n" for up in gates]
+        lines += [f"pipec_stage {quote(s['job'])} {s['area']} {quote(s['glob'])} {quote(s['slot'])} {s['keep']}\n"
+                  for s in stages]
+        lines += [f"pipec_fetch {quote(f['slot'])} {quote(f['url'])} {quote(f['command'])}\n" for f in fetches]
+        return "".join(lines)
+
+    def check_env_names(self, job: ir.Job) -> bool:
+        for e in job.env:
+            if not e.name.isidentifier() or not e.name.isascii():
+                self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
+                return False
+        return True
+
+    def deploy_job(self, job: ir.Job, alternative: str = "") -> ir.Job | None:
+        """A deployment node as a job running the site's deploy command, or None (error reported)."""
+        command = self.config.data.get("deploy", {}).get("command")
+        if not command:
+            self.diags.error(f"deployment node '{job.name}' needs a deploy command on {self.engine}", self.loc(job),
+                             'add to pipec.toml: [deploy] command = "<your deploy command>"; it runs with the '
+                             "deployment's files staged under $VH_INPUTS_DIR" + (f"; {alternative}" if alternative else ""))
+            return None
+        return deploy_job(job, command)
+
+
+def url_scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else "file"
+
+
+def deploy_job(job: ir.Job, command: str) -> ir.Job:
+    assert job.deployment is not None
+    d = job.deployment
+    env = (
+        ir.EnvVar("PIPEC_DEPLOYMENT", d.name),
+        ir.EnvVar("PIPEC_ENDPOINTS", " ".join(d.endpoints)),
+        ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
+    )
+    inputs = tuple(ir.Input(name=name) for name, _ in d.files)
+    return replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
+
+
+def _salt(wf: ir.Workflow) -> str:
+    """A suffix that makes the sentinel absent from every text of the workflow (deterministic)."""
+    texts = [json.dumps([p.value for p in wf.params], default=str)]
+    for job in wf.jobs:
+        texts.extend(job.script)
+        texts.append(json.dumps([p.value for p in job.params], default=str))
+        if job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME:
+            texts.append(json.dumps([a.values for a in job.sweep.axes] + [r for r in job.sweep.rows], default=str))
+    blob = "\n".join(texts)
+    n = 0
+    while f"@@PIPEC_P{n or ''}_" in blob:
+        n += 1
+    return str(n) if n else ""
