@@ -1,6 +1,6 @@
 # Two set-up commands, each creating the virtual environment it needs:
-#   make demo   check, plan and graph the MNIST example, compile it for Slurm and show
-#               what submit.sh would submit (--dry-run: no cluster needed)
+#   make demo   check, plan and graph the MNIST example, compile it for Argo and Slurm and
+#               show what submit.sh would submit (--dry-run: no cluster needed)
 #   make test   the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,6 +27,8 @@ demo: $(VENV)/.installed
 	$(BIN)/pipec check examples/valohai/*.yaml
 	$(BIN)/pipec plan examples/valohai/mnist.valohai.yaml
 	$(BIN)/pipec graph examples/valohai/mnist.valohai.yaml --format mermaid
+	$(BIN)/pipec compile examples/valohai/mnist.valohai.yaml --target argo -o build/argo/
+	@echo "wrote build/argo/training-pipeline.yaml (argo submit it)"
 	$(BIN)/pipec compile examples/valohai/mnist.valohai.yaml --target slurm -o build/slurm
 	cd examples/valohai && ../../build/slurm/training-pipeline/submit.sh --dry-run
 
@@ -36,6 +38,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/slurm_compile.py
+	$(BIN)/python bench/argo_compile.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

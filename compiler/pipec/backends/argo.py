@@ -317,7 +317,11 @@ class _Compiler(JobRenderer):
                 return []
             job = replace(deploy, image=self.config.data.get("deploy", {}).get("image") or deploy.image)
         elif job.kind is ir.JobKind.STUB:
-            job = replace(job, script=("true",))
+            # A stub only orders its neighbours: a node that ends at once, no pod.
+            if "stub" not in self.template_names:
+                self.template_names.add("stub")
+                self.templates.append(m.Template(name="stub", suspend=m.SuspendTemplate(duration="0")))
+            return [_Task(name=job.id, template="stub", depends=self.depends(job))]
         if not self.check_env_names(job):
             return []
         if job.image is None:
@@ -344,8 +348,8 @@ class _Compiler(JobRenderer):
 
     def base_shape(self, job: ir.Job, sweep_vars: int) -> Shape:
         requests, limits, node_selector, tolerations = self.resources(job)
-        params = tuple(sorted({(k, self.param_names[k]) for (j, _), k in self.overridable.items() if j == job.id}))
-        values = sum(1 for (j, _) in self.runtime if j == job.id)
+        params = tuple(sorted({(k, self.param_names[k]) for _, k in self.job_overrides(job.id)}))
+        values = len(self.job_runtime(job.id))
         return Shape(
             image=str(job.image), requests=tuple(sorted(requests.items())), limits=tuple(sorted(limits.items())),
             node_selector=tuple(sorted(node_selector.items())), tolerations=json.dumps(tolerations),
@@ -377,9 +381,8 @@ class _Compiler(JobRenderer):
             return "s3"
         return None
 
-    def common_args(self, job: ir.Job) -> tuple[dict[str, str], list[str], dict[str, int]]:
-        """Task arguments and setup lines every execution of `job` shares; the job's late values
-        as sentinel index -> local variable."""
+    def common_args(self, job: ir.Job) -> tuple[dict[str, str], list[str]]:
+        """Task arguments and setup lines every execution of `job` shares."""
         args: dict[str, str] = {"job": job.id}
         setup: list[str] = []
         for i, up in enumerate(self.wf.upstream(job.id)):
@@ -394,26 +397,23 @@ class _Compiler(JobRenderer):
         keys = self.meta_keys.get(job.id)
         if keys:
             args["metadata"] = argo_text(json.dumps(keys, ensure_ascii=False))
-        late: dict[str, int] = {}
-        for (j, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1]):
-            if j == job.id:
-                ptype = job.param(pname).type  # type: ignore[union-attr]
-                late[pname] = k
-                setup.insert(0, f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
-        return args, setup, late
+        checks = []
+        for pname, k in self.job_overrides(job.id):
+            ptype = job.param(pname).type  # type: ignore[union-attr]
+            if ptype in ("integer", "float"):
+                checks.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
+        return args, checks + setup
 
     def exec_tasks(self, job: ir.Job) -> list[_Task]:
-        args, setup, _ = self.common_args(job)
+        args, setup = self.common_args(job)
         mapping: dict[int, str] = {}
         fills: list[str] = []
-        for (j, pname), k in self.overridable.items():
-            if j == job.id:
-                mapping[k] = f"PIPEC_PARAM_{k}"
-                fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
-                             f"\"$(pipec_param_json {job.param(pname).type} \"$PIPEC_PARAM_{k}\")\"\n")  # type: ignore[union-attr]
+        for pname, k in self.job_overrides(job.id):
+            mapping[k] = f"PIPEC_PARAM_{k}"
+            fills.append(self.param_fill(job, pname, k))
         fanout = job.sweep.fanout if job.sweep is not None else None
         value_setup: list[str] = []
-        for j, ((jid, pname), v) in enumerate((kv for kv in self.runtime.items() if kv[0][0] == job.id)):
+        for j, (pname, v) in enumerate(self.job_runtime(job.id)):
             mapping[v.index] = f"PIPEC_VALUE_{j}"
             fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(v.index)))} \"$PIPEC_VALUE_{j}_JSON\"\n")
             if fanout is not None and fanout.param == pname:
@@ -493,6 +493,11 @@ class _Compiler(JobRenderer):
         if sweep is not None and sweep.max_parallel and (task.with_items or task.with_sequence or task.with_param):
             return [self.wrap(job, task, "sweep", sweep.max_parallel)]
         return [task]
+
+    def param_fill(self, job: ir.Job, pname: str, k: int) -> str:
+        """Setup line putting pipeline parameter k into parameters.json as JSON of its type."""
+        ptype = job.param(pname).type  # type: ignore[union-attr]
+        return f"pipec_fill {quote(json.dumps(self.sentinel(k)))} \"$(pipec_param_json {ptype} \"$PIPEC_PARAM_{k}\")\"\n"
 
     def sweep_columns(self, job: ir.Job, sweep: ir.Sweep, first: int) -> list[tuple[str, int, str]] | None:
         """(parameter, sentinel index, JSON kind) per swept parameter when every value can be
@@ -591,12 +596,10 @@ class _Compiler(JobRenderer):
                              "when the workflow starts", self.loc(job.sweep))
             return []
         rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
-        args, setup, _ = self.common_args(job)
-        mapping = {k: f"PIPEC_PARAM_{k}" for (j, _), k in self.overridable.items() if j == job.id}
-        fills = [f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
-                 f"\"$(pipec_param_json {job.param(p).type} \"$PIPEC_PARAM_{k}\")\"\n"  # type: ignore[union-attr]
-                 for (j, p), k in self.overridable.items() if j == job.id]
-        if any(j == job.id for (j, _) in self.runtime):
+        args, setup = self.common_args(job)
+        mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
+        fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]
+        if self.job_runtime(job.id):
             self.diags.error(f"group '{group.name}' reads upstream metadata; the Argo back end does not pass "
                              "metadata into a group yet", self.loc(group))
             return []

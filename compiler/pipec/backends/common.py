@@ -71,6 +71,10 @@ class JobRenderer:
             if d.kind in ir.RUNTIME_DEP_KINDS and wf.job(d.target).param(d.target_key) is not None:
                 n = len(self.runtime)
                 self.runtime[(d.target, d.target_key)] = RuntimeValue(len(wf.params) + n, f"PIPEC_VALUE_{n}", d)
+        self._runtime_by_job: dict[str, list[tuple[str, RuntimeValue]]] = {}
+        for (j, pname), v in self.runtime.items():
+            self._runtime_by_job.setdefault(j, []).append((pname, v))
+        self._overrides_by_job: dict[str, list[tuple[str, int]]] | None = None
         # sentinel index -> environment variable, for every value rendered late
         self.late_vars: dict[int, str] = {k: f"PIPEC_PARAM_{k}" for k in range(len(wf.params))}
         self.late_vars.update({v.index: v.var for v in self.runtime.values()})
@@ -132,14 +136,25 @@ class JobRenderer:
         types = {self.wf.job(j).param(n).type for (j, n), kk in self.overridable.items() if kk == k}  # type: ignore[union-attr]
         return types.pop() if len(types) == 1 else "string"
 
+    def job_overrides(self, job_id: str) -> list[tuple[str, int]]:
+        """(parameter, pipeline parameter index) of `job_id`, by index (after find_overridable)."""
+        if self._overrides_by_job is None:
+            self._overrides_by_job = {}
+            for (j, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1]):
+                self._overrides_by_job.setdefault(j, []).append((pname, k))
+        return self._overrides_by_job.get(job_id, [])
+
+    def job_runtime(self, job_id: str) -> list[tuple[str, RuntimeValue]]:
+        """(parameter, run-time value) of `job_id`, in dependency order."""
+        return self._runtime_by_job.get(job_id, [])
+
     def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
         values = dict(row or {})
-        for (job_id, pname), k in self.overridable.items():
-            if job_id == job.id and pname not in values:
+        for pname, k in self.job_overrides(job.id):
+            if pname not in values:
                 values[pname] = self.sentinel(k)
-        for (job_id, pname), v in self.runtime.items():
-            if job_id == job.id:
-                values[pname] = self.sentinel(v.index)
+        for pname, v in self.job_runtime(job.id):
+            values[pname] = self.sentinel(v.index)
         return values
 
     def script_text(self, job: ir.Job, values: dict[str, Any], valohai_paths: bool) -> str:

@@ -201,17 +201,16 @@ class _Compiler(JobRenderer):
             "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
             "overridable": [
                 {"sentinel": self.sentinel(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
-                for (job_id, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1])
-                if job_id == job.id
+                for pname, k in self.job_overrides(job.id)
             ],
             "runtime_values": [
                 {"sentinel": self.sentinel(v.index), "var": v.var, "command": self.value_command(v)}
-                for (job_id, _), v in self.runtime.items() if job_id == job.id
+                for _, v in self.job_runtime(job.id)
             ],
             "environment": "".join(
                 [f"export {e.name}={quote(e.value)}\n" for e in job.env]
                 + [f"{v.var}=$({self.value_command(v)} text)\nexport {v.var}\n"
-                   for (job_id, _), v in self.runtime.items() if job_id == job.id]),
+                   for _, v in self.job_runtime(job.id)]),
             "fanout": None,
         }
         if not self.check_env_names(job):
