@@ -85,6 +85,9 @@ class Diagnostics:
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self.items)
 
+    def error_count(self) -> int:
+        return sum(1 for d in self.items if d.severity is Severity.ERROR)
+
     @property
     def has_warnings(self) -> bool:
         return any(d.severity is Severity.WARNING for d in self.items)

@@ -35,7 +35,8 @@ from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
 from pipec.command import CommandError
 from pipec.config import Config
-from pipec.errors import Diagnostics
+from pipec.cron import cron_problem
+from pipec.errors import Diagnostics, Location
 from pipec.passes.naming import safe_id
 from pipec.resources import data_dir
 
@@ -49,14 +50,35 @@ WORKFLOW_NAME_MAX = 63 - 5  # generateName gets five random characters
 CRON_NAME_MAX = 52  # a CronWorkflow adds a timestamp suffix to the workflows it creates
 KEY_FIELDS = {"s3": "key", "gcs": "key", "oss": "key", "azure": "blob"}
 BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
+STOP_TEMPLATE = "pipec-stop-run"
+# Argo's failFast starts no new task only once the running ones have ended; stopping the
+# workflow (what `argo stop` does) ends the running pods too.
+STOP_MANIFEST = """apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  name: '{{workflow.name}}'
+spec:
+  shutdown: Stop
+"""
 _PARAM_NAME = re.compile(r"[^-a-zA-Z0-9_]+")
+# Kubernetes qualified names: an optional DNS subdomain prefix, then a name of 1-63 characters.
+_QUALIFIED = r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_RESOURCE_NAME = re.compile(f"^{_QUALIFIED}$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def argo_text(text: str) -> str:
-    """Text safe from Argo's templating: base64 behind a prefix when it holds "{{"."""
-    if "{{" in text or text.startswith(B64):
+    """Text safe from Argo's templating: base64 behind a prefix when it holds "{{", or a
+    character Argo's substitution would escape into invalid JSON (Go's strconv.Quote writes
+    backslash-a, -v, -xNN and -UNNNNNNNN)."""
+    if "{{" in text or text.startswith(B64) or not (text.isprintable() or _printable_lines(text)):
         return B64 + base64.b64encode(text.encode("utf-8")).decode("ascii")
     return text
+
+
+def _printable_lines(text: str) -> bool:
+    return text.replace("\n", "").replace("\t", "").isprintable()
 
 
 def k8s_name(name: str, limit: int) -> str:
@@ -96,6 +118,8 @@ class _Task:
     with_items: list[Any] | None = None
     with_param: str | None = None
     with_sequence: int | None = None
+    continue_failed: bool = False
+    stop_run: bool = False  # stop-all with [argo] stop_all = "stop": a failure stops the workflow  # continueOn failed (a wrapper DAG still succeeds, so its outputs exist)
 
 
 class _Compiler(JobRenderer):
@@ -153,6 +177,8 @@ class _Compiler(JobRenderer):
                                  "its template language", self.loc(p),
                                  "leave it out of the file and give it at submit time: argo submit -p NAME=VALUE")
             described = p.description or (p.name if name != p.name else None)
+            if described is not None:
+                described = described.replace("{{", "{ {")  # Argo templates the whole spec
             params.append(m.Parameter(name=name, value=text, description=described))
         return params
 
@@ -174,7 +200,9 @@ class _Compiler(JobRenderer):
             limits["memory"] = f"{int(math.ceil(float(res.memory_limit_mb)))}Mi"
         if res.storage_mb:
             requests["ephemeral-storage"] = f"{int(res.storage_mb)}Mi"
-        gpus = res.gpus or int(profile.get("gpus", 0))
+        # Devices name their own resources (nvidia.com/gpu, amd.com/gpu, ...); a GPU count
+        # without them is counted in the profile's GPU resource.
+        gpus = 0 if res.devices else (res.gpus or int(profile.get("gpus", 0)))
         if gpus:
             limits[str(profile.get("gpu_resource", "nvidia.com/gpu"))] = str(gpus)
         for device, count in res.devices:
@@ -220,6 +248,7 @@ class _Compiler(JobRenderer):
             artifacts.append(m.Artifact(name=f"url-{i}", path=f"/pipec/url/{i}", **_url_artifact(kind, i, self.argo)))
         for k, pname in shape.params:
             env.append(_env(f"PIPEC_PARAM_{k}", f"{{{{workflow.parameters.{pname}}}}}"))
+            encoded.append(f"PIPEC_PARAM_{k}")  # -p NAME=pipec-b64:... carries values holding "{{"
         for j in range(shape.values):
             inputs += [m.Parameter(name=f"value-{j}"), m.Parameter(name=f"value-{j}-json")]
             env += [_env(f"PIPEC_VALUE_{j}", f"{{{{inputs.parameters.value-{j}}}}}"),
@@ -324,7 +353,16 @@ class _Compiler(JobRenderer):
             return [_Task(name=job.id, template="stub", depends=self.depends(job))]
         if not self.check_env_names(job):
             return []
-        if job.image is None:
+        if job.image and "{{" in job.image:
+            self.diags.error(f"the image of '{job.name}' holds '{{{{', which Argo would read as its template "
+                             "language", self.loc(job))
+            return []
+        for device, _ in job.resources.devices:
+            if not _RESOURCE_NAME.match(device):
+                self.diags.error(f"device '{device}' of '{job.name}' is not a Kubernetes resource name "
+                                 "(like nvidia.com/gpu)", self.loc(job))
+                return []
+        if not job.image:
             default = self.argo.get("default_image")
             if not default:
                 where = ('[deploy] image = "..."' if job.kind is ir.JobKind.DEPLOYMENT
@@ -559,6 +597,9 @@ class _Compiler(JobRenderer):
         self.wrapped.add(job.id)
         outer = _Task(name=job.id, template="", depends=inner.depends, args={})
         inner.depends = None
+        # Argo computes a DAG's outputs only when it succeeds: with `continue`, failed
+        # executions must not fail the wrapper, or the successful ones' metadata is lost.
+        inner.continue_failed = job.on_error is ir.OnError.CONTINUE
         lifted: list[m.Parameter] = []
         for key, value in list((inner.args or {}).items()):
             if "{{tasks." in value:
@@ -646,15 +687,49 @@ class _Compiler(JobRenderer):
         args = {"deployment": d.name, "endpoints": " ".join(d.endpoints), "job": job.id}
         return [_Task(name=job.id, template=name, depends=self.depends(job), args=args)]
 
+    def site_settings_ok(self) -> bool:
+        """[argo] values Kubernetes would reject, as located errors in pipec.toml."""
+        ok = True
+
+        def bad(key: str, message: str) -> None:
+            nonlocal ok
+            ok = False
+            self.diags.error(f"[argo] {key}: {message}", self.config.locate("argo", key))
+
+        namespace = self.argo.get("namespace")
+        if namespace is not None and not _DNS_LABEL.match(str(namespace)):
+            bad("namespace", f"'{namespace}' is not a Kubernetes namespace name (lowercase letters, digits, -)")
+        for key, value in dict(self.argo.get("labels", {})).items():
+            if not _RESOURCE_NAME.match(str(key)) or len(str(key).rpartition("/")[0]) > 253:
+                bad("labels", f"'{key}' is not a Kubernetes label key")
+            elif not _LABEL_VALUE.match(str(value)):
+                bad("labels", f"the value '{value}' of label '{key}' is not a Kubernetes label value "
+                              "(at most 63 letters, digits, -, _ and .)")
+        timezone = self.argo.get("timezone")
+        if timezone is not None:
+            import zoneinfo
+
+            try:
+                zoneinfo.ZoneInfo(str(timezone))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                bad("timezone", f"'{timezone}' is not an IANA time zone (like Europe/Helsinki)")
+        return ok
+
     # ---------------------------------------------------------------------------------------
     def compile(self) -> str | None:
         wf = self.wf
         params = self.workflow_params()
+        errors = self.diags.error_count()
         tasks: list[m.DAGTask] = []
+        stop = self.argo.get("stop_all", "fail-fast") == "stop"
         for job in wf.jobs:
             for task in self.job_tasks(job):
+                task.stop_run = stop and job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY)
                 tasks.append(_task_model(task))
-        if self.diags.has_errors:
+        if stop and any(t.hooks for t in tasks):
+            self.templates.append(m.Template(name=STOP_TEMPLATE, resource=m.ResourceTemplate(
+                action="patch", merge_strategy="merge", manifest=STOP_MANIFEST)))
+        if self.diags.error_count() > errors:
             return None
         main = m.Template(name="main", dag=m.DAGTemplate(tasks=tasks, fail_fast=None if self.fail_fast else False))
         runtime = _runtime()
@@ -687,10 +762,13 @@ class _Compiler(JobRenderer):
         elif triggers:
             kind = "cron"
         for cron in triggers:
-            if not _cron_ok(cron):
-                self.diags.error(f"schedule {cron!r} of '{wf.name}' is not a five-field cron line of numbers, "
-                                 "*, /, - and ,", self.config.locate(wf.name) if not self.schedule else self.loc(wf))
+            problem = cron_problem(cron)
+            if problem:
+                self.diags.error(f"schedule {cron!r} of '{wf.name}': {problem}",
+                                 self.config.locate(wf.name) if not self.schedule else self.loc(wf))
                 return None
+        if not self.site_settings_ok():
+            return None
         if kind == "workflow":
             meta = m.ObjectMeta(generate_name=k8s_name(wf.name, WORKFLOW_NAME_MAX - 1) + "-", namespace=namespace,
                                 labels=labels, annotations={**annotations, RUNTIME_ANNOTATION: runtime})
@@ -718,7 +796,7 @@ class _Compiler(JobRenderer):
                              "split the pipeline, or raise [argo] max_object_bytes if your cluster's etcd "
                              "accepts larger requests")
             return None
-        return _header(wf, doc.kind, self.fail_fast) + dump(data)
+        return _header(wf, doc.kind, self.fail_fast, stop) + dump(data)
 
 
 def _runtime() -> str:
@@ -728,12 +806,17 @@ def _runtime() -> str:
     return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not line.lstrip().startswith("#"))
 
 
-def _header(wf: ir.Workflow, kind: str, fail_fast: bool) -> str:
-    submit = {"Workflow": "argo submit FILE [-p NAME=VALUE ...]",
+def _header(wf: ir.Workflow, kind: str, fail_fast: bool, stop: bool) -> str:
+    submit = {"Workflow": "argo submit FILE [-p NAME=VALUE ...] (a value holding two braces: -p NAME=pipec-b64:BASE64)",
               "WorkflowTemplate": "argo template create FILE; argo submit --from workflowtemplate/NAME",
               "CronWorkflow": "argo cron create FILE"}[kind]
-    policy = ("every job stops the run on failure (failFast: no new tasks start; running pods finish)"
-              if fail_fast else "failFast is off: independent branches finish after a failure")
+    if stop:
+        policy = "a failed stop-all job stops the workflow (hook pipec-stop; needs patch on workflows)"
+    elif fail_fast:
+        policy = ("failFast: after a failure no new task starts once the running ones have ended; "
+                  'for an immediate stop set [argo] stop_all = "stop"')
+    else:
+        policy = "failFast is off: independent branches finish after a failure"
     lines = [f"Generated by pipec from {wf.source_file}, pipeline {wf.name}.", f"Use: {submit}",
              f"Failures: {policy}."]
     return "".join(f"# {_comment(line)}\n" for line in lines)
@@ -751,7 +834,10 @@ def _task_model(t: _Task) -> m.DAGTask:
         name=t.name, template=t.template, depends=t.depends, arguments=args,
         with_items=[m.Item(root=i) for i in t.with_items] if t.with_items is not None else None,
         with_param=t.with_param,
-        with_sequence=m.Sequence(count=str(t.with_sequence)) if t.with_sequence is not None else None)
+        with_sequence=m.Sequence(count=str(t.with_sequence)) if t.with_sequence is not None else None,
+        continue_on=m.ContinueOn(failed=True) if t.continue_failed else None,
+        hooks={"pipec-stop": m.LifecycleHook(expression=f'tasks["{t.name}"].status == "Failed"',
+                                             template=STOP_TEMPLATE)} if t.stop_run else None)
 
 
 _FIRST = ("name", "image", "template", "depends", "entrypoint", "inputs", "outputs")
@@ -809,20 +895,20 @@ def _kind(value: Any) -> str | None:
     return "string"
 
 
-_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
-
-
-def _cron_ok(cron: str) -> bool:
-    fields = cron.split()
-    return len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
-
-
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics, kind: str = "workflow",
                       schedule: str | None = None) -> dict[str, tuple[str, bool]]:
     """One manifest per pipeline, keyed `<name>.yaml`."""
     files: dict[str, tuple[str, bool]] = {}
+    owners: dict[str, ir.Workflow] = {}
     for wf in workflows:
+        path = f"{safe_id(wf.name)}.yaml"
+        if path in owners:
+            diags.error(f"pipelines '{owners[path].name}' and '{wf.name}' both become {path}",
+                        wf.location or Location(wf.source_file, 1, 1),
+                        "rename one of them so they differ in letters or digits")
+            continue
+        owners[path] = wf
         text = _Compiler(wf, config, diags, kind, schedule).compile()
         if text is not None:
-            files[f"{safe_id(wf.name)}.yaml"] = (text, False)
+            files[path] = (text, False)
     return files

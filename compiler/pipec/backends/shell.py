@@ -229,4 +229,6 @@ def _replace_in(line: str, keys: list[str], mapping: dict[str, str], form: str) 
 
 
 def _boundary(text: str, end: int) -> bool:
-    return end >= len(text) or not (text[end].isalnum() or text[end] in "_-.")
+    # A path must end where a path component ends (/valohai/inputs, not /valohai/inputs2);
+    # a key ending in "@" (pipec's sentinels) is complete wherever it stops.
+    return end >= len(text) or text[end - 1] == "@" or not (text[end].isalnum() or text[end] in "_-.")

@@ -28,6 +28,7 @@ from pipec.backends.common import VALOHAI_PATHS, JobRenderer, RuntimeValue
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
 from pipec.command import CommandError
 from pipec.config import Config
+from pipec.cron import cron_problem
 from pipec.errors import Diagnostics
 from pipec.passes.naming import safe_id
 from pipec.resources import data_dir
@@ -329,10 +330,10 @@ class _Compiler(JobRenderer):
         }
         self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
         for trigger in self.wf.triggers:
-            cron = trigger.cron.split()
-            if len(cron) != 5 or not all(set(f) <= set("0123456789*/,-") for f in cron):
-                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}' is not a five-field cron line "
-                                 "of numbers, *, /, - and ,", self.config.locate(self.wf.name))
+            problem = cron_problem(trigger.cron)
+            if problem:
+                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}': {problem}",
+                                 self.config.locate(self.wf.name))
                 continue
             self.out.add("install-cron.sh", _templates().get_template("slurm/install-cron.sh.j2").render(
                 workflow=self.wf, workflow_id=self.workflow_id, trigger=trigger,
