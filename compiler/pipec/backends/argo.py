@@ -48,7 +48,7 @@ MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence
 MAX_OBJECT_BYTES = 1024 * 1024  # etcd's default request limit for one object
 WORKFLOW_NAME_MAX = 63 - 5  # generateName gets five random characters
 CRON_NAME_MAX = 52  # a CronWorkflow adds a timestamp suffix to the workflows it creates
-KEY_FIELDS = {"s3": "key", "gcs": "key", "oss": "key", "azure": "blob"}
+KEY_ARTIFACTS = {"s3": m.S3Artifact, "gcs": m.GCSArtifact, "oss": m.OSSArtifact}
 BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
 STOP_TEMPLATE = "pipec-stop-run"
 # Argo's failFast starts no new task only once the running ones have ended; stopping the
@@ -118,8 +118,8 @@ class _Task:
     with_items: list[Any] | None = None
     with_param: str | None = None
     with_sequence: int | None = None
-    continue_failed: bool = False
-    stop_run: bool = False  # stop-all with [argo] stop_all = "stop": a failure stops the workflow  # continueOn failed (a wrapper DAG still succeeds, so its outputs exist)
+    continue_failed: bool = False  # continueOn failed (a wrapper DAG still succeeds, so its outputs exist)
+    stop_run: bool = False  # stop-all with [argo] stop_all = "stop": a failure stops the workflow
 
 
 class _Compiler(JobRenderer):
@@ -172,14 +172,11 @@ class _Compiler(JobRenderer):
             if isinstance(value, list):
                 value = ",".join(str(v) for v in value)
             text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
-            if "{{" in text:
-                self.diags.error(f"the value of pipeline parameter '{p.name}' holds '{{{{', which Argo reads as "
-                                 "its template language", self.loc(p),
-                                 "leave it out of the file and give it at submit time: argo submit -p NAME=VALUE")
             described = p.description or (p.name if name != p.name else None)
             if described is not None:
                 described = described.replace("{{", "{ {")  # Argo templates the whole spec
-            params.append(m.Parameter(name=name, value=text, description=described))
+            # The pod decodes a pipec-b64: value, given here or with `argo submit -p`.
+            params.append(m.Parameter(name=name, value=argo_text(text), description=described))
         return params
 
     # ---------------------------------------------------------------------------------------
@@ -307,9 +304,7 @@ class _Compiler(JobRenderer):
         return name
 
     def key(self, key: str) -> dict[str, Any]:
-        field = KEY_FIELDS.get(self.storage, "key")
-        cls = {"s3": m.S3Artifact, "gcs": m.GCSArtifact, "oss": m.OSSArtifact, "azure": m.AzureArtifact}[self.storage]
-        return {self.storage: cls(**{field: key})}
+        return {self.storage: KEY_ARTIFACTS[self.storage](key=key)}
 
     def unique_template(self, base: str) -> str:
         name = safe_id(base, max_length=120)
@@ -325,8 +320,7 @@ class _Compiler(JobRenderer):
         for up in self.wf.upstream(job.id):
             u = self.wf.job(up)
             if u.on_error is ir.OnError.CONTINUE:
-                looped = (u.executions > 1 or (u.sweep is not None and u.sweep.fanout is not None)) \
-                    and up not in self.wrapped and u.group is None
+                looped = _looped(u) and up not in self.wrapped and u.group is None
                 terms.append(f"{up}.AnySucceeded" if looped else f"({up}.Succeeded || {up}.Failed)")
             else:
                 terms.append(f"{up}.Succeeded")
@@ -408,7 +402,7 @@ class _Compiler(JobRenderer):
         return out
 
     def native_kind(self, url: str) -> str | None:
-        if "{{" in url or any(c in url for c in "*?["):
+        if "{{" in url or any(c in url for c in "*?[") or not url.isprintable():
             return None  # wildcards need the fetch command; braces would reach Argo's templating
         scheme = url_scheme(url)
         if scheme in ("http", "https"):
@@ -462,8 +456,7 @@ class _Compiler(JobRenderer):
                 return []
             args[f"value-{j}"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-text}}}}"
             args[f"value-{j}-json"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-json}}}}"
-            src = self.wf.job(v.dep.source)
-            if src.executions > 1:
+            if _looped(self.wf.job(v.dep.source)):
                 value_setup.append(f"pipec_gather PIPEC_VALUE_{j}\n")
             else:
                 value_setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(v.dep.source)} {quote(v.dep.source_key)}\n")
@@ -852,6 +845,11 @@ def _order(node: Any) -> Any:
     if isinstance(node, list):
         return [_order(v) for v in node]
     return node
+
+
+def _looped(job: ir.Job) -> bool:
+    """Whether the job's task loops (its outputs aggregate into lists)."""
+    return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None)
 
 
 def _env(name: str, value: str) -> m.EnvVar:
