@@ -410,6 +410,18 @@ for n, key in enumerate(keys):
     for suffix, content in files.items():
         with open(os.path.join(out, "%d.%s" % (n, suffix)), "w", encoding="utf-8") as fh:
             fh.write(content)
+# GitHub Actions: the same values as step outputs (a key not printed gives the marker).
+if os.environ.get("GITHUB_OUTPUT"):
+    with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+        for n in range(len(keys)):
+            for suffix in ("json", "text", "items"):
+                try:
+                    with open(os.path.join(out, "%d.%s" % (n, suffix)), encoding="utf-8") as src:
+                        content = src.read()
+                except OSError:
+                    content = "[]" if suffix == "items" else "pipec-missing:"
+                delimiter = "PIPEC_" + base64.b32encode(os.urandom(10)).decode("ascii")
+                fh.write("meta-%d-%s<<%s\n%s\n%s\n" % (n, suffix, delimiter, content, delimiter))
 PIPEC_PY
 }
 
@@ -426,7 +438,15 @@ pipec_pod() {
         eval "$pipec_var=\${pipec_value%x}"
         export "${pipec_var?}"
     done
-    mkdir -p "$PIPEC_RUN_DIR/$PIPEC_JOB"
+    # GitHub Actions downloads upstream artifacts to dl/<n>/pipec.<job>.<execution>/.
+    for pipec_dl in "$PIPEC_POD_DIR"/dl/*/pipec.*; do
+        [ -d "$pipec_dl" ] || continue
+        pipec_n=${pipec_dl%/*}
+        pipec_n=${pipec_n##*/}
+        mkdir -p "$PIPEC_POD_DIR/up/$pipec_n" "$PIPEC_EXEC_MOUNT"
+        mv "$pipec_dl" "$PIPEC_POD_DIR/up/$pipec_n/${pipec_dl##*.}"
+    done
+    mkdir -p "$PIPEC_RUN_DIR/$PIPEC_JOB" "$PIPEC_EXEC_MOUNT"
     ln -s "$PIPEC_EXEC_MOUNT" "$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
     pipec_n=0
     for pipec_up in ${PIPEC_UPSTREAM:-}; do

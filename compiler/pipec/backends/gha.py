@@ -1,0 +1,345 @@
+"""GitHub Actions back end: one workflow per pipeline, one job per IR job.
+
+    OUT/.github/workflows/<pipeline>.yml
+    OUT/.github/pipec/pipec-runtime.sh      the runtime every job sources (commit it too)
+
+Each job checks out the repository, downloads its upstream jobs' artifacts (one per execution,
+named `pipec.<job>.<execution>`), runs the execution under the runtime contract (`pipec_pod`,
+as on Argo: the execution directory is `$RUNNER_TEMP/pipec/exec`) and uploads the execution's
+outputs and markers. Everything the author wrote reaches the job through `env:` (with `${{`
+neutralised) and is used as quoted shell variables: no user text is ever part of a `run:`
+script or an expression.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Any
+
+from pipec import ir
+from pipec.backends.common import JobRenderer
+from pipec.backends.shell import quote
+from pipec.backends.yamltext import dump
+from pipec.command import CommandError
+from pipec.config import Config
+from pipec.cron import cron_problem
+from pipec.errors import Diagnostics, Location
+from pipec.passes.naming import safe_id
+from pipec.resources import data_dir
+
+MAX_MATRIX = 256
+MAX_RUN_CHARS = 21_000
+MAX_FILE_BYTES = 500 * 1024
+RUNTIME_PATH = ".github/pipec/pipec-runtime.sh"
+DEFAULT_PINS = {
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "actions/github-script": ("60a0d83039c74a4aee543508d2ffcb1c3799cdea", "v7.0.1"),
+}
+# A JavaScript action runs in the job's container too, where `gh` or curl may be missing.
+CANCEL_SCRIPT = ("await github.rest.actions.cancelWorkflowRun("
+                 "{owner: context.repo.owner, repo: context.repo.repo, run_id: context.runId});")
+POD = "${{ runner.temp }}/pipec"
+RUN = '. "$GITHUB_WORKSPACE/' + RUNTIME_PATH + '" && pipec_pod'
+
+
+def gha_text(text: str) -> str:
+    """Text GitHub leaves alone: every `${{` becomes an expression that yields `${{`."""
+    return text.replace("${{", "${{ '${{' }}") if "${{" in text else text
+
+
+class _Compiler(JobRenderer):
+    engine = "GitHub Actions"
+
+    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
+        super().__init__(wf, config, diags)
+        self.gha: dict[str, Any] = dict(config.data.get("gha", {}))
+        pins = {**{k: {"sha": v[0], "version": v[1]} for k, v in DEFAULT_PINS.items()},
+                **dict(self.gha.get("pins", {}))}
+        self.uses = {name: f"{name}@{pin['sha']}" for name, pin in pins.items()}
+        self.comments = {name: str(pin.get("version", "")) for name, pin in pins.items()}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.parts: dict[str, list[str]] = {}  # job id -> GitHub job ids (a split matrix has several)
+        self.labels: set[str] = set()
+        self.inputs: dict[str, Any] = {}
+        # job id -> metadata keys its downstream jobs read, in first-use order
+        self.meta_keys: dict[str, list[str]] = {}
+        for d in wf.dependencies:
+            if d.kind in ir.RUNTIME_DEP_KINDS:
+                keys = self.meta_keys.setdefault(d.source, [])
+                if d.source_key not in keys:
+                    keys.append(d.source_key)
+        for j in wf.jobs:
+            if j.sweep is not None and j.sweep.fanout is not None:
+                keys = self.meta_keys.setdefault(j.sweep.fanout.source, [])
+                if j.sweep.fanout.key not in keys:
+                    keys.append(j.sweep.fanout.key)
+
+    @staticmethod
+    def looped(job: ir.Job) -> bool:
+        return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None)
+
+    # ---------------------------------------------------------------------------------------
+    def dispatch_inputs(self) -> None:
+        self.find_overridable()
+        for k, p in enumerate(self.wf.params):
+            name = safe_id(p.name).replace("-", "_")
+            ptype = self.param_type(k)
+            value = p.value
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            spec: dict[str, Any] = {"description": gha_text(p.description or p.name), "required": False,
+                                    "type": "number" if ptype in ("integer", "float") else "string"}
+            if value is not None:
+                spec["default"] = gha_text(json.dumps(value) if isinstance(value, bool) else str(value))
+            self.inputs[name] = spec
+            self.param_names.append(name)
+
+    param_names: list[str]
+
+    def runs_on(self, job: ir.Job) -> Any:
+        profile = self.profile(job)
+        labels = profile.get("runs_on")
+        if labels is None:
+            gpus = job.resources.gpus or int(profile.get("gpus", 0))
+            labels = ["self-hosted", "linux", "gpu"] if gpus else self.gha.get("runs_on", "ubuntu-latest")
+        if isinstance(labels, list):
+            self.labels.update(str(x) for x in labels if x not in ("self-hosted", "linux", "x64", "ARM64"))
+        return labels
+
+    def job_env(self, job: ir.Job) -> tuple[dict[str, str], list[str]]:
+        env: dict[str, str] = {"PIPEC_ENGINE": "gha", "PIPEC_JOB": job.id}
+        setup: list[str] = []
+        for pname, k in self.job_overrides(job.id):
+            ptype = job.param(pname).type  # type: ignore[union-attr]
+            env[f"PIPEC_PARAM_{k}"] = f"${{{{ inputs.{self.param_names[k]} }}}}"
+            default = self.inputs[self.param_names[k]].get("default", "")
+            env[f"PIPEC_PARAM_{k}_DEFAULT"] = default
+            # A scheduled run has no inputs: the pipeline's defaults apply.
+            setup.append(f'[ "$GITHUB_EVENT_NAME" = workflow_dispatch ] || PIPEC_PARAM_{k}=$PIPEC_PARAM_{k}_DEFAULT\n')
+            if ptype in ("integer", "float"):
+                setup.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
+        return env, setup
+
+    def job_steps(self, job: ir.Job, env: dict[str, str], execution: str) -> list[dict[str, Any]]:
+        steps: list[dict[str, Any]] = [{
+            "name": "Check out the repository",
+            "uses": self.uses["actions/checkout"],
+            "with": {"persist-credentials": False},
+        }]
+        for i, up in enumerate(self.wf.upstream(job.id)):
+            steps.append({"name": f"Download {up}", "uses": self.uses["actions/download-artifact"],
+                          "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/dl/{i}"}})
+        step_env = {"PIPEC_POD_DIR": POD, "PIPEC_EXEC_MOUNT": f"{POD}/exec", "PIPEC_EXECUTION": execution, **env}
+        # sh: the runtime is POSIX and runs the command with bash where the image has it.
+        steps.append({"name": "Run", "id": "run", "shell": "sh", "run": RUN, "env": step_env})
+        areas = ["outputs", ".pipec"]
+        steps.append({"name": "Upload the execution", "if": "${{ !cancelled() }}",
+                      "uses": self.uses["actions/upload-artifact"],
+                      "with": {"name": f"pipec.{job.id}.{execution}",
+                               "path": "\n".join(f"{POD}/exec/{a}" for a in areas) + "\n",
+                               "include-hidden-files": True, "if-no-files-found": "ignore"}})
+        if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
+            steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() }}",
+                          "uses": self.uses["actions/github-script"], "with": {"script": CANCEL_SCRIPT}})
+        return steps
+
+    def condition(self, job: ir.Job) -> str | None:
+        """`if:` for a job after `continue` upstreams (GitHub skips dependents of a failure)."""
+        ups = self.wf.upstream(job.id)
+        if not any(self.wf.job(u).on_error is ir.OnError.CONTINUE for u in ups):
+            return None
+        terms = ["!cancelled()"]
+        for up in ups:
+            for gh in self.parts.get(up, [up]):
+                if self.wf.job(up).on_error is ir.OnError.CONTINUE:
+                    terms.append(f"(needs.{gh}.result == 'success' || needs.{gh}.result == 'failure')")
+                else:
+                    terms.append(f"needs.{gh}.result == 'success'")
+        return "${{ " + " && ".join(terms) + " }}"
+
+    def job(self, job: ir.Job) -> None:
+        if job.condition is not None or job.group is not None:
+            what = "conditions" if job.condition is not None else "groups"
+            self.diags.error(f"'{job.name}': the GitHub Actions back end does not compile {what} yet", self.loc(job))
+            return
+        if job.kind is ir.JobKind.DEPLOYMENT:
+            deploy = self.deploy_job(job)
+            if deploy is None:
+                return
+            job = deploy
+        elif job.kind is ir.JobKind.STUB:
+            job = replace(job, script=("true",))
+        if not self.check_env_names(job):
+            return
+        env, setup = self.job_env(job)
+        mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
+        fills = [f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
+                 f"\"$(pipec_param_json {job.param(p).type} \"$PIPEC_PARAM_{k}\")\"\n"  # type: ignore[union-attr]
+                 for p, k in self.job_overrides(job.id)]
+        fanout = job.sweep.fanout if job.sweep is not None else None
+        encoded = []
+        for j, (pname, v) in enumerate(self.job_runtime(job.id)):
+            mapping[v.index] = f"PIPEC_VALUE_{j}"
+            fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(v.index)))} \"$PIPEC_VALUE_{j}_JSON\"\n")
+            src = self.wf.job(v.dep.source)
+            n = self.meta_keys[src.id].index(v.dep.source_key)
+            if fanout is not None and fanout.param == pname:
+                env[f"PIPEC_VALUE_{j}"], env[f"PIPEC_VALUE_{j}_JSON"] = "${{ matrix.text }}", "${{ matrix.json }}"
+            elif not self.looped(src):
+                # One execution upstream: its job outputs carry the value.
+                env[f"PIPEC_VALUE_{j}"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-text }}}}"
+                env[f"PIPEC_VALUE_{j}_JSON"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-json }}}}"
+                setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(src.id)} {quote(v.dep.source_key)}\n")
+            else:
+                # Matrix jobs overwrite their outputs: read every execution's stdout instead.
+                key = quote(v.dep.source_key)
+                setup.append(f"PIPEC_VALUE_{j}=$(pipec_metadata {quote(src.id)} {key} text)\n"
+                             f"PIPEC_VALUE_{j}_JSON=$(pipec_metadata {quote(src.id)} {key} json)\n"
+                             f"export PIPEC_VALUE_{j} PIPEC_VALUE_{j}_JSON\n")
+                continue
+            encoded += [f"PIPEC_VALUE_{j}", f"PIPEC_VALUE_{j}_JSON"]
+        if encoded:
+            env["PIPEC_ENCODED"] = " ".join(encoded)
+        keys = self.meta_keys.get(job.id)
+        if keys:
+            env["PIPEC_METADATA"] = gha_text(json.dumps(keys, ensure_ascii=False))
+        setup += [f"export {e.name}={quote(e.value)}\n" for e in job.env]
+        stages, gates = self.stages(job)
+        setup.append(self.staging_lines(gates, stages, self.fetches(job)))
+        if self.wf.upstream(job.id):
+            env["PIPEC_UPSTREAM"] = " ".join(self.wf.upstream(job.id))
+        sweep = job.sweep
+        rows: list[dict[str, Any]] = []
+        try:
+            if fanout is not None and self.looped(self.wf.job(fanout.source)):
+                self.diags.error(f"'{job.name}' fans out over metadata of '{fanout.source}', which runs several "
+                                 "executions; GitHub Actions cannot fan out over it", self.loc(sweep))
+                return
+            if sweep is None or sweep.size <= 1:
+                one = sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size == 1
+                values = self.values(job, sweep.row(0) if one else None)
+                env["PIPEC_COMMAND"] = self.script_text(job, values, True)
+                env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
+            else:
+                for i, row in enumerate(sweep.iter_rows()):
+                    values = self.values(job, row)
+                    rows.append({"i": i, "command": gha_text(self.script_text(job, values, True)),
+                                 "parameters": gha_text(self.parameters_json(job, values))})
+                env["PIPEC_COMMAND"] = "${{ matrix.command }}"
+                env["PIPEC_PARAMETERS"] = "${{ matrix.parameters }}"
+        except CommandError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return
+        env["PIPEC_SETUP"] = "".join(setup + fills)
+        for key in ("PIPEC_COMMAND", "PIPEC_PARAMETERS", "PIPEC_SETUP"):
+            if not env[key].startswith("${{ matrix."):
+                env[key] = gha_text(env[key])
+        base: dict[str, Any] = {"name": gha_text(job.name)}
+        needs = [gh for up in self.wf.upstream(job.id) for gh in self.parts.get(up, [up])]
+        if needs:
+            base["needs"] = needs
+        cond = self.condition(job)
+        if cond:
+            base["if"] = cond
+        base["runs-on"] = self.runs_on(job)
+        if job.image:
+            base["container"] = {"image": gha_text(job.image)}
+        if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
+            base["permissions"] = {"contents": "read", "actions": "write"}
+        if job.kind is ir.JobKind.DEPLOYMENT and job.deployment is not None:
+            base["environment"] = gha_text(job.deployment.name)
+        if job.timeout_seconds:
+            base["timeout-minutes"] = max(1, math.ceil(job.timeout_seconds / 60))
+        if keys and not self.looped(job):
+            base["outputs"] = {f"meta-{n}-{form}": f"${{{{ steps.run.outputs.meta-{n}-{form} }}}}"
+                               for n in range(len(keys)) for form in ("json", "text", "items")}
+        if fanout is not None:
+            n = self.meta_keys[fanout.source].index(fanout.key)
+            strategy = {"fail-fast": job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY),
+                        "matrix": {"include": f"${{{{ fromJSON(needs.{fanout.source}.outputs.meta-{n}-items) }}}}"}}
+            if sweep is not None and sweep.max_parallel:
+                strategy["max-parallel"] = sweep.max_parallel
+            self.jobs[job.id] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+            self.parts[job.id] = [job.id]
+            return
+        if not rows:
+            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0")}
+            self.parts[job.id] = [job.id]
+            return
+        chunks = [rows[n:n + MAX_MATRIX] for n in range(0, len(rows), MAX_MATRIX)]
+        ids = [job.id] + [f"{job.id}-part-{n + 1}" for n in range(1, len(chunks))]
+        for gh, chunk in zip(ids, chunks):
+            strategy: dict[str, Any] = {"fail-fast": job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY),
+                                        "matrix": {"include": chunk}}
+            if sweep is not None and sweep.max_parallel:
+                strategy["max-parallel"] = sweep.max_parallel
+            self.jobs[gh] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+        self.parts[job.id] = ids
+
+    # ---------------------------------------------------------------------------------------
+    def compile(self) -> dict[str, tuple[str, bool]] | None:
+        self.param_names = []
+        self.dispatch_inputs()
+        errors = self.diags.error_count()
+        for job in self.wf.jobs:
+            self.job(job)
+        if self.diags.error_count() > errors:
+            return None
+        on: dict[str, Any] = {"workflow_dispatch": {"inputs": self.inputs} if self.inputs else None}
+        for trigger in self.wf.triggers:
+            problem = cron_problem(trigger.cron)
+            if problem:
+                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}': {problem}",
+                                 self.config.locate(self.wf.name))
+                return None
+        if self.wf.triggers:
+            on["schedule"] = [{"cron": t.cron} for t in self.wf.triggers]
+        workflow_id = safe_id(self.wf.name)
+        doc = {
+            "name": gha_text(self.wf.name),
+            "on": on,
+            "permissions": {"contents": "read"},
+            "concurrency": {"group": f"pipec-{workflow_id}-${{{{ github.ref }}}}", "cancel-in-progress": False},
+            "defaults": {"run": {"shell": "bash"}},
+            "jobs": self.jobs,
+        }
+        header = (f"# Generated by pipec from {_comment(self.wf.source_file)}, pipeline {_comment(self.wf.name)}.\n"
+                  f"# Commit this file with {RUNTIME_PATH}; run it from the Actions tab or on its schedule.\n")
+        text = header + _pin_comments(dump(doc), self.uses, self.comments)
+        if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+            self.diags.error(f"the workflow for '{self.wf.name}' is {len(text.encode('utf-8')):,} bytes; GitHub "
+                             f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf))
+            return None
+        return {f".github/workflows/{workflow_id}.yml": (text, False)}
+
+
+def _comment(text: str) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def _pin_comments(text: str, uses: dict[str, str], comments: dict[str, str]) -> str:
+    """`uses: owner/action@<sha>  # vX.Y.Z`, so readers (and Dependabot) see the version."""
+    for name, ref in uses.items():
+        if comments.get(name):
+            text = text.replace(f"uses: {ref}\n", f"uses: {ref} # {comments[name]}\n")
+    return text
+
+
+def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics) -> dict[str, tuple[str, bool]]:
+    files: dict[str, tuple[str, bool]] = {}
+    for wf in workflows:
+        out = _Compiler(wf, config, diags).compile()
+        if out is None:
+            continue
+        for path in out:
+            if path in files:
+                diags.error(f"two pipelines become {path}", wf.location or Location(wf.source_file, 1, 1))
+        files.update(out)
+    if files:
+        runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+        files[RUNTIME_PATH] = (runtime, False)
+    return files
