@@ -50,11 +50,11 @@ def test_version():
     assert run(["--version"]).output.strip() == f"pipec, version {__version__}"
 
 
-@pytest.mark.parametrize("target", ["gha"])
-def test_compile_targets_not_available_yet(target):
+@pytest.mark.parametrize("target", ["gha", "slurm"])
+def test_directory_targets_refuse_stdout(target):
     result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", target])
     assert result.exit_code == 2
-    assert f"target {target} is not available yet" in result.output
+    assert f"--target {target} writes a directory" in result.output
 
 
 def test_usage_errors_exit_2():

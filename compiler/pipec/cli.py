@@ -179,8 +179,8 @@ def compile(file: str, target: str, output: str, kind: str, schedule: str | None
 
     if not available(target):
         raise click.UsageError(f"target {target} is not available yet")
-    if target == "slurm" and output == "-":
-        raise click.UsageError("--target slurm writes a directory: give one with -o DIR")
+    if target in ("slurm", "gha") and output == "-":
+        raise click.UsageError(f"--target {target} writes a directory: give one with -o DIR")
     if target != "argo" and kind != "workflow":
         raise click.UsageError("--kind applies to --target argo only")
     result = _run(Request(file=file, dialect=dialect, strict=strict, for_compile=True, pipeline=pipeline,

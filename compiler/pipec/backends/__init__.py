@@ -8,7 +8,7 @@ from __future__ import annotations
 
 TARGETS: dict[str, str | None] = {
     "argo": "pipec.backends.argo",
-    "gha": None,
+    "gha": "pipec.backends.gha",
     "slurm": "pipec.backends.slurm",
 }
 

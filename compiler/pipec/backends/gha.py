@@ -29,6 +29,10 @@ from pipec.errors import Diagnostics, Location
 from pipec.passes.naming import safe_id
 from pipec.resources import data_dir
 
+# Labels actionlint knows without configuration (GitHub-hosted images and the self-hosted defaults).
+HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64", "ubuntu-latest",
+                           "ubuntu-24.04", "ubuntu-22.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm",
+                           "windows-latest", "macos-latest"})
 MAX_MATRIX = 256
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
@@ -51,6 +55,12 @@ def gha_text(text: str) -> str:
     return text.replace("${{", "${{ '${{' }}") if "${{" in text else text
 
 
+def static_text(text: str) -> str:
+    """Text for fields where GitHub allows no expression at all (workflow name, input
+    descriptions): `${{` is broken up, as these fields are only read by people."""
+    return text.replace("${{", "$ {{")
+
+
 class _Compiler(JobRenderer):
     engine = "GitHub Actions"
 
@@ -65,6 +75,8 @@ class _Compiler(JobRenderer):
         self.parts: dict[str, list[str]] = {}  # job id -> GitHub job ids (a split matrix has several)
         self.labels: set[str] = set()
         self.inputs: dict[str, Any] = {}
+        self.defaults: list[str] = []  # pipeline parameter k's default, as text
+        self.param_names: list[str] = []  # pipeline parameter k's input name
         # job id -> metadata keys its downstream jobs read, in first-use order
         self.meta_keys: dict[str, list[str]] = {}
         for d in wf.dependencies:
@@ -91,14 +103,16 @@ class _Compiler(JobRenderer):
             value = p.value
             if isinstance(value, list):
                 value = ",".join(str(v) for v in value)
-            spec: dict[str, Any] = {"description": gha_text(p.description or p.name), "required": False,
+            spec: dict[str, Any] = {"description": static_text(p.description or p.name), "required": False,
                                     "type": "number" if ptype in ("integer", "float") else "string"}
-            if value is not None:
-                spec["default"] = gha_text(json.dumps(value) if isinstance(value, bool) else str(value))
+            default = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            self.defaults.append(default)
+            if default and "${{" not in default:
+                spec["default"] = default
+            elif default:  # no expression may stand there: the job applies it to an empty input
+                spec["description"] += " (default: " + static_text(default) + ")"
             self.inputs[name] = spec
             self.param_names.append(name)
-
-    param_names: list[str]
 
     def runs_on(self, job: ir.Job) -> Any:
         profile = self.profile(job)
@@ -106,20 +120,27 @@ class _Compiler(JobRenderer):
         if labels is None:
             gpus = job.resources.gpus or int(profile.get("gpus", 0))
             labels = ["self-hosted", "linux", "gpu"] if gpus else self.gha.get("runs_on", "ubuntu-latest")
-        if isinstance(labels, list):
-            self.labels.update(str(x) for x in labels if x not in ("self-hosted", "linux", "x64", "ARM64"))
+        for label in labels if isinstance(labels, list) else [labels]:
+            if str(label) not in HOSTED_LABELS:
+                self.labels.add(str(label))
         return labels
 
     def job_env(self, job: ir.Job) -> tuple[dict[str, str], list[str]]:
         env: dict[str, str] = {"PIPEC_ENGINE": "gha", "PIPEC_JOB": job.id}
+        if job.on_error is ir.OnError.RETRY:
+            env["PIPEC_RETRIES"] = str(int(self.gha.get("retries", job.retries)))
         setup: list[str] = []
         for pname, k in self.job_overrides(job.id):
             ptype = job.param(pname).type  # type: ignore[union-attr]
             env[f"PIPEC_PARAM_{k}"] = f"${{{{ inputs.{self.param_names[k]} }}}}"
-            default = self.inputs[self.param_names[k]].get("default", "")
-            env[f"PIPEC_PARAM_{k}_DEFAULT"] = default
-            # A scheduled run has no inputs: the pipeline's defaults apply.
-            setup.append(f'[ "$GITHUB_EVENT_NAME" = workflow_dispatch ] || PIPEC_PARAM_{k}=$PIPEC_PARAM_{k}_DEFAULT\n')
+            default = self.defaults[k]
+            env[f"PIPEC_PARAM_{k}_DEFAULT"] = gha_text(default)
+            # A scheduled or pushed run has no inputs: the pipeline's defaults apply (also to an
+            # empty input whose default could not be written into the form).
+            when = '[ "$GITHUB_EVENT_NAME" != workflow_dispatch ]'
+            if "default" not in self.inputs[self.param_names[k]] and default:
+                when += f' || [ -z "$PIPEC_PARAM_{k}" ]'
+            setup.append(f'if {when}; then PIPEC_PARAM_{k}=$PIPEC_PARAM_{k}_DEFAULT; fi\n')
             if ptype in ("integer", "float"):
                 setup.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
         return env, setup
@@ -282,7 +303,6 @@ class _Compiler(JobRenderer):
 
     # ---------------------------------------------------------------------------------------
     def compile(self) -> dict[str, tuple[str, bool]] | None:
-        self.param_names = []
         self.dispatch_inputs()
         errors = self.diags.error_count()
         for job in self.wf.jobs:
@@ -290,17 +310,24 @@ class _Compiler(JobRenderer):
         if self.diags.error_count() > errors:
             return None
         on: dict[str, Any] = {"workflow_dispatch": {"inputs": self.inputs} if self.inputs else None}
+        for event in ("push", "pull_request"):
+            if event in self.gha:
+                on[event] = {k: [gha_text(str(x)) for x in v] for k, v in dict(self.gha[event]).items()} or None
         for trigger in self.wf.triggers:
             problem = cron_problem(trigger.cron)
             if problem:
                 self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}': {problem}",
                                  self.config.locate(self.wf.name))
                 return None
+            if _too_often(trigger.cron):
+                self.diags.warning(f"schedule {trigger.cron!r} of '{self.wf.name}' runs more often than every 5 "
+                                   "minutes; GitHub runs scheduled workflows at most every 5 minutes",
+                                   self.config.locate(self.wf.name))
         if self.wf.triggers:
             on["schedule"] = [{"cron": t.cron} for t in self.wf.triggers]
         workflow_id = safe_id(self.wf.name)
         doc = {
-            "name": gha_text(self.wf.name),
+            "name": static_text(self.wf.name),
             "on": on,
             "permissions": {"contents": "read"},
             "concurrency": {"group": f"pipec-{workflow_id}-${{{{ github.ref }}}}", "cancel-in-progress": False},
@@ -317,6 +344,26 @@ class _Compiler(JobRenderer):
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
 
 
+def _too_often(cron: str) -> bool:
+    """Whether the minute field fires more than once in some 5-minute window."""
+    minute = cron.split()[0]
+    minutes: set[int] = set()
+    for item in minute.split(","):
+        body, _, step = item.partition("/")
+        if body == "*":
+            low, high = 0, 59
+        elif "-" in body:
+            low, high = (int(x) for x in body.split("-"))
+        else:
+            low = high = int(body)
+            if step:
+                high = 59
+        minutes.update(range(low, high + 1, int(step or 1)))
+    ordered = sorted(minutes)
+    gaps = [b - a for a, b in zip(ordered, ordered[1:])] + ([ordered[0] + 60 - ordered[-1]] if ordered else [])
+    return any(g < 5 for g in gaps)
+
+
 def _comment(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
@@ -331,8 +378,11 @@ def _pin_comments(text: str, uses: dict[str, str], comments: dict[str, str]) -> 
 
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics) -> dict[str, tuple[str, bool]]:
     files: dict[str, tuple[str, bool]] = {}
+    labels: set[str] = set()
     for wf in workflows:
-        out = _Compiler(wf, config, diags).compile()
+        compiler = _Compiler(wf, config, diags)
+        out = compiler.compile()
+        labels |= compiler.labels
         if out is None:
             continue
         for path in out:
@@ -342,4 +392,8 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
     if files:
         runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
         files[RUNTIME_PATH] = (runtime, False)
+    if files and labels:
+        # actionlint knows GitHub's hosted labels only; self-hosted ones are declared here.
+        text = "self-hosted-runner:\n  labels:\n" + "".join(f"    - {json.dumps(x)}\n" for x in sorted(labels))
+        files[".github/actionlint.yaml"] = (text, False)
     return files

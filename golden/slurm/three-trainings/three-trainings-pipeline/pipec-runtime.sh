@@ -462,7 +462,7 @@ pipec_pod() {
     printf '%s\n' "$PIPEC_COMMAND" > "$PIPEC_EXEC_DIR/.pipec/command.sh"
     # A failed execution leaves no outputs behind: a retry starts clean, and nothing of a
     # failed attempt can reach a downstream job through the artifact repository.
-    if ! (pipec_run none 0 pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh"); then
+    if ! (pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh"); then
         pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/failed" 2>/dev/null || echo 1)
         rm -rf "$VH_OUTPUTS_DIR"
         mkdir -p "$VH_OUTPUTS_DIR"
