@@ -425,6 +425,85 @@ if os.environ.get("GITHUB_OUTPUT"):
 PIPEC_PY
 }
 
+# pipec_collect: GitHub Actions downloads upstream artifacts to dl/<n>/pipec.<job>.<execution>/;
+# move each to up/<n>/<execution>/, the layout pipec_pod links into the run directory.
+pipec_collect() {
+    for pipec_dl in "$PIPEC_POD_DIR"/dl/*/pipec.*; do
+        [ -d "$pipec_dl" ] || continue
+        pipec_n=${pipec_dl%/*}
+        pipec_n=${pipec_n##*/}
+        mkdir -p "$PIPEC_POD_DIR/up/$pipec_n"
+        mv "$pipec_dl" "$PIPEC_POD_DIR/up/$pipec_n/${pipec_dl##*.}"
+    done
+}
+
+# pipec_group SIZE: a group inside one GitHub Actions job. Members 1..SIZE-1 start in the
+# background, the lead (member 0) in the foreground, each as its own execution in
+# $PIPEC_POD_DIR/m<rank>/ with PIPEC_COMMAND_<rank> and PIPEC_PARAMETERS_<rank>; they reach
+# each other on this machine. When the lead ends the others are stopped, the group has the
+# lead's status, and on success every member's outputs count (as on Slurm).
+pipec_group() {
+    pipec_size=$1
+    pipec_root=$PIPEC_POD_DIR
+    pipec_collect
+    PIPEC_HOSTS=""
+    pipec_r=0
+    while [ "$pipec_r" -lt "$pipec_size" ]; do
+        PIPEC_HOSTS="$PIPEC_HOSTS 127.0.0.1"
+        pipec_r=$((pipec_r + 1))
+    done
+    PIPEC_HOSTS=${PIPEC_HOSTS# }
+    PIPEC_GROUP_SIZE=$pipec_size
+    PIPEC_LEAD_HOST=127.0.0.1
+    export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_LEAD_HOST
+    PIPEC_GROUP_ROOT=$pipec_root
+    export PIPEC_GROUP_ROOT
+    pipec_pids=""
+    pipec_r=$((pipec_size - 1))
+    while [ "$pipec_r" -gt 0 ]; do
+        pipec_member "$pipec_r" &
+        pipec_pids="$pipec_pids $!"
+        pipec_r=$((pipec_r - 1))
+    done
+    pipec_status=0
+    pipec_member 0 || pipec_status=$?
+    for pipec_pid in $pipec_pids; do
+        pipec_kill_tree "$pipec_pid"
+    done
+    wait 2>/dev/null || true
+    if [ "$pipec_status" -eq 0 ]; then
+        pipec_r=1
+        while [ "$pipec_r" -lt "$pipec_size" ]; do
+            : > "$pipec_root/m$pipec_r/exec/.pipec/ok"
+            pipec_r=$((pipec_r + 1))
+        done
+    fi
+    return "$pipec_status"
+}
+
+# pipec_kill_tree PID: stop PID and everything it started, the youngest first (dash's kill
+# cannot signal a process group, and members share this shell's group).
+pipec_kill_tree() {
+    for pipec_child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        pipec_kill_tree "$pipec_child"
+    done
+    kill -TERM "$1" 2>/dev/null || true
+}
+
+# pipec_member RANK: one member of pipec_group, in a subshell of its own.
+pipec_member() (
+    eval "PIPEC_COMMAND=\${PIPEC_COMMAND_$1} PIPEC_PARAMETERS=\${PIPEC_PARAMETERS_$1}"
+    PIPEC_EXECUTION=$1
+    PIPEC_RANK=$1
+    PIPEC_POD_DIR=$PIPEC_GROUP_ROOT/m$1
+    PIPEC_EXEC_MOUNT=$PIPEC_POD_DIR/exec
+    [ "$1" = 0 ] || PIPEC_METADATA=""  # the lead speaks for the group
+    mkdir -p "$PIPEC_POD_DIR/exec/.pipec"
+    [ ! -d "$PIPEC_GROUP_ROOT/up" ] || ln -s "$PIPEC_GROUP_ROOT/up" "$PIPEC_POD_DIR/up"
+    export PIPEC_COMMAND PIPEC_PARAMETERS PIPEC_EXECUTION PIPEC_RANK PIPEC_POD_DIR PIPEC_EXEC_MOUNT PIPEC_METADATA
+    pipec_pod
+)
+
 # pipec_pod: the whole life of one execution in a pod, from the PIPEC_* environment the
 # template sets: decode the arguments, link the run layout, stage, write parameters.json,
 # run the command (PIPEC_COMMAND) and publish its metadata.
@@ -438,14 +517,7 @@ pipec_pod() {
         eval "$pipec_var=\${pipec_value%x}"
         export "${pipec_var?}"
     done
-    # GitHub Actions downloads upstream artifacts to dl/<n>/pipec.<job>.<execution>/.
-    for pipec_dl in "$PIPEC_POD_DIR"/dl/*/pipec.*; do
-        [ -d "$pipec_dl" ] || continue
-        pipec_n=${pipec_dl%/*}
-        pipec_n=${pipec_n##*/}
-        mkdir -p "$PIPEC_POD_DIR/up/$pipec_n" "$PIPEC_EXEC_MOUNT"
-        mv "$pipec_dl" "$PIPEC_POD_DIR/up/$pipec_n/${pipec_dl##*.}"
-    done
+    pipec_collect
     mkdir -p "$PIPEC_RUN_DIR/$PIPEC_JOB" "$PIPEC_EXEC_MOUNT"
     ln -s "$PIPEC_EXEC_MOUNT" "$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
     pipec_n=0

@@ -75,6 +75,7 @@ class _Compiler(JobRenderer):
         self.parts: dict[str, list[str]] = {}  # job id -> GitHub job ids (a split matrix has several)
         self.labels: set[str] = set()
         self.inputs: dict[str, Any] = {}
+        self.input_readers = {d.source for d in wf.dependencies if d.kind is ir.DepKind.INPUT_FILES}
         self.defaults: list[str] = []  # pipeline parameter k's default, as text
         self.param_names: list[str] = []  # pipeline parameter k's input name
         # job id -> metadata keys its downstream jobs read, in first-use order
@@ -145,7 +146,7 @@ class _Compiler(JobRenderer):
                 setup.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
         return env, setup
 
-    def job_steps(self, job: ir.Job, env: dict[str, str], execution: str) -> list[dict[str, Any]]:
+    def job_steps(self, job: ir.Job, env: dict[str, str], execution: str, group: int = 0) -> list[dict[str, Any]]:
         steps: list[dict[str, Any]] = [{
             "name": "Check out the repository",
             "uses": self.uses["actions/checkout"],
@@ -156,13 +157,17 @@ class _Compiler(JobRenderer):
                           "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/dl/{i}"}})
         step_env = {"PIPEC_POD_DIR": POD, "PIPEC_EXEC_MOUNT": f"{POD}/exec", "PIPEC_EXECUTION": execution, **env}
         # sh: the runtime is POSIX and runs the command with bash where the image has it.
-        steps.append({"name": "Run", "id": "run", "shell": "sh", "run": RUN, "env": step_env})
-        areas = ["outputs", ".pipec"]
-        steps.append({"name": "Upload the execution", "if": "${{ !cancelled() }}",
-                      "uses": self.uses["actions/upload-artifact"],
-                      "with": {"name": f"pipec.{job.id}.{execution}",
-                               "path": "\n".join(f"{POD}/exec/{a}" for a in areas) + "\n",
-                               "include-hidden-files": True, "if-no-files-found": "ignore"}})
+        run = RUN if not group else RUN.replace("pipec_pod", f"pipec_group {group}")
+        steps.append({"name": "Run" if not group else f"Run the group ({group} members, the lead last)",
+                      "id": "run", "shell": "sh", "run": run, "env": step_env})
+        areas = ["outputs", ".pipec"] + (["inputs"] if job.id in self.input_readers else [])
+        for rank in range(group) if group else [None]:
+            where = f"{POD}/exec" if rank is None else f"{POD}/m{rank}/exec"
+            steps.append({"name": "Upload the execution" + (f" of member {rank}" if rank is not None else ""),
+                          "if": "${{ !cancelled() }}", "uses": self.uses["actions/upload-artifact"],
+                          "with": {"name": f"pipec.{job.id}.{execution if rank is None else rank}",
+                                   "path": "\n".join(f"{where}/{a}" for a in areas) + "\n",
+                                   "include-hidden-files": True, "if-no-files-found": "ignore"}})
         if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
             steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() }}",
                           "uses": self.uses["actions/github-script"], "with": {"script": CANCEL_SCRIPT}})
@@ -183,10 +188,18 @@ class _Compiler(JobRenderer):
         return "${{ " + " && ".join(terms) + " }}"
 
     def job(self, job: ir.Job) -> None:
-        if job.condition is not None or job.group is not None:
-            what = "conditions" if job.condition is not None else "groups"
-            self.diags.error(f"'{job.name}': the GitHub Actions back end does not compile {what} yet", self.loc(job))
+        if job.condition is not None:
+            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
+                             "the GitHub Actions back end does not compile conditions yet", self.loc(job))
             return
+        group_size = 0
+        if job.group is not None:
+            group = next(g for g in self.wf.groups if g.name == job.group)
+            if group.members != (job.id,) or (job.sweep is not None and job.sweep.fanout is not None):
+                self.diags.error(f"group '{group.name}': the GitHub Actions back end compiles groups of one job's "
+                                 "executions, known when the workflow starts", self.loc(group))
+                return
+            group_size = job.executions
         if job.kind is ir.JobKind.DEPLOYMENT:
             deploy = self.deploy_job(job)
             if deploy is None:
@@ -240,7 +253,13 @@ class _Compiler(JobRenderer):
                 self.diags.error(f"'{job.name}' fans out over metadata of '{fanout.source}', which runs several "
                                  "executions; GitHub Actions cannot fan out over it", self.loc(sweep))
                 return
-            if sweep is None or sweep.size <= 1:
+            if group_size:
+                for r, row in enumerate(sweep.iter_rows() if sweep is not None else [{}]):
+                    values = self.values(job, row)
+                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.script_text(job, values, True))
+                    env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
+                setup.append('pipec_distributed "$PIPEC_RANK"\n')
+            elif sweep is None or sweep.size <= 1:
                 one = sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size == 1
                 values = self.values(job, sweep.row(0) if one else None)
                 env["PIPEC_COMMAND"] = self.script_text(job, values, True)
@@ -257,7 +276,7 @@ class _Compiler(JobRenderer):
             return
         env["PIPEC_SETUP"] = "".join(setup + fills)
         for key in ("PIPEC_COMMAND", "PIPEC_PARAMETERS", "PIPEC_SETUP"):
-            if not env[key].startswith("${{ matrix."):
+            if key in env and not env[key].startswith("${{ matrix."):
                 env[key] = gha_text(env[key])
         base: dict[str, Any] = {"name": gha_text(job.name)}
         needs = [gh for up in self.wf.upstream(job.id) for gh in self.parts.get(up, [up])]
@@ -285,6 +304,10 @@ class _Compiler(JobRenderer):
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
             self.jobs[job.id] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+            self.parts[job.id] = [job.id]
+            return
+        if group_size:
+            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0", group_size)}
             self.parts[job.id] = [job.id]
             return
         if not rows:
