@@ -288,6 +288,10 @@ class _Compiler(JobRenderer):
         base["runs-on"] = self.runs_on(job)
         if job.image:
             base["container"] = {"image": gha_text(job.image)}
+            if not _pinned(job.image):
+                self.diags.warning(f"image '{job.image}' of '{job.name}' names no tag or digest, so every run may get "
+                                   "a different image (zizmor reports it as unpinned-images)", self.loc(job),
+                                   "pin a version tag (python:3.12) or a digest (python@sha256:...)")
         if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
             base["permissions"] = {"contents": "read", "actions": "write"}
         if job.kind is ir.JobKind.DEPLOYMENT and job.deployment is not None:
@@ -343,9 +347,10 @@ class _Compiler(JobRenderer):
                                  self.config.locate(self.wf.name))
                 return None
             if _too_often(trigger.cron):
-                self.diags.warning(f"schedule {trigger.cron!r} of '{self.wf.name}' runs more often than every 5 "
-                                   "minutes; GitHub runs scheduled workflows at most every 5 minutes",
-                                   self.config.locate(self.wf.name))
+                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}' runs more often than every 5 "
+                                 "minutes; GitHub runs scheduled workflows at most every 5 minutes",
+                                 self.config.locate(self.wf.name), "use */5 or a longer interval")
+                return None
         if self.wf.triggers:
             on["schedule"] = [{"cron": t.cron} for t in self.wf.triggers]
         workflow_id = safe_id(self.wf.name)
@@ -365,6 +370,14 @@ class _Compiler(JobRenderer):
                              f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf))
             return None
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
+
+
+def _pinned(image: str) -> bool:
+    """Whether an image reference names a tag other than `latest`, or a digest."""
+    if "@" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and last.rsplit(":", 1)[1] != "latest"
 
 
 def _too_often(cron: str) -> bool:
