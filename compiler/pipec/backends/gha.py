@@ -37,11 +37,13 @@ MAX_MATRIX = 256
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
 RUNTIME_PATH = ".github/pipec/pipec-runtime.sh"
+# Node 24 releases (GitHub removed the node20 runtime in September 2026), by full commit SHA;
+# [gha.pins] in pipec.toml overrides any of them.
 DEFAULT_PINS = {
-    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
-    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
-    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
-    "actions/github-script": ("60a0d83039c74a4aee543508d2ffcb1c3799cdea", "v7.0.1"),
+    "actions/checkout": ("8e8c483db84b4bee98b60c0593521ed34d9990e8", "v6.0.1"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("484a0b528fb4d7bd804637ccb632e47a0e638317", "v8"),
+    "actions/github-script": ("ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
 }
 # A JavaScript action runs in the job's container too, where `gh` or curl may be missing.
 CANCEL_SCRIPT = ("await github.rest.actions.cancelWorkflowRun("
