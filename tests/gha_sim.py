@@ -21,7 +21,8 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
 * Workflow file: YAML 1.2 booleans (``on`` is a key, not ``true``), duplicate keys refused,
   500 KB limit, 21,000 characters per ``run:``, job/step ids, ``needs`` (unknown jobs and
   cycles refused), unknown keys refused at every level the emulator reads, ``uses:`` only for
-  the actions/versions listed in ``ACTIONS`` (by full commit SHA).
+  the actions/versions listed in ``ACTIONS`` (by full commit SHA), ``${{`` refused in the
+  workflow name and in input descriptions/defaults (no expression is allowed there).
 * Expressions ``${{ }}``: literals (``'..'`` with ``''`` escaping, numbers, true/false/null),
   ``! && || == != < <= > >=`` with GitHub's loose, case-insensitive comparison and
   operand-returning ``&&``/``||``, parentheses, ``a.b`` / ``a['b']`` property access
@@ -47,7 +48,8 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
 * Events: ``workflow_dispatch`` with inputs (unknown inputs and missing required inputs are
   refused like the REST API's 422; omitted inputs take their default; values are strings,
   booleans become booleans in ``inputs`` only, as the docs say), ``schedule``, ``push`` and
-  ``pull_request`` (no inputs: ``inputs.x`` is null). At most 25 inputs.
+  ``pull_request`` (no inputs: ``inputs.x`` is null). At most 25 inputs (the cap today per
+  secondary sources; it was 10, github/docs#15710).
 * ``strategy.matrix.include`` (static or one expression): each row is a job instance with
   ``matrix.*``; more than 256 rows, or none, fails the job ("Matrix vector 'include' does not
   contain any values": github.community/t/empty-matrix-fails-workflow/128736). ``fail-fast``
@@ -71,10 +73,12 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
   directories vanish), symlinks are followed; a name already uploaded in the run fails with
   GitHub's 409 Conflict. ``actions/download-artifact``: ``name`` or ``pattern`` (minimatch
   over artifact names: ``* ? [..]``), ``path``, ``merge-multiple``; v4 puts each artifact in
-  ``path/<name>/`` unless ``name``/``merge-multiple`` is given; v5+ also extracts a *lone*
-  pattern match straight into ``path`` (``artifacts.length === 1``, download-artifact
-  634f93cb = v5.0.0); downloaded files get mode 0644 (zip keeps no modes). Only artifacts
-  uploaded earlier in the same run are seen. ``actions/github-script``: only the
+  ``path/<name>/`` unless ``name``/``merge-multiple`` is given; v5 and later also extract a
+  *lone* pattern match straight into ``path`` (src/download-artifact.ts: ``isSingleArtifactDownload
+  || inputs.mergeMultiple || artifacts.length === 1``; its README: "This change also applies to
+  patterns that only match a single artifact"); downloaded files get mode 0644 (zip keeps no
+  modes). Only artifacts uploaded earlier in the same run are seen. The version of each pinned
+  SHA is in ``ACTIONS``. ``actions/github-script``: only the
   ``github.rest.actions.cancelWorkflowRun`` call pipec writes; it needs ``actions: write`` in
   the job's effective ``permissions`` (else the step fails with 403 "Resource not accessible
   by integration").
@@ -84,6 +88,8 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
   ``cancelled``); jobs not started yet are evaluated when their needs are done, so only those
   with ``always()``/``cancelled()`` style conditions start. The run's conclusion is then
   ``cancelled``.
+* When a job ends, processes its steps left behind are killed ("Cleaning up orphan
+  processes"); ``Leg.orphans`` names the steps that left any.
 * ``timeout-minutes`` on jobs (scaled by ``minute`` seconds, so tests can use short times):
   the step is killed, later steps see ``cancelled``, and the job's result is ``failure``.
 * ``container``, ``runs-on``, ``environment``, ``permissions``, ``concurrency``: evaluated and
@@ -94,7 +100,8 @@ Assumptions (GitHub behaviour not pinned down by a source read here): a job not 
 when the run is cancelled, whose ``if`` is then false, is recorded ``skipped``; the job that
 asked for the cancellation keeps ``failure`` (its failure came first); a job killed by its
 timeout is ``failure``; the cancellation takes effect at once (GitHub needs a few seconds);
-``number`` inputs are not validated (values arrive as strings).
+``number`` inputs are not validated (values arrive as strings); a killed step gets SIGINT,
+SIGTERM, SIGKILL 0.5 s apart (the runner waits 7.5 s and 2.5 s).
 
 Not emulated: other actions, JavaScript, Docker (containers, services), stdout workflow
 commands (``::set-output``, ``::add-mask::``, ...), matrix axes other than ``include``,
@@ -185,7 +192,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<num>-?(?:0x[0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_-]*)
   | (?P<op>==|!=|<=|>=|&&|\|\||[!<>()\[\],.*])
-""", re.X)
+""", re.VERBOSE)
 STATUS_FUNCTIONS = ("success", "failure", "cancelled", "always")
 FUNCTIONS = {"fromjson": 1, "tojson": 1, "contains": 2, "startswith": 2, "endswith": 2, "format": -1,
              **{f: 0 for f in STATUS_FUNCTIONS}}
@@ -770,12 +777,15 @@ class Step:
     kind: str  # "run" | owner/name of the action
     outcome: str = "pending"  # success | failure | cancelled | skipped
     outputs: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # a run step: the process environment
     inputs: dict[str, str] = field(default_factory=dict)  # the evaluated `with:`
     script: str = ""
     exit_code: int | None = None
     message: str = ""
     log_dir: Path | None = None
+    pid: int | None = None  # a run step's process (and process group)
+    started: float | None = None
+    finished: float | None = None
 
     @property
     def stdout(self) -> str:
@@ -806,6 +816,7 @@ class Leg:
     environment: Any = None
     runs_on: Any = None
     timed_out: bool = False
+    orphans: list[str] = field(default_factory=list)  # steps whose processes outlived them (killed at the end)
     message: str = ""
     started: float | None = None
     finished: float | None = None
@@ -877,7 +888,6 @@ class Run:
         self.conclusion: str | None = None
         self.jobs = {j: Job(j, spec, workflow.needs[j]) for j, spec in workflow.jobs.items()}
         self.queue: list[Leg] = []
-        self.errors: list[str] = []
         base = Scope({"github": self._github(None), "inputs": self.inputs_ctx, "vars": {},
                       "secrets": {"GITHUB_TOKEN": TOKEN}}, "workflow env")
         self.env = {str(k): render_str(v, base) for k, v in workflow.env.items()}
@@ -897,7 +907,6 @@ class Run:
     def logs(self) -> str:
         lines = [f"run {self.run_id} ({self.event}): {self.conclusion}"
                  + (f", cancelled by {self.cancelled_by}" if self.cancelled_by else "")]
-        lines += [f"  error: {e}" for e in self.errors]
         for j in self.jobs.values():
             lines.append(f"  job {j.id}: {j.result} {j.message}".rstrip())
             for leg in j.legs:
@@ -1027,6 +1036,11 @@ class Run:
             job = self.jobs[job_id]
             if job.state == "waiting" and all(self.jobs[n].state == "completed" for n in job.needs):
                 self._start_job(job)
+        for job in self.jobs.values():  # fail-fast: before a freed runner takes a queued leg
+            if job.state == "running" and job.strategy.get("fail-fast", True) and any(
+                    leg.result == "failure" for leg in job.legs):
+                for leg in job.legs:
+                    self._cancel_leg(leg, "fail-fast: another leg of the matrix failed")
         running = sum(1 for leg in self.legs() if leg.state == "running")
         for leg in list(self.queue):
             if running >= self.capacity:
@@ -1043,10 +1057,6 @@ class Run:
         for job in self.jobs.values():
             if job.state != "running":
                 continue
-            strategy = job.strategy
-            if strategy.get("fail-fast", True) and any(leg.result == "failure" for leg in job.legs):
-                for leg in job.legs:
-                    self._cancel_leg(leg, "fail-fast: another leg of the matrix failed")
             if all(leg.state == "completed" for leg in job.legs):
                 results = [leg.result for leg in job.legs]
                 job.result = ("failure" if "failure" in results else "cancelled" if "cancelled" in results
@@ -1077,7 +1087,7 @@ class Run:
         elif leg.state == "running" and not leg.cancel.is_set():
             if leg.status == "success":
                 leg.status = "cancelled"
-            leg.message = leg.message or why
+                leg.message = leg.message or why
             leg.cancel.set()
 
     def _finish_job(self, job: Job, result: str, message: str) -> None:
@@ -1158,6 +1168,13 @@ class Run:
                 if leg.status == "success":
                     leg.status = "failure"
         finally:
+            for s in leg.steps:  # "Cleaning up orphan processes" when the job ends
+                if s.pid is not None and _alive_in_group(s.pid):
+                    leg.orphans.append(s.name)
+                    try:
+                        os.killpg(s.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
             with self.lock:
                 leg.result = "failure" if leg.timed_out else leg.status
                 leg.finished = time.monotonic()
@@ -1179,6 +1196,7 @@ class Run:
             step.outcome = "skipped"
             return
         scope = self._step_scope(leg, "step", env_before)
+        step.started = time.monotonic()
         try:
             if "name" in sspec:
                 step.name = render_str(sspec["name"], scope)
@@ -1196,6 +1214,7 @@ class Run:
         except GhaError as exc:  # an expression that cannot be evaluated fails the step
             step.message = str(exc)
             step.outcome = "failure"
+        step.finished = time.monotonic()
         with self.lock:
             if step.outcome == "failure" and leg.status == "success":
                 leg.status = "failure"
@@ -1241,12 +1260,14 @@ class Run:
                "RUNNER_TEMP": str(leg.temp), "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
                "RUNNER_NAME": f"emulated-{leg.root.name}", "RUNNER_TOOL_CACHE": str(leg.root / "toolcache"),
                **{k: str(v) for k, v in files.items()}, **step.env}
+        step.env = env  # what the process saw
         for k, v in env.items():
             if "\0" in k or "\0" in v or "=" in k or not k:
                 raise StepFailed(f"invalid environment variable {k!r}")
         with open(step.log_dir / "stdout.log", "wb") as out, open(step.log_dir / "stderr.log", "wb") as err:
             proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
+            step.pid = proc.pid
             handled_cancel = handled_timeout = False
             while True:
                 rc = proc.poll()
@@ -1511,6 +1532,18 @@ def _file_command(path: Path) -> dict[str, str]:
         else:
             raise StepFailed(f"Invalid format '{line}'")
     return out
+
+
+def _alive_in_group(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, dead but not yet reaped, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -10,8 +10,8 @@ Valohai's parameters; a 300-execution sweep split into matrix jobs ``<id>`` and
 hostile values); hostile text in the file (``${{ }}``, quotes, unicode); metadata ->
 parameter edges (job outputs, a sweep's list via artifacts, a missing key) and run-time
 fan-out (a matrix from ``fromJSON(needs.X.outputs...)``); the failure policies stop-all,
-stop-next, continue (partly and wholly failed) and retry; a deployment node; and the
-emulator's own GitHub semantics.
+stop-next, continue (partly and wholly failed) and retry; a deployment node; a group in one
+job; a time limit; and the emulator's own GitHub semantics.
 
 Known pipec bugs are ``xfail(strict=True)`` tests that describe the bug in their reason.
 """
@@ -31,6 +31,7 @@ from click.testing import CliRunner
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
 
+from tests.conftest import EXAMPLES
 from tests.gha_sim import (
     TOKEN,
     GhaError,
@@ -39,6 +40,7 @@ from tests.gha_sim import (
     Scope,
     Workflow,
     _file_command,
+    _split,
     condition,
     evaluate,
     render,
@@ -64,6 +66,19 @@ def compile_gha(tmp_path: Path, text: str, *options: str, toml: str | None = Non
     return flows[0]
 
 
+def compile_or_refuse(tmp_path: Path, text: str) -> Path | None:
+    """The workflow file, or None when pipec refuses the input with an error naming the
+    problem (for bugs a compile error fixes as well as a working workflow)."""
+    repo = tmp_path / "repo"
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / "valohai.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    result = CliRunner().invoke(main, ["compile", str(repo / "valohai.yaml"), "--target", "gha", "-o", str(repo)])
+    if result.exit_code != 0:
+        assert "error" in result.output, result.output
+        return None
+    return next((repo / ".github" / "workflows").glob("*.yml"))
+
+
 def start(flow: Path, name: str = "gh", event: str = "workflow_dispatch", inputs: dict[str, str] | None = None,
           **kw) -> Run:
     repo = flow.parent.parent.parent
@@ -78,6 +93,11 @@ def run(tmp_path: Path, text: str, inputs: dict[str, str] | None = None, event: 
 
 def doc(flow: Path) -> dict:
     return yaml.safe_load(flow.read_text(encoding="utf-8"))  # pipec quotes 'on', so YAML 1.1 keeps it a key
+
+
+def run_step(job: dict) -> dict:
+    """The step that runs the execution (id: run) of a job of the workflow document."""
+    return next(s for s in job["steps"] if s.get("id") == "run")
 
 
 def execution(r: Run, job: str, index: int = 0) -> Leg:
@@ -105,7 +125,15 @@ def files(directory: Path) -> dict[str, str]:
 
 
 def artifact(r: Run, job: str, index: int = 0, area: str = "outputs") -> Path:
-    return r.artifact(f"pipec.{job}.{index}") / area
+    """An area (outputs, .pipec, inputs) of one execution in the run's artifacts: in
+    pipec.<job>.<execution> (or a group's pipec.<job>.group), under <execution>/ when the
+    artifact holds the execution's directory. A path that does not exist when nothing was
+    uploaded."""
+    for name in (f"pipec.{job}.{index}", f"pipec.{job}.group"):
+        if name in r.artifacts:
+            root = r.artifact(name)
+            return root / str(index) / area if (root / str(index)).is_dir() else root / area
+    return r.workdir / "no-such-artifact" / f"pipec.{job}.{index}" / area
 
 
 def ran(r: Run, job: str) -> bool:
@@ -324,20 +352,22 @@ def test_sweep_over_256_executions_is_split_into_matrix_parts(tmp_path: Path) ->
     assert len(staged) == 600
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py, _Compiler.job): the parts of a sweep over 256 executions are "
-    "named '<id>-part-N' without checking that no other job has that id; a node named 'sweep-part-2' "
-    "overwrites the part in self.jobs (or is overwritten), so 44 executions vanish without an error. Fix: "
-    "reserve the part ids (or pick ids free of collisions, e.g. with naming.safe_id against all job ids) "
-    "and report a clash."))
 def test_a_node_named_like_a_sweep_part_does_not_swallow_it(tmp_path: Path) -> None:
     text = WIDE.replace("      - {name: collect, type: execution, step: collect}",
                         "      - {name: collect, type: execution, step: collect}\n"
                         "      - {name: sweep-part-2, type: execution, step: collect}")
-    r = run(tmp_path, text)
-    executions = {leg.step("run").env["PIPEC_EXECUTION"] for leg in r.legs() if leg.has_step("run")
-                  and leg.step("run").env.get("PIPEC_JOB") == "sweep"}
-    assert len(executions) == 300 and ran(r, "sweep-part-2")
+    flow = compile_or_refuse(tmp_path, text)
+    if flow is None:
+        return  # refusing the clash is a fix too
+    Workflow(flow.read_text(encoding="utf-8"))
+    rows: list[int] = []
+    runs = []
+    for job in doc(flow)["jobs"].values():
+        env = run_step(job)["env"]
+        runs.append(env["PIPEC_JOB"])
+        if env["PIPEC_JOB"] == "sweep":
+            rows += [row["i"] for row in job["strategy"]["matrix"]["include"]]
+    assert sorted(rows) == list(range(300)) and "sweep-part-2" in runs
 
 
 # ------------------------------------------------------------ 3. pipeline parameters
@@ -372,11 +402,11 @@ PARAMS = """\
       - {name: sweep, type: task, task: seeds}
     edges: []
 """
-TRIGGER = '[triggers]\n"e2e params" = "0 3 * * 1-5"\n'
+TRIGGER = '[triggers]\n"e2e params" = "0 3 * * 1-5"\n[gha.push]\nbranches = ["main"]\n'
 
 
 def _greetings(r: Run) -> list[tuple[bytes, dict]]:
-    return [(files(artifact(r, job, i))["greeting.bin"].encode(), params_json(execution(r, job, i)))
+    return [((artifact(r, job, i) / "greeting.bin").read_bytes(), params_json(execution(r, job, i)))
             for job, i in (("single", 0), ("sweep", 0), ("sweep", 1))]
 
 
@@ -398,13 +428,16 @@ def test_pipeline_parameters_from_dispatch_inputs_and_defaults(tmp_path: Path) -
     assert execution(r, "single").step("run").env["GITHUB_EVENT_NAME"] == "schedule"
     assert execution(r, "single").step("run").env["PIPEC_PARAM_0"] == ""
     assert _greetings(r) == defaults
+    assert on["push"] == {"branches": ["main"]}
+    r = start(flow, "push", event="push")
+    assert r.conclusion == "success" and _greetings(r) == defaults, r.logs()
     r = start(flow, "override", inputs={"greeting": "bonjour", "epochs": "7"})
     assert r.conclusion == "success", r.logs()
     assert _greetings(r)[0] == (b"bonjour", {"greeting": "bonjour", "epochs": 7})
     assert files(artifact(r, "single"))["cli.txt"] == "--greeting=bonjour --epochs=7\n"
     assert _greetings(r)[2] == (b"bonjour", {"greeting": "bonjour", "epochs": 20})
     bad = start(flow, "bad", inputs={"epochs": "many"})
-    assert bad.job("single").result == "failure" and bad.job("sweep").result == "success"
+    assert bad.job("single").result == "failure" and bad.conclusion == "cancelled"  # single is stop-all
     assert "pipeline parameter epochs must be a number (integer), not 'many'" in step_text(bad, "single")
     with pytest.raises(GhaError, match="Unexpected inputs provided"):
         start(flow, "typo", inputs={"greting": "x"})
@@ -462,32 +495,63 @@ COLLIDING = """\
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py, _Compiler.dispatch_inputs): input ids are "
-    "safe_id(name).replace('-', '_'), so pipeline parameters 'x-y' and 'x_y' both become input 'x_y'; the "
-    "second spec overwrites the first in self.inputs and both parameters read inputs.x_y, so a dispatch "
-    "gives 'two|two' (and one parameter cannot be set). Fix: make input ids unique (suffix on collision, "
-    "comparing case-insensitively as GitHub does) or report the clash."))
 def test_parameters_whose_input_ids_collide_keep_their_own_values(tmp_path: Path) -> None:
-    r = run(tmp_path, COLLIDING)
+    flow = compile_or_refuse(tmp_path, COLLIDING)
+    if flow is None:
+        return  # refusing the clash is a fix too
+    r = start(flow)
     assert r.conclusion == "success", r.logs()
     assert files(artifact(r, "a"))["v.txt"] == "one|two"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py, dispatch_inputs): every pipeline parameter becomes a "
-    "workflow_dispatch input with no check of GitHub's cap on inputs (25 today per secondary sources; 10 "
-    "originally, github/docs#15710 'you may only define up to 10 inputs'); a pipeline with 26 parameters "
-    "compiles to a workflow GitHub rejects. Fix: report an error above the cap (or pass the rest as one "
-    "JSON input)."))
 def test_a_pipeline_with_26_parameters_gives_a_workflow_github_accepts(tmp_path: Path) -> None:
     params = "\n".join(f"      - {{name: p{i}, type: integer, default: {i}}}" for i in range(26))
     pipeline_params = "\n".join(f"      - {{name: p{i}, targets: [a.parameter.p{i}], default: {i}}}" for i in range(26))
     text = (f"- step:\n    name: a\n    image: busybox\n    command: echo {{parameters}}\n    parameters:\n{params}\n"
             f"- pipeline:\n    name: e2e many\n    parameters:\n{pipeline_params}\n    nodes:\n"
             "      - {name: a, type: execution, step: a}\n    edges: []\n")
-    r = run(tmp_path, text)
-    assert r.conclusion == "success"
+    flow = compile_or_refuse(tmp_path, text)
+    if flow is None:
+        return  # refusing the pipeline is a fix too
+    Workflow(flow.read_text(encoding="utf-8"))  # GitHub accepts the file
+
+
+MULTI = """\
+- step:
+    name: a
+    image: busybox
+    command:
+      - echo {parameters} > $VH_OUTPUTS_DIR/cli.txt
+      - cp $VH_CONFIG_DIR/parameters.json $VH_OUTPUTS_DIR/p.json
+    parameters:
+      - {name: layers, type: integer, multiple: separate, default: [1, 2]}
+      - {name: tags, type: string, multiple: repeat, default: [x, y]}
+- pipeline:
+    name: e2e multi
+    parameters:
+      - {name: layers, targets: [a.parameter.layers], default: [3, 4]}
+      - {name: tags, targets: [a.parameter.tags], default: [p, q]}
+    nodes:
+      - {name: a, type: execution, step: a}
+    edges: []
+"""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "pipec bug (shared by all back ends: backends/gha.py dispatch_inputs joins a list default with ',', and "
+    "common.JobRenderer passes a pipeline parameter as one scalar): a pipeline parameter that targets a "
+    "multi-valued step parameter (multiple: separate/repeat) becomes the text '3,4'; an integer one fails "
+    "every run at pipec_check_param ('must be a number (integer), not 3,4') even with the defaults, and a "
+    "string one gives --tags=p,q and \"tags\": \"p,q\" instead of --tags=p --tags=q and [\"p\", \"q\"] "
+    "(what the same step gets without the pipeline parameter: --layers=1,2 --tags=x --tags=y). Fix: split "
+    "the value (or take a JSON list) at run time and expand it with the parameter's CliSpec, writing a JSON "
+    "list into parameters.json; type the input as string."))
+def test_a_pipeline_parameter_for_a_multi_valued_parameter(tmp_path: Path) -> None:
+    r = run(tmp_path, MULTI)
+    assert r.conclusion == "success", r.logs()
+    out = files(artifact(r, "a"))
+    assert out["cli.txt"] == "--layers=3,4 --tags=p --tags=q\n"
+    assert json.loads(out["p.json"]) == {"layers": [3, 4], "tags": ["p", "q"]}
 
 
 # -------------------------------------------------------- 4. hostile text in the file
@@ -496,7 +560,7 @@ HOSTILE_FILE = r"""
     name: echo
     image: busybox
     command:
-      - printf '%s\n' '${{ github.token }}' "${{ secrets.GITHUB_TOKEN }}" '${{ matrix.i }}' '${{' '}}' "{{item}}" > $VH_OUTPUTS_DIR/expr.txt
+      - printf '%s\n' '${{ github.token }}' '${{ secrets.GITHUB_TOKEN }}' '${{ matrix.i }}' '${{' '}}' "{{item}}" > $VH_OUTPUTS_DIR/expr.txt
       - printf '%s\n' 'it'"'"'s "dq" \back\slash $(touch PWNED) `touch PWNED` ü漢字😀' > $VH_OUTPUTS_DIR/quotes.txt
       - printf '%s' "$GREETING" > $VH_OUTPUTS_DIR/env.bin
       - printf '%s' {parameter-value:p} > $VH_OUTPUTS_DIR/p.bin
@@ -618,7 +682,7 @@ def test_metadata_reaches_the_downstream_parameter_through_job_outputs(tmp_path:
     flow = compile_gha(tmp_path, meta_pipeline())
     jobs = doc(flow)["jobs"]
     assert jobs["train"]["outputs"]["meta-0-json"] == "${{ steps.run.outputs.meta-0-json }}"
-    env = jobs["evaluate"]["steps"][-3]["env"]
+    env = run_step(jobs["evaluate"])["env"]
     assert env["PIPEC_VALUE_0_JSON"] == "${{ needs.train.outputs.meta-0-json }}"
     r = start(flow)
     assert r.conclusion == "success", r.logs()
@@ -646,7 +710,7 @@ def test_missing_metadata_fails_the_downstream_job_clearly(tmp_path: Path) -> No
     assert r.job("train").result == "success" and r.job("evaluate").result == "failure"
     err = step_text(r, "evaluate")
     assert "pipec: train printed no metadata 'precision'" in err, err
-    assert not (artifact(r, "evaluate", 0, ".pipec") / "ok").exists()
+    assert "pipec.evaluate.0" not in r.artifacts  # it failed before its command: nothing to upload
 
 
 CONTINUE_META = """\
@@ -896,22 +960,19 @@ def test_continue_with_every_execution_failed_stops_the_downstream_at_its_gate(t
     assert [execution(r, "shards", i).result for i in range(3)] == ["failure"] * 3
     assert r.job("merge").result == "failure"  # its if accepts the failure; its gate stops it
     assert "pipec: no execution of shards succeeded" in step_text(r, "merge")
-    assert not vh(execution(r, "merge"), ".pipec/command.sh").exists()
+    assert not (artifact(r, "merge", 0, ".pipec") / "command.sh").exists()
     assert r.conclusion == "cancelled"  # merge is stop-all
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py, _Compiler.condition): only jobs whose *direct* upstream is "
-    "on-error: continue get an if:. A job further down (report after merge after a partly failed continue "
-    "sweep) keeps the implicit success(), which on GitHub requires every *ancestor* to have succeeded "
-    "(actions/runner#2205, btclib-org/btclib#1470, GSA/datagov-harvester#836; docs: failure() 'returns true "
-    "if any ancestor job fails'), so report is skipped although merge succeeded. Fix: when any transitive "
-    "upstream is continue, write `if: ${{ !cancelled() && needs.<up>.result == 'success' ... }}` for the "
-    "direct needs (a status function turns the implicit success() off)."))
 def test_continue_does_not_skip_jobs_two_levels_down(tmp_path: Path) -> None:
-    r = run(tmp_path, continue_pipeline(report=True))
-    assert r.job("merge").result == "success", r.logs()
+    # GitHub's implicit success() asks every *ancestor* (actions/runner#2205, btclib-org/btclib#1470,
+    # GSA/datagov-harvester#836): below a partly failed continue sweep, report needs its own if:.
+    flow = compile_gha(tmp_path, continue_pipeline(report=True))
+    assert doc(flow)["jobs"]["report"]["if"] == "${{ !cancelled() && needs.merge.result == 'success' }}"
+    r = start(flow)
+    assert r.job("shards").result == "failure" and r.job("merge").result == "success", r.logs()
     assert r.job("report").result == "success", r.logs()
+    assert files(artifact(r, "report"))["report.txt"].split() == ["part-1", "part-3", "part.shards-2.txt", "part.txt"]
 
 
 # ------------------------------------------------------------------------- 7. retry
@@ -946,7 +1007,7 @@ def test_retry_reruns_in_the_step_and_passes_on_only_the_successful_attempt(tmp_
     counter.parent.mkdir(parents=True)
     flow = compile_gha(tmp_path, RETRY.format(counter=counter))
     flaky = doc(flow)["jobs"]["flaky"]
-    assert flaky["steps"][-3]["env"]["PIPEC_RETRIES"] == "2" and flaky["permissions"]["actions"] == "write"
+    assert run_step(flaky)["env"]["PIPEC_RETRIES"] == "2" and flaky["permissions"]["actions"] == "write"
     r = start(flow)
     assert r.conclusion == "success", r.logs()
     assert counter.read_text() == "attempt\nattempt\n"
@@ -1020,22 +1081,119 @@ def test_deployment_node_runs_the_deploy_command_in_its_environment(tmp_path: Pa
     assert execution(r, "train").container == {"image": "python:3.12"}
 
 
-# -------------------------------------------------- pins: download-artifact v5 and newer
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py job_steps + templates/runtime/pipec-runtime.sh pipec_pod): the "
-    "runtime finds upstream executions only as dl/<n>/pipec.<job>.<execution>/, the layout of "
-    "download-artifact v4. From v5.0.0 (634f93cb) a pattern matching exactly one artifact is extracted "
-    "straight into path (`isSingleArtifactDownload || mergeMultiple || artifacts.length === 1`), so with "
-    "[gha.pins] moved to v5+ (which the config offers) every single-execution upstream arrives as "
-    "dl/<n>/outputs and is silently ignored: the downstream runs with no input files. Fix: make the layout "
-    "independent of the version (e.g. upload the execution under a directory named after it and download "
-    "with merge-multiple: true), or accept the flat form for a one-execution upstream."))
-def test_upstream_files_arrive_with_download_artifact_v5_pinned(tmp_path: Path) -> None:
-    toml = '[gha.pins."actions/download-artifact"]\nsha = "634f93cb2916e3fdff6788551b99b062d0335ce0"\nversion = "v5.0.0"\n'
+# ------------------------------------------------------ a group (Valohai distributed)
+GROUP = """\
+- step:
+    name: worker
+    image: python:3.12
+    command:
+      - python3 member.py
+    parameters:
+      - {{name: port, type: integer}}
+- task:
+    name: trio
+    step: worker
+    type: distributed
+    parameters:
+      - {{name: port, style: multiple, rules: {{items: {ports}}}}}
+- pipeline:
+    name: e2e group
+    nodes:
+      - {{name: workers, type: task, task: trio}}
+    edges: []
+"""
+# Members serve their rank at the host and port their config gives them until stopped; the
+# lead asks each member and writes what it heard.
+MEMBER = r'''
+import json, os, socket, time
+rank = int(os.environ["PIPEC_RANK"])
+config = os.environ["VH_CONFIG_DIR"]
+cfg = json.load(open(os.path.join(config, "distributed.json")))
+port = json.load(open(os.path.join(config, "parameters.json")))["port"]
+ports = PORTS_JSON
+out = os.environ["VH_OUTPUTS_DIR"]
+if rank > 0:
+    srv = socket.create_server((cfg["hosts"][rank], port))
+    open(os.path.join(out, "started"), "w").write(cfg["hosts"][0])
+    while True:
+        conn, _ = srv.accept()
+        conn.sendall(f"member {rank}".encode())
+        conn.close()
+heard = []
+for r in range(1, cfg["size"]):
+    for _ in range(200):
+        try:
+            with socket.create_connection((cfg["hosts"][r], ports[r]), timeout=1) as s:
+                heard.append(s.recv(100).decode())
+            break
+        except OSError:
+            time.sleep(0.05)
+open(os.path.join(out, "heard.txt"), "w").write("\n".join(heard))
+'''
+
+
+def test_a_group_runs_in_one_job_and_stops_its_members_with_the_lead(tmp_path: Path) -> None:
+    import socket
+    ports = []
+    for _ in range(3):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    flow = compile_gha(tmp_path, GROUP.format(ports=json.dumps(ports)))
+    (flow.parent.parent.parent / "member.py").write_text(MEMBER.replace("PORTS_JSON", json.dumps(ports)))
+    job = doc(flow)["jobs"]["workers"]
+    assert "strategy" not in job and run_step(job)["run"].endswith("pipec_group 3")
+    r = start(flow, timeout=60)
+    assert r.conclusion == "success", r.logs()
+    leg = r.legs("workers")[0]
+    assert leg.orphans == [], "a member outlived the group's step"
+    assert files(artifact(r, "workers", 0))["heard.txt"] == "member 1\nmember 2"
+    for rank in (1, 2):
+        assert files(artifact(r, "workers", rank))["started"] == "127.0.0.1"
+        assert (artifact(r, "workers", rank, ".pipec") / "ok").exists()  # the group succeeded
+        member = leg.temp / "pipec" / f"m{rank}" / "exec"
+        assert json.loads((member / "config" / "parameters.json").read_text()) == {"port": ports[rank]}
+    for port in ports[1:]:  # the members' servers are gone (their listening sockets with them)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not past LISTEN
+            probe.bind(("127.0.0.1", port))
+
+
+# ------------------------------------------------------------------- timeouts
+def test_a_time_limit_becomes_timeout_minutes(tmp_path: Path) -> None:
+    text = POLICY.format(policy="stop-next", fail_after=30, slow=0).replace(
+        "    name: fail\n    image: busybox\n", "    name: fail\n    image: busybox\n    time-limit: 90s\n")
+    flow = compile_gha(tmp_path, text)
+    assert doc(flow)["jobs"]["a"]["timeout-minutes"] == 2
+    began = time.monotonic()
+    r = start(flow, minute=0.25)  # the emulator's minute: 0.25 s
+    assert time.monotonic() - began < 10
+    assert r.job("a").result == "failure" and execution(r, "a").step("run").outcome == "cancelled"
+    assert not ran(r, "a-next") and r.job("b-next").result == "success", r.logs()
+
+
+# ------------------------------------------ download-artifact: a lone match is flat since v5
+# Since v5.0.0 a `pattern` matching exactly one artifact is extracted straight into `path`
+# (src/download-artifact.ts: `isSingleArtifactDownload || inputs.mergeMultiple ||
+# artifacts.length === 1`; README: "This change also applies to patterns that only match a single
+# artifact"), v4 made path/<name>/. Every artifact carries its execution's directory, so the
+# layout must not depend on the version or on the number of executions.
+PINS = {"default": None,
+        "v4.3.0": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+        "v5.0.0": ("634f93cb2916e3fdff6788551b99b062d0335ce0", "v5.0.0")}
+
+
+@pytest.mark.parametrize("pin", list(PINS))
+def test_files_of_a_single_execution_upstream_arrive(tmp_path: Path, pin: str) -> None:
+    toml = None
+    if PINS[pin]:
+        sha, version = PINS[pin]
+        toml = f'[gha.pins."actions/download-artifact"]\nsha = "{sha}"\nversion = "{version}"\n'
     r = run(tmp_path, POLICY.format(policy="stop-next", fail_after=0, slow=0).replace("      - exit 3\n", ""),
             toml=toml)
     assert r.conclusion == "success", r.logs()
     assert files(artifact(r, "b-next")) == {"ran.txt": "b.txt\n"}
+    assert files(artifact(r, "a-next")) == {"ran.txt": "attempted.txt\n"}
 
 
 # ------------------------------------------------------------------- the emulator itself
@@ -1086,12 +1244,12 @@ jobs:
       max-parallel: 2
       matrix:
         include: [{n: 0}, {n: 1}, {n: 2}, {n: 3}]
-    env: {JOB: job-${{ matrix.n }}}
+    env: {JOB: "job-${{ matrix.n }}"}
     steps:
       - id: s
         run: |
           if [ "${{ matrix.n }}" = "${{ inputs.fail }}" ]; then exit 5; fi
-          sleep 0.3
+          sleep "${{ inputs.fail == 'none' && '0' || '2' }}"
           echo "n=$JOB $WF" >> "$GITHUB_OUTPUT"
       - if: ${{ always() }}
         run: echo "outcome=${{ steps.s.outcome }} status=${{ job.status }}" > "$RUNNER_TEMP/last.txt"
@@ -1106,6 +1264,8 @@ jobs:
           printf 'value<<EOF\\nline 1\\nline=2\\nEOF\\n' >> "$GITHUB_OUTPUT"
           echo "EXTRA=from-env-file" >> "$GITHUB_ENV"
       - run: test "$EXTRA" = from-env-file && test "$WF" = workflow
+      - name: leaves a process behind
+        run: sleep 30 > /dev/null 2>&1 &
   after-legs:
     needs: [legs, single]
     runs-on: ubuntu-latest
@@ -1139,6 +1299,7 @@ def test_emulator_matrix_fail_fast_outputs_and_transitive_success(tmp_path: Path
     assert (legs[0].temp / "last.txt").read_text() == "outcome=cancelled status=cancelled\n"
     assert r.job("legs").result == "failure"
     assert r.job("single").outputs == {"value": "line 1\nline=2"}
+    assert r.legs("single")[0].orphans == ["leaves a process behind"]  # killed when the job ended
     assert r.job("after-legs").result == "skipped" and r.job("always").result == "success"
     assert r.job("two-down").result == "skipped", "success() must look past the direct needs"
     ok = start(flow, "ok", inputs={"fail": "none"})
@@ -1227,3 +1388,25 @@ def test_emulator_refuses_what_github_would(tmp_path: Path) -> None:
     out.write_text("b<<X\nnever closed\n")
     with pytest.raises(Exception, match="Matching delimiter not found"):
         _file_command(out)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.valohai.yaml")))
+def test_every_example_compiles_to_workflows_the_emulator_accepts(tmp_path: Path, example: str) -> None:
+    result = CliRunner().invoke(main, ["compile", str(EXAMPLES / example), "--target", "gha", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    flows = sorted((tmp_path / ".github" / "workflows").glob("*.yml"))
+    assert flows
+
+    def strings(node):
+        if isinstance(node, dict):
+            for v in node.values():
+                yield from strings(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from strings(v)
+        elif isinstance(node, str) and "${{" in node:
+            yield node
+
+    for flow in flows:
+        wf = Workflow(flow.read_text(encoding="utf-8"), flow.name)
+        assert all(_split(text) for text in strings(wf.doc))  # every expression parses

@@ -221,8 +221,10 @@ def test_group_is_one_job_and_self_hosted_labels_are_declared(tmp_path: Path, gh
     assert "strategy" not in job and job["runs-on"] == ["self-hosted", "linux", "a100"]
     run = next(s for s in job["steps"] if s.get("id") == "run")
     assert run["run"].endswith("pipec_group 3")
+    # One artifact holding every member's execution directory (art/<rank>/...).
     assert [s["with"]["name"] for s in job["steps"] if "upload-artifact" in s.get("uses", "")] == [
-        "pipec.workers.0", "pipec.workers.1", "pipec.workers.2"]
+        "pipec.workers.group"]
+    assert any(s.get("run", "").endswith("pipec_publish 3") for s in job["steps"])
     assert "a100" in (tmp_path / "out/.github/actionlint.yaml").read_text()
     assert check_workflows(tmp_path / "out") == []
 

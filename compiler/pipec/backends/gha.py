@@ -34,6 +34,7 @@ HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "a
                            "ubuntu-24.04", "ubuntu-22.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm",
                            "windows-latest", "macos-latest"})
 MAX_MATRIX = 256
+MAX_INPUTS = 25  # workflow_dispatch inputs (raised from 10 in 2025)
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
 RUNTIME_PATH = ".github/pipec/pipec-runtime.sh"
@@ -78,6 +79,8 @@ class _Compiler(JobRenderer):
         self.labels: set[str] = set()
         self.inputs: dict[str, Any] = {}
         self.input_readers = {d.source for d in wf.dependencies if d.kind is ir.DepKind.INPUT_FILES}
+        self._after_continue: dict[str, bool] = {}
+        self.job_ids = {j.id for j in wf.jobs}
         self.defaults: list[str] = []  # pipeline parameter k's default, as text
         self.param_names: list[str] = []  # pipeline parameter k's input name
         # job id -> metadata keys its downstream jobs read, in first-use order
@@ -100,8 +103,17 @@ class _Compiler(JobRenderer):
     # ---------------------------------------------------------------------------------------
     def dispatch_inputs(self) -> None:
         self.find_overridable()
+        if len(self.wf.params) > MAX_INPUTS:
+            self.diags.error(f"pipeline '{self.wf.name}' has {len(self.wf.params)} parameters; a GitHub "
+                             f"workflow_dispatch takes at most {MAX_INPUTS} inputs", self.loc(self.wf.params[MAX_INPUTS]),
+                             "merge some parameters, or give them defaults in the steps instead")
+        used: set[str] = set()
         for k, p in enumerate(self.wf.params):
-            name = safe_id(p.name).replace("-", "_")
+            name = base = safe_id(p.name).replace("-", "_")
+            n = 2
+            while name.lower() in used:  # input ids are case-insensitive
+                name, n = f"{base}_{n}", n + 1
+            used.add(name.lower())
             ptype = self.param_type(k)
             value = p.value
             if isinstance(value, list):
@@ -155,30 +167,42 @@ class _Compiler(JobRenderer):
             "with": {"persist-credentials": False},
         }]
         for i, up in enumerate(self.wf.upstream(job.id)):
+            # Every artifact holds <execution>/...: merged, they give up/<n>/<execution>/.
             steps.append({"name": f"Download {up}", "uses": self.uses["actions/download-artifact"],
-                          "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/dl/{i}"}})
+                          "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/up/{i}", "merge-multiple": True}})
         step_env = {"PIPEC_POD_DIR": POD, "PIPEC_EXEC_MOUNT": f"{POD}/exec", "PIPEC_EXECUTION": execution, **env}
         # sh: the runtime is POSIX and runs the command with bash where the image has it.
         run = RUN if not group else RUN.replace("pipec_pod", f"pipec_group {group}")
         steps.append({"name": "Run" if not group else f"Run the group ({group} members, the lead last)",
                       "id": "run", "shell": "sh", "run": run, "env": step_env})
-        areas = ["outputs", ".pipec"] + (["inputs"] if job.id in self.input_readers else [])
-        for rank in range(group) if group else [None]:
-            where = f"{POD}/exec" if rank is None else f"{POD}/m{rank}/exec"
-            steps.append({"name": "Upload the execution" + (f" of member {rank}" if rank is not None else ""),
-                          "if": "${{ !cancelled() }}", "uses": self.uses["actions/upload-artifact"],
-                          "with": {"name": f"pipec.{job.id}.{execution if rank is None else rank}",
-                                   "path": "\n".join(f"{where}/{a}" for a in areas) + "\n",
-                                   "include-hidden-files": True, "if-no-files-found": "ignore"}})
+        publish_env = {k: step_env[k] for k in ("PIPEC_POD_DIR", "PIPEC_EXEC_MOUNT", "PIPEC_EXECUTION")}
+        if job.id in self.input_readers:
+            publish_env["PIPEC_PUBLISH_INPUTS"] = "1"
+        steps.append({"name": "Collect the execution" + ("s" if group else ""), "if": "${{ !cancelled() }}",
+                      "shell": "sh", "run": RUN.replace("pipec_pod", f"pipec_publish {group}"),
+                      "env": publish_env})
+        steps.append({"name": "Upload the execution" + ("s" if group else ""), "if": "${{ !cancelled() }}",
+                      "uses": self.uses["actions/upload-artifact"],
+                      "with": {"name": f"pipec.{job.id}.{'group' if group else execution}", "path": f"{POD}/art/",
+                               "include-hidden-files": True, "if-no-files-found": "ignore"}})
         if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
             steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() }}",
                           "uses": self.uses["actions/github-script"], "with": {"script": CANCEL_SCRIPT}})
         return steps
 
+    def after_continue(self, job_id: str) -> bool:
+        """Whether some ancestor is `continue`: GitHub's implicit success() then skips the job even
+        when its own needs succeeded (it asks every ancestor), so the job needs an explicit if:."""
+        if job_id not in self._after_continue:
+            self._after_continue[job_id] = any(
+                self.wf.job(u).on_error is ir.OnError.CONTINUE or self.after_continue(u)
+                for u in self.wf.upstream(job_id))
+        return self._after_continue[job_id]
+
     def condition(self, job: ir.Job) -> str | None:
         """`if:` for a job after `continue` upstreams (GitHub skips dependents of a failure)."""
         ups = self.wf.upstream(job.id)
-        if not any(self.wf.job(u).on_error is ir.OnError.CONTINUE for u in ups):
+        if not self.after_continue(job.id):
             return None
         terms = ["!cancelled()"]
         for up in ups:
@@ -322,6 +346,12 @@ class _Compiler(JobRenderer):
             return
         chunks = [rows[n:n + MAX_MATRIX] for n in range(0, len(rows), MAX_MATRIX)]
         ids = [job.id] + [f"{job.id}-part-{n + 1}" for n in range(1, len(chunks))]
+        clash = next((i for i in ids[1:] if i in self.job_ids), None)
+        if clash is not None:
+            self.diags.error(f"'{job.name}' has {len(rows)} executions, split into matrix jobs up to "
+                             f"'{ids[-1]}', but '{clash}' is already a job of this pipeline", self.loc(job),
+                             "rename that node")
+            return
         for gh, chunk in zip(ids, chunks):
             strategy: dict[str, Any] = {"fail-fast": job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY),
                                         "matrix": {"include": chunk}}

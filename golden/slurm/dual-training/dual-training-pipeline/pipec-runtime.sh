@@ -425,15 +425,27 @@ if os.environ.get("GITHUB_OUTPUT"):
 PIPEC_PY
 }
 
-# pipec_collect: GitHub Actions downloads upstream artifacts to dl/<n>/pipec.<job>.<execution>/;
-# move each to up/<n>/<execution>/, the layout pipec_pod links into the run directory.
-pipec_collect() {
-    for pipec_dl in "$PIPEC_POD_DIR"/dl/*/pipec.*; do
-        [ -d "$pipec_dl" ] || continue
-        pipec_n=${pipec_dl%/*}
-        pipec_n=${pipec_n##*/}
-        mkdir -p "$PIPEC_POD_DIR/up/$pipec_n"
-        mv "$pipec_dl" "$PIPEC_POD_DIR/up/$pipec_n/${pipec_dl##*.}"
+# pipec_publish SIZE: GitHub Actions uploads $PIPEC_POD_DIR/art/ as the job's artifact:
+# move each execution's outputs and markers (and inputs when PIPEC_PUBLISH_INPUTS is set) to
+# art/<execution>/, so every artifact carries its own execution directory, whatever the number
+# of executions a downstream job downloads (SIZE: the members of a group, 0 for one execution).
+pipec_publish() {
+    PIPEC_POD_DIR=${PIPEC_POD_DIR:-/pipec}
+    if [ "$1" -gt 0 ]; then
+        pipec_r=0
+        while [ "$pipec_r" -lt "$1" ]; do
+            pipec_move "$PIPEC_POD_DIR/m$pipec_r/exec" "$pipec_r"
+            pipec_r=$((pipec_r + 1))
+        done
+    else
+        pipec_move "$PIPEC_EXEC_MOUNT" "$PIPEC_EXECUTION"
+    fi
+}
+
+pipec_move() {
+    mkdir -p "$PIPEC_POD_DIR/art/$2"
+    for pipec_area in outputs .pipec ${PIPEC_PUBLISH_INPUTS:+inputs}; do
+        [ ! -e "$1/$pipec_area" ] || mv "$1/$pipec_area" "$PIPEC_POD_DIR/art/$2/"
     done
 }
 
@@ -445,7 +457,6 @@ pipec_collect() {
 pipec_group() {
     pipec_size=$1
     pipec_root=$PIPEC_POD_DIR
-    pipec_collect
     PIPEC_HOSTS=""
     pipec_r=0
     while [ "$pipec_r" -lt "$pipec_size" ]; do
@@ -517,7 +528,6 @@ pipec_pod() {
         eval "$pipec_var=\${pipec_value%x}"
         export "${pipec_var?}"
     done
-    pipec_collect
     mkdir -p "$PIPEC_RUN_DIR/$PIPEC_JOB" "$PIPEC_EXEC_MOUNT"
     ln -s "$PIPEC_EXEC_MOUNT" "$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
     pipec_n=0
