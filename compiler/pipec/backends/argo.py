@@ -327,9 +327,7 @@ class _Compiler(JobRenderer):
         return " && ".join(terms) or None
 
     def job_tasks(self, job: ir.Job) -> list[_Task]:
-        if job.condition is not None:
-            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
-                             "the Argo back end does not compile conditions yet", self.loc(job))
+        if self.condition_refused(job):
             return []
         if job.kind is ir.JobKind.DEPLOYMENT:
             manifest = self.config.data.get("deploy", {}).get("manifest")
@@ -524,11 +522,6 @@ class _Compiler(JobRenderer):
         if sweep is not None and sweep.max_parallel and (task.with_items or task.with_sequence or task.with_param):
             return [self.wrap(job, task, "sweep", sweep.max_parallel)]
         return [task]
-
-    def param_fill(self, job: ir.Job, pname: str, k: int) -> str:
-        """Setup line putting pipeline parameter k into parameters.json as JSON of its type."""
-        ptype = job.param(pname).type  # type: ignore[union-attr]
-        return f"pipec_fill {quote(json.dumps(self.sentinel(k)))} \"$(pipec_param_json {ptype} \"$PIPEC_PARAM_{k}\")\"\n"
 
     def sweep_columns(self, job: ir.Job, sweep: ir.Sweep, first: int) -> list[tuple[str, int, str]] | None:
         """(parameter, sentinel index, JSON kind) per swept parameter when every value can be

@@ -223,6 +223,30 @@ class JobRenderer:
                 return False
         return True
 
+    def condition_refused(self, job: ir.Job) -> bool:
+        """Report a job that runs on a condition (no back end compiles conditions yet)."""
+        if job.condition is None:
+            return False
+        self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
+                         f"the {self.engine} back end does not compile conditions yet", self.loc(job))
+        return True
+
+    def shell_job(self, job: ir.Job) -> ir.Job | None:
+        """The job as a command to run (a deployment runs the deploy command, a stub `true`), or
+        None when it cannot be compiled (reported)."""
+        if self.condition_refused(job):
+            return None
+        if job.kind is ir.JobKind.DEPLOYMENT:
+            return self.deploy_job(job)
+        if job.kind is ir.JobKind.STUB:
+            return replace(job, script=("true",))
+        return job
+
+    def param_fill(self, job: ir.Job, pname: str, k: int) -> str:
+        """Runtime line putting pipeline parameter k into parameters.json as JSON of its type."""
+        ptype = job.param(pname).type  # type: ignore[union-attr]
+        return f"pipec_fill {quote(json.dumps(self.sentinel(k)))} \"$(pipec_param_json {ptype} \"$PIPEC_PARAM_{k}\")\"\n"
+
     def deploy_job(self, job: ir.Job, alternative: str = "") -> ir.Job | None:
         """A deployment node as a job running the site's deploy command, or None (error reported)."""
         command = self.config.data.get("deploy", {}).get("command")

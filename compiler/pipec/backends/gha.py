@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from typing import Any
 
 from pipec import ir
@@ -214,9 +213,7 @@ class _Compiler(JobRenderer):
         return "${{ " + " && ".join(terms) + " }}"
 
     def job(self, job: ir.Job) -> None:
-        if job.condition is not None:
-            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
-                             "the GitHub Actions back end does not compile conditions yet", self.loc(job))
+        if self.condition_refused(job):
             return
         group_size = 0
         if job.group is not None:
@@ -226,20 +223,15 @@ class _Compiler(JobRenderer):
                                  "executions, known when the workflow starts", self.loc(group))
                 return
             group_size = job.executions
-        if job.kind is ir.JobKind.DEPLOYMENT:
-            deploy = self.deploy_job(job)
-            if deploy is None:
-                return
-            job = deploy
-        elif job.kind is ir.JobKind.STUB:
-            job = replace(job, script=("true",))
+        runnable = self.shell_job(job)
+        if runnable is None:
+            return
+        job = runnable
         if not self.check_env_names(job):
             return
         env, setup = self.job_env(job)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
-        fills = [f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
-                 f"\"$(pipec_param_json {job.param(p).type} \"$PIPEC_PARAM_{k}\")\"\n"  # type: ignore[union-attr]
-                 for p, k in self.job_overrides(job.id)]
+        fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]
         fanout = job.sweep.fanout if job.sweep is not None else None
         encoded = []
         for j, (pname, v) in enumerate(self.job_runtime(job.id)):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -177,17 +177,10 @@ class _Compiler(JobRenderer):
 
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
-        if job.condition is not None:
-            self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
-                             "the Slurm back end does not compile conditions yet", self.loc(job))
+        runnable = self.shell_job(job)
+        if runnable is None:
             return
-        if job.kind is ir.JobKind.DEPLOYMENT:
-            deploy = self.deploy_job(job)
-            if deploy is None:
-                return
-            job = deploy
-        elif job.kind is ir.JobKind.STUB:
-            job = replace(job, script=("true",))
+        job = runnable
         stages, gates = self.stages(job)
         fetches = self.fetches(job)
         executions = job.executions
