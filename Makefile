@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/check_speed.py
 	$(BIN)/python bench/slurm_compile.py
 	$(BIN)/python bench/argo_compile.py
+	$(BIN)/python bench/gha_compile.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

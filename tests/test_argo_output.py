@@ -823,18 +823,16 @@ def test_hostile_names_in_directory_output(write, tmp_path: Path) -> None:
 
 def test_pipeline_parameter_default_with_braces_travels_encoded(write) -> None:
     doc = hostile_doc()
-    doc[4]["pipeline"]["parameters"][0]["default"] = "x {{workflow.name}} y"
-    doc[4]["pipeline"]["parameters"].append({"name": "list", "targets": [f"{N1}.parameter.target"],
-                                             "default": ["a", "{{=sprig.x}}"]})
+    doc[4]["pipeline"]["parameters"].append({"name": "braces", "targets": [f"{N1}.parameter.b64like"],
+                                             "default": "x {{workflow.name}} y"})
     path = write(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100000))
     r = pipec("compile", path, "--target", "argo", "-o", "-")
     assert r.exit_code == 0, r.stderr
     assert check_yaml(r.stdout) == []
-    values = [p["value"] for d in yaml.safe_load_all(r.stdout)
-              for p in d["spec"].get("arguments", {}).get("parameters", [])]
-    decoded = [base64.b64decode(v[len("pipec-b64:"):]).decode() for v in values if v.startswith("pipec-b64:")]
-    assert "x {{workflow.name}} y" in decoded and "a,{{=sprig.x}}" in decoded
-    assert not any("{{" in v for v in values)
+    params = [p for d in yaml.safe_load_all(r.stdout) for p in d["spec"].get("arguments", {}).get("parameters", [])]
+    (braces,) = [p["value"] for p in params if p["name"] == "braces"]
+    assert braces.startswith(B64) and decode(braces) == "x {{workflow.name}} y"
+    assert not any("{{" in p["value"] for p in params)
 
 
 def _foreign_tags_or_located_error(path: str) -> None:
@@ -1451,3 +1449,34 @@ def test_invalid_argo_settings_are_located_errors(write, toml: str) -> None:
     path = write((EXAMPLES / "mnist.valohai.yaml").read_text(encoding="utf-8"))
     errors = compile_fails(path, "--schedule", "0 3 * * *")
     assert all(LOCATED.match(e)["file"].endswith("pipec.toml") for e in errors)
+
+
+def test_choices_become_an_enum_and_a_pod_check(write) -> None:
+    path = write("""\
+- step:
+    name: a
+    image: busybox:1.36
+    command: echo {parameters}
+    parameters:
+      - {name: mode, type: string, choices: [fast, "slow {{x}}"], default: fast}
+      - {name: free, type: string, default: x}
+- pipeline:
+    name: choices
+    parameters:
+      - {name: mode, targets: [a.parameter.mode], default: fast}
+      - {name: free, targets: [a.parameter.free], default: y}
+    nodes:
+      - {name: a, type: execution, step: a}
+    edges: []
+""")
+    r = pipec("compile", path, "--target", "argo", "-o", "-")
+    assert r.exit_code == 0, r.stderr
+    assert check_yaml(r.stdout) == []
+    (wf,) = list(yaml.safe_load_all(r.stdout))
+    params = {p["name"]: p for p in wf["spec"]["arguments"]["parameters"]}
+    assert params["mode"]["enum"][0] == "fast" and params["mode"]["enum"][1].startswith("pipec-b64:")
+    assert "enum" not in params["free"]
+    assert decode(params["mode"]["enum"][1]) == "slow {{x}}"
+    texts = [decode(t) for _, t in strings(wf)]
+    assert any("pipec_check_choice mode \"$PIPEC_PARAM_0\" fast 'slow {{x}}'\n" in t for t in texts)
+    assert not any("pipec_check_choice free" in t for t in texts)

@@ -18,9 +18,12 @@ Known pipec bugs are ``xfail(strict=True)`` tests that describe the bug in their
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
+import os
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -537,21 +540,63 @@ MULTI = """\
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (shared by all back ends: backends/gha.py dispatch_inputs joins a list default with ',', and "
-    "common.JobRenderer passes a pipeline parameter as one scalar): a pipeline parameter that targets a "
-    "multi-valued step parameter (multiple: separate/repeat) becomes the text '3,4'; an integer one fails "
-    "every run at pipec_check_param ('must be a number (integer), not 3,4') even with the defaults, and a "
-    "string one gives --tags=p,q and \"tags\": \"p,q\" instead of --tags=p --tags=q and [\"p\", \"q\"] "
-    "(what the same step gets without the pipeline parameter: --layers=1,2 --tags=x --tags=y). Fix: split "
-    "the value (or take a JSON list) at run time and expand it with the parameter's CliSpec, writing a JSON "
-    "list into parameters.json; type the input as string."))
 def test_a_pipeline_parameter_for_a_multi_valued_parameter(tmp_path: Path) -> None:
     r = run(tmp_path, MULTI)
     assert r.conclusion == "success", r.logs()
     out = files(artifact(r, "a"))
     assert out["cli.txt"] == "--layers=3,4 --tags=p --tags=q\n"
     assert json.loads(out["p.json"]) == {"layers": [3, 4], "tags": ["p", "q"]}
+
+
+CHOICES = """\
+- step:
+    name: a
+    image: busybox
+    command:
+      - printf '%s|' {parameter-value:mode} {parameter-value:size} {parameter-value:amp} > $VH_OUTPUTS_DIR/v.txt
+      - cp $VH_CONFIG_DIR/parameters.json $VH_OUTPUTS_DIR/p.json
+    parameters:
+      - {name: mode, type: string, choices: [fast, "slow one", "it's $(touch PWNED)"], default: fast}
+      - {name: size, type: integer, choices: [1, 2, 4], default: 2}
+      - {name: amp, type: string, choices: ["true", "false"], default: "true"}
+- pipeline:
+    name: e2e choices
+    parameters:
+      - {name: mode, targets: [a.parameter.mode], default: "slow one"}
+      - {name: size, targets: [a.parameter.size], default: 4}
+      - {name: amp, targets: [a.parameter.amp], default: "false"}
+    nodes:
+      - {name: a, type: execution, step: a}
+    edges: []
+"""
+
+
+def test_parameters_with_choices_become_choice_and_boolean_inputs(tmp_path: Path) -> None:
+    flow = compile_gha(tmp_path, CHOICES)
+    inputs = doc(flow)["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["mode"]["type"] == "choice" and inputs["mode"]["options"] == ["fast", "slow one", "it's $(touch PWNED)"]
+    assert inputs["size"] == {"description": "size", "required": False, "type": "choice", "options": ["1", "2", "4"],
+                              "default": "4"}
+    assert inputs["amp"]["type"] == "boolean" and inputs["amp"]["default"] is False
+    r = start(flow)  # the defaults
+    assert r.conclusion == "success", r.logs()
+    assert files(artifact(r, "a"))["v.txt"] == "slow one|4|false|"
+    r = start(flow, "picked", inputs={"mode": "it's $(touch PWNED)", "size": "1", "amp": "true"})
+    assert r.conclusion == "success", r.logs()
+    out = files(artifact(r, "a"))
+    assert out["v.txt"] == "it's $(touch PWNED)|1|true|" and not pwned(r)
+    assert json.loads(out["p.json"]) == {"mode": "it's $(touch PWNED)", "size": 1, "amp": "true"}
+    with pytest.raises(GhaError, match="not in the list of allowed values"):
+        start(flow, "refused", inputs={"mode": "medium"})
+
+
+def test_a_value_outside_the_choices_fails_the_job_where_github_does_not_check(tmp_path: Path) -> None:
+    flow = compile_gha(tmp_path, CHOICES.replace("default: \"slow one\"", "default: medium"))
+    inputs = doc(flow)["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["mode"]["type"] == "string"  # a choice input's default must be one of its options
+    r = start(flow)
+    assert r.job("a").result == "failure"
+    assert "pipeline parameter mode must be one of 'fast', 'slow one', 'it's $(touch PWNED)', not 'medium'" in step_text(r, "a")
 
 
 # -------------------------------------------------------- 4. hostile text in the file
@@ -801,22 +846,16 @@ def test_task_node_fans_out_over_a_metadata_list(tmp_path: Path) -> None:
 def test_fan_out_over_a_key_the_upstream_never_printed_fails(tmp_path: Path) -> None:
     r = run(tmp_path, FANOUT.replace('{"rates": [', '{"other": ['))
     assert r.job("list").result == "success"
-    assert r.job("train").result == "failure" and not r.legs("train")
-    assert "does not contain any values" in r.job("train").message
-    assert r.job("gather").result == "skipped" and r.conclusion == "failure"
+    assert r.job("train").result == "failure" and len(r.legs("train")) == 1
+    assert "pipec: list printed no metadata 'rates'" in step_text(r, "train")
+    assert r.job("gather").result == "skipped" and r.conclusion == "cancelled"  # train is stop-all
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipec bug (compiler/pipec/backends/gha.py, job(): fan-out strategy): an empty metadata list gives "
-    "matrix.include: [] and GitHub fails a job whose matrix is empty ('Matrix vector include does not "
-    "contain any values', github.community/t/empty-matrix-fails-workflow/128736), so the run fails and the "
-    "downstream is skipped, while pipec's own runtime treats it as 'runs no execution' and succeeds "
-    "(pipec_fanout on Slurm; Argo skips withParam []). Fix: give the fan-out job "
-    "`if: needs.X.outputs.meta-N-items != '[]'` and let downstream jobs accept its 'skipped' result, or "
-    "pad the list with a no-op row."))
 def test_an_empty_fan_out_list_runs_no_execution(tmp_path: Path) -> None:
     r = run(tmp_path, FANOUT.replace('[0.1, "x y ${{ github.token }}", {"deep": 1}, "{{item}}"]', "[]"))
     assert r.conclusion == "success", r.logs()
+    assert r.job("train").result == "success" and not ran(r, "train")  # the "none" row skips every step
+    assert not [name for name in r.artifacts if name.startswith("pipec.train.")]
     assert ran(r, "gather")
 
 
@@ -859,7 +898,7 @@ def test_stop_all_cancels_the_run_and_its_running_jobs(tmp_path: Path) -> None:
     flow = compile_gha(tmp_path, POLICY.format(policy="stop-all", fail_after=0, slow=20))
     a = doc(flow)["jobs"]["a"]
     assert a["permissions"] == {"contents": "read", "actions": "write"}
-    assert a["steps"][-1]["if"] == "${{ failure() }}" and "cancelWorkflowRun" in a["steps"][-1]["with"]["script"]
+    assert a["steps"][-1]["if"] == "${{ failure() || cancelled() }}" and "cancelWorkflowRun" in a["steps"][-1]["with"]["script"]
     began = time.monotonic()
     r = start(flow)
     assert time.monotonic() - began < 15, "the slow job was not cancelled"
@@ -1132,17 +1171,42 @@ open(os.path.join(out, "heard.txt"), "w").write("\n".join(heard))
 '''
 
 
-def test_a_group_runs_in_one_job_and_stops_its_members_with_the_lead(tmp_path: Path) -> None:
+def free_ports(n: int) -> list[int]:
     import socket
     ports = []
-    for _ in range(3):
+    for _ in range(n):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             ports.append(probe.getsockname()[1])
-    flow = compile_gha(tmp_path, GROUP.format(ports=json.dumps(ports)))
+    return ports
+
+
+def compile_without_images(tmp_path: Path, text: str) -> Path:
+    """Compile with every job's image removed in the IR (as a dialect without images gives)."""
+    from pipec.backends.gha import compile_workflows
+    from pipec.errors import Diagnostics
+
+    flow = compile_gha(tmp_path, text)
+    repo = flow.parent.parent.parent
+    result = load_workflows(Request(file=str(repo / "valohai.yaml"), for_compile=True))
+    workflows = [dataclasses.replace(wf, jobs=tuple(dataclasses.replace(j, image=None) for j in wf.jobs))
+                 for wf in result.workflows]
+    diags = Diagnostics()
+    out = compile_workflows(workflows, result.config, diags)
+    assert diags.error_count() == 0
+    for rel, (content, _) in out.items():
+        (repo / rel).write_text(content, encoding="utf-8")
+    return flow
+
+
+def test_a_group_without_an_image_runs_its_members_as_processes(tmp_path: Path) -> None:
+    import socket
+    ports = free_ports(3)
+    flow = compile_without_images(tmp_path, GROUP.format(ports=json.dumps(ports)))
     (flow.parent.parent.parent / "member.py").write_text(MEMBER.replace("PORTS_JSON", json.dumps(ports)))
     job = doc(flow)["jobs"]["workers"]
-    assert "strategy" not in job and run_step(job)["run"].endswith("pipec_group 3")
+    assert "strategy" not in job and "container" not in job and run_step(job)["run"].endswith("pipec_group 3")
+    assert "PIPEC_GROUP_IMAGE" not in run_step(job)["env"]
     r = start(flow, timeout=60)
     assert r.conclusion == "success", r.logs()
     leg = r.legs("workers")[0]
@@ -1159,6 +1223,116 @@ def test_a_group_runs_in_one_job_and_stops_its_members_with_the_lead(tmp_path: P
             probe.bind(("127.0.0.1", port))
 
 
+# Without a Docker engine here, members cannot reach each other by container name: each
+# member records what it was told and waits to be stopped; the lead checks its view and ends.
+DOCKER_MEMBER = r'''
+import json, os, sys, time
+rank = int(os.environ["PIPEC_RANK"])
+cfg = json.load(open(os.path.join(os.environ["VH_CONFIG_DIR"], "distributed.json")))
+out = os.environ["VH_OUTPUTS_DIR"]
+seen = {"hosts": cfg["hosts"], "lead": os.environ["PIPEC_LEAD_HOST"], "cwd": os.getcwd(),
+        "port": json.load(open(os.path.join(os.environ["VH_CONFIG_DIR"], "parameters.json")))["port"]}
+open(os.path.join(out, "seen.json"), "w").write(json.dumps(seen))
+print(f"member {rank} says hello", flush=True)
+if rank > 0:
+    open(os.path.join(out, "pid"), "w").write(str(os.getpid()))
+    time.sleep(600)
+for r in range(1, cfg["size"]):  # the lead waits for the members to be up
+    for _ in range(400):
+        if os.path.exists(os.path.join(os.environ["PIPEC_GROUP_ROOT"], f"m{r}", "exec", "outputs", "pid")):
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit(f"member {r} never started")
+print(json.dumps({"lead_saw": len(cfg["hosts"])}))
+sys.exit(int(os.environ.get("LEAD_EXIT", "0")))
+'''
+
+
+def run_docker_group(tmp_path: Path, lead_exit: int = 0) -> tuple[Path, Run, list[dict], Path]:
+    from tests import fake_docker
+    ports = free_ports(3)
+    text = GROUP.format(ports=json.dumps(ports)).replace(
+        "    command:\n      - python3 member.py\n",
+        "    command:\n      - python3 member.py\n    environment-variables:\n"
+        f"      - {{name: LEAD_EXIT, default: '{lead_exit}'}}\n")
+    flow = compile_gha(tmp_path, text)
+    (flow.parent.parent.parent / "member.py").write_text(DOCKER_MEMBER)
+    state = tmp_path / "docker"
+    fake_docker.install(tmp_path / "bin", state)
+    old = os.environ["PATH"]
+    os.environ["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{old}"
+    try:
+        r = start(flow, timeout=60)
+    finally:
+        os.environ["PATH"] = old
+    return flow, r, fake_docker.calls(state), state
+
+
+def test_a_group_with_an_image_runs_its_members_as_containers_on_a_network_of_its_own(tmp_path: Path) -> None:
+    flow, r, calls, state = run_docker_group(tmp_path)
+    job = doc(flow)["jobs"]["workers"]
+    assert "container" not in job, "the group's job runs on the runner, which starts the containers"
+    env = run_step(job)["env"]
+    assert env["PIPEC_GROUP_IMAGE"] == "python:3.12" and env["PIPEC_RUNTIME"] == ".github/pipec/pipec-runtime.sh"
+    assert r.conclusion == "success", r.logs()
+    verbs = [c["argv"][0] + (" " + c["argv"][1] if c["argv"][0] == "network" else "") for c in calls]
+    assert verbs[0] == "network create" and verbs[-1] == "network rm"
+    net = calls[0]["argv"][2]
+    runs = [c["argv"] for c in calls if c["argv"][0] == "run"]
+    names = [a[a.index("--name") + 1] for a in runs]
+    assert names == [f"{net}-2", f"{net}-1", f"{net}-0"], "members first, the lead last"
+    assert ["-d" in a for a in runs] == [True, True, False]
+    leg = r.legs("workers")[0]
+    for argv in runs:
+        assert argv[argv.index("--network") + 1] == net
+        assert argv[argv.index("--entrypoint") + 1] == "sh" and "python:3.12" in argv
+        assert not any("=" in argv[i + 1] for i, a in enumerate(argv) if a == "-e"), "values on a command line"
+        assert {"PIPEC_COMMAND_0", "PIPEC_PARAMETERS_2", "PIPEC_HOSTS", "GITHUB_OUTPUT"} <= {
+            argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
+    hosts = [f"{net}-{rank}" for rank in range(3)]
+    for rank in range(3):
+        seen = json.loads(files(artifact(r, "workers", rank))["seen.json"])
+        assert seen["hosts"] == hosts and seen["lead"] == hosts[0]
+        assert seen["cwd"] == str(leg.workspace)
+    for rank in (1, 2):
+        assert (artifact(r, "workers", rank, ".pipec") / "ok").exists()
+        pid = int(files(artifact(r, "workers", rank))["pid"])
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    assert not list((state / "containers").glob("*.json")) and not list((state / "networks").iterdir())
+    out = leg.step("run").stdout
+    assert "member 0 says hello" in out
+    assert f"::group::member 1 ({net}-1)" in out and "member 1 says hello" in out  # members' logs shown
+
+
+def test_a_group_with_an_image_fails_with_its_lead_and_stops_the_members(tmp_path: Path) -> None:
+    _, r, calls, state = run_docker_group(tmp_path, lead_exit=3)
+    assert r.job("workers").result == "failure", r.logs()
+    assert not list((state / "containers").glob("*.json")), "a member container outlived the group"
+    assert [c["argv"][:2] for c in calls][-1] == ["network", "rm"]
+    for rank in (1, 2):
+        assert not (artifact(r, "workers", rank, ".pipec") / "ok").exists()
+
+
+def test_a_group_with_an_image_needs_docker_on_the_runner(tmp_path: Path) -> None:
+    flow = compile_gha(tmp_path, GROUP.format(ports="[1, 2, 3]"))
+    old = os.environ["PATH"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for tool in ("sh", "bash", "python3", "env", "sed", "sort", "mkdir", "cat", "ln", "rm", "mv", "awk", "tee",
+                 "date", "printf", "id", "dirname", "basename", "find", "xargs", "cp", "grep", "wc", "paste", "sleep"):
+        found = shutil.which(tool)
+        if found:
+            (bare / tool).symlink_to(found)
+    os.environ["PATH"] = str(bare)
+    try:
+        r = start(flow, timeout=60)
+    finally:
+        os.environ["PATH"] = old
+    assert r.job("workers").result == "failure"
+    assert "a group with an image needs Docker on the runner" in execution(r, "workers").step("run").stderr
+
+
 # ------------------------------------------------------------------- timeouts
 def test_a_time_limit_becomes_timeout_minutes(tmp_path: Path) -> None:
     text = POLICY.format(policy="stop-next", fail_after=30, slow=0).replace(
@@ -1170,6 +1344,18 @@ def test_a_time_limit_becomes_timeout_minutes(tmp_path: Path) -> None:
     assert time.monotonic() - began < 10
     assert r.job("a").result == "failure" and execution(r, "a").step("run").outcome == "cancelled"
     assert not ran(r, "a-next") and r.job("b-next").result == "success", r.logs()
+
+
+def test_a_stop_all_job_that_times_out_stops_the_run(tmp_path: Path) -> None:
+    text = POLICY.format(policy="stop-all", fail_after=30, slow=5).replace(
+        "    name: fail\n    image: busybox\n", "    name: fail\n    image: busybox\n    time-limit: 60s\n")
+    flow = compile_gha(tmp_path, text)
+    began = time.monotonic()
+    r = start(flow, minute=0.25)
+    assert time.monotonic() - began < 10, "the slow job was not cancelled"
+    assert r.conclusion == "cancelled", r.logs()
+    assert execution(r, "a").step("run").outcome == "cancelled"
+    assert r.job("b").result == "cancelled" and not ran(r, "b-next")
 
 
 # ------------------------------------------ download-artifact: a lone match is flat since v5

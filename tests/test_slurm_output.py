@@ -853,3 +853,45 @@ def test_conditions_are_refused_not_ignored() -> None:
     [d] = diags.items
     assert d.severity.value == "error" and (d.location.line, d.location.col) == (4, 3)
     assert "does not compile conditions yet" in d.message
+
+
+# ------------------------------------------------------------------------- parameter choices
+CHOICES = """\
+- step:
+    name: a
+    image: busybox
+    command: echo {parameters}
+    parameters:
+      - {name: mode, type: string, choices: [fast, "slow one", "it's $(touch MARK)"], default: fast}
+      - {name: tags, type: string, multiple: repeat, default: [x]}
+- pipeline:
+    name: choices
+    parameters:
+      - {name: mode, targets: [a.parameter.mode], default: "slow one"}
+      - {name: tags, targets: [a.parameter.tags], default: [p, q]}
+    nodes:
+      - {name: a, type: execution, step: a}
+    edges: []
+"""
+
+
+def test_submit_accepts_only_the_listed_choices(tmp_path: Path) -> None:
+    mark = tmp_path / "MARK"
+    src = tmp_path / "valohai.yaml"
+    src.write_text(CHOICES.replace("MARK", str(mark)), encoding="utf-8")
+    result = pipec("compile", str(src), "--target", "slurm", "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # a list-valued pipeline parameter is compiled in, said so, and not offered at submit time
+    assert "pipeline parameter 'tags' sets 'tags' of 'a', which takes several values" in result.stderr
+    (d,) = pipeline_dirs(tmp_path / "out")
+    assert "--tags=p --tags=q" in (d / "jobs" / "a.sbatch").read_text()
+    shellcheck(d)
+    env = forbid_sbatch(tmp_path)
+    ok = dry_run(d, tmp_path / "run", env, "--param", f"mode=it's $(touch {mark})")
+    assert len(ok) == 1 and not mark.exists()
+    for args, message in ((["--param", "mode=medium"], f"parameter mode takes one of 'fast', 'slow one', 'it's $(touch {mark})', not 'medium'"),
+                          (["--param", "tags=a"], "unknown pipeline parameter 'tags' (known: mode)")):
+        proc = subprocess.run([BASH, str(d / "submit.sh"), "--dry-run", *args], check=False, cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not mark.exists()

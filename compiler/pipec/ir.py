@@ -90,6 +90,7 @@ class Param:
     value: Value = None  # resolved default; None = unset
     cli: CliSpec = field(default_factory=CliSpec)
     location: Location | None = None
+    choices: tuple[Value, ...] = ()  # the values allowed, when the author listed them
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,8 @@ class _Compiler(JobRenderer):
                 name, n = f"{base}-{n}", n + 1
             used.add(name)
             self.param_names.append(name)
+            if not self.offered(k):
+                continue
             value = p.value
             if isinstance(value, list):
                 value = ",".join(str(v) for v in value)
@@ -176,7 +178,9 @@ class _Compiler(JobRenderer):
             if described is not None:
                 described = described.replace("{{", "{ {")  # Argo templates the whole spec
             # The pod decodes a pipec-b64: value, given here or with `argo submit -p`.
-            params.append(m.Parameter(name=name, value=argo_text(text), description=described))
+            choices = self.param_choices(k)
+            enum = [argo_text(c) for c in choices] if text in choices else None  # Argo checks it at submit
+            params.append(m.Parameter(name=name, value=argo_text(text), description=described, enum=enum))
         return params
 
     # ---------------------------------------------------------------------------------------
@@ -427,12 +431,7 @@ class _Compiler(JobRenderer):
         keys = self.meta_keys.get(job.id)
         if keys:
             args["metadata"] = argo_text(json.dumps(keys, ensure_ascii=False))
-        checks = []
-        for pname, k in self.job_overrides(job.id):
-            ptype = job.param(pname).type  # type: ignore[union-attr]
-            if ptype in ("integer", "float"):
-                checks.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
-        return args, checks + setup
+        return args, self.param_checks(job) + setup
 
     def exec_tasks(self, job: ir.Job) -> list[_Task]:
         args, setup = self.common_args(job)

@@ -112,13 +112,32 @@ class JobRenderer:
                         f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on {self.engine} a "
                         "flag is compiled in and cannot be changed at submit time", self.loc(p))
                     continue
+                if param.cli.multiple and str(param.cli.multiple).lower() != "none":
+                    # The value is a list whose items become separate arguments: the command's
+                    # shape depends on it, so it is rendered at compile time.
+                    self.diags.warning(
+                        f"pipeline parameter '{p.name}' sets '{pname}' of '{job.name}', which takes several values "
+                        f"(multiple: {param.cli.multiple}); on {self.engine} it is compiled in with the value "
+                        "given here and cannot be changed at submit time", self.loc(p),
+                        "to change it, edit the pipeline parameter's default and compile again")
+                    continue
                 if not self.renders_late(job, pname, k):
                     self.diags.warning(
                         f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
                         f"needs the value at compile time, so it cannot be changed at submit time on {self.engine}",
                         self.loc(p))
                     continue
+                if (job_id, pname) in self.overridable:
+                    other = self.wf.params[self.overridable[(job_id, pname)]]
+                    self.diags.warning(
+                        f"pipeline parameters '{other.name}' and '{p.name}' both set '{pname}' of '{job.name}'; "
+                        f"'{p.name}' wins and '{other.name}' does not change it", self.loc(p))
                 self.overridable[(job_id, pname)] = k
+
+    def offered(self, k: int) -> bool:
+        """Whether pipeline parameter k changes anything at submit time (after find_overridable);
+        the others are compiled in and not offered, so that setting one is refused, not ignored."""
+        return k in self.overridable.values()
 
     def renders_late(self, job: ir.Job, pname: str, k: int) -> bool:
         """Whether parameter `pname` can be rendered from a sentinel (its value given later)."""
@@ -136,6 +155,19 @@ class JobRenderer:
         types = {self.wf.job(j).param(n).type for (j, n), kk in self.overridable.items() if kk == k}  # type: ignore[union-attr]
         return types.pop() if len(types) == 1 else "string"
 
+    def param_choices(self, k: int) -> tuple[str, ...]:
+        """The values pipeline parameter k may take (as text), when every parameter it sets
+        lists its choices: those they all allow; () when any of them takes anything."""
+        allowed: list[str] | None = None
+        for (j, n), kk in self.overridable.items():
+            if kk != k:
+                continue
+            choices = [_text(c) for c in self.wf.job(j).param(n).choices]  # type: ignore[union-attr]
+            if not choices:
+                return ()
+            allowed = choices if allowed is None else [c for c in allowed if c in choices]
+        return tuple(allowed or ())
+
     def job_overrides(self, job_id: str) -> list[tuple[str, int]]:
         """(parameter, pipeline parameter index) of `job_id`, by index (after find_overridable)."""
         if self._overrides_by_job is None:
@@ -143,6 +175,20 @@ class JobRenderer:
             for (j, pname), k in sorted(self.overridable.items(), key=lambda kv: kv[1]):
                 self._overrides_by_job.setdefault(j, []).append((pname, k))
         return self._overrides_by_job.get(job_id, [])
+
+    def param_checks(self, job: ir.Job) -> list[str]:
+        """Runtime lines refusing a pipeline parameter given at submit time that does not fit
+        the job's parameter (a number's syntax, the listed choices)."""
+        lines = []
+        for pname, k in self.job_overrides(job.id):
+            ptype = job.param(pname).type  # type: ignore[union-attr]
+            name = quote(self.wf.params[k].name)
+            if ptype in ("integer", "float"):
+                lines.append(f"pipec_check_param {name} {ptype} \"$PIPEC_PARAM_{k}\"\n")
+            choices = self.param_choices(k)
+            if choices:
+                lines.append(f"pipec_check_choice {name} \"$PIPEC_PARAM_{k}\" {' '.join(quote(c) for c in choices)}\n")
+        return lines
 
     def job_runtime(self, job_id: str) -> list[tuple[str, RuntimeValue]]:
         """(parameter, run-time value) of `job_id`, in dependency order."""
@@ -256,6 +302,11 @@ class JobRenderer:
                              "deployment's files staged under $VH_INPUTS_DIR" + (f"; {alternative}" if alternative else ""))
             return None
         return deploy_job(job, command)
+
+
+def _text(value: Any) -> str:
+    """A value as the text a user types for it (JSON for booleans, as in parameters.json)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def url_scheme(url: str) -> str:

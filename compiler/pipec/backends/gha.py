@@ -102,12 +102,18 @@ class _Compiler(JobRenderer):
     # ---------------------------------------------------------------------------------------
     def dispatch_inputs(self) -> None:
         self.find_overridable()
-        if len(self.wf.params) > MAX_INPUTS:
-            self.diags.error(f"pipeline '{self.wf.name}' has {len(self.wf.params)} parameters; a GitHub "
-                             f"workflow_dispatch takes at most {MAX_INPUTS} inputs", self.loc(self.wf.params[MAX_INPUTS]),
+        offered = [k for k in range(len(self.wf.params)) if self.offered(k)]
+        if len(offered) > MAX_INPUTS:
+            self.diags.error(f"pipeline '{self.wf.name}' has {len(offered)} parameters; a GitHub "
+                             f"workflow_dispatch takes at most {MAX_INPUTS} inputs",
+                             self.loc(self.wf.params[offered[MAX_INPUTS]]),
                              "merge some parameters, or give them defaults in the steps instead")
         used: set[str] = set()
         for k, p in enumerate(self.wf.params):
+            if not self.offered(k):
+                self.defaults.append("")
+                self.param_names.append("")
+                continue
             name = base = safe_id(p.name).replace("-", "_")
             n = 2
             while name.lower() in used:  # input ids are case-insensitive
@@ -121,7 +127,16 @@ class _Compiler(JobRenderer):
                                     "type": "number" if ptype in ("integer", "float") else "string"}
             default = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
             self.defaults.append(default)
-            if default and "${{" not in default:
+            choices = self.param_choices(k)
+            if ptype == "string" and (set(choices) == {"true", "false"} or (isinstance(value, bool) and not choices)):
+                spec["type"] = "boolean"  # the form shows a checkbox; the job gets "true" or "false"
+                if default in ("true", "false"):
+                    spec["default"] = default == "true"
+            elif choices and default in choices and all(_plain_option(c) for c in choices):
+                spec["type"] = "choice"
+                spec["options"] = list(choices)
+                spec["default"] = default
+            elif default and "${{" not in default:
                 spec["default"] = default
             elif default:  # no expression may stand there: the job applies it to an empty input
                 spec["description"] += " (default: " + static_text(default) + ")"
@@ -144,8 +159,7 @@ class _Compiler(JobRenderer):
         if job.on_error is ir.OnError.RETRY:
             env["PIPEC_RETRIES"] = str(int(self.gha.get("retries", job.retries)))
         setup: list[str] = []
-        for pname, k in self.job_overrides(job.id):
-            ptype = job.param(pname).type  # type: ignore[union-attr]
+        for _, k in self.job_overrides(job.id):
             env[f"PIPEC_PARAM_{k}"] = f"${{{{ inputs.{self.param_names[k]} }}}}"
             default = self.defaults[k]
             env[f"PIPEC_PARAM_{k}_DEFAULT"] = gha_text(default)
@@ -155,9 +169,7 @@ class _Compiler(JobRenderer):
             if "default" not in self.inputs[self.param_names[k]] and default:
                 when += f' || [ -z "$PIPEC_PARAM_{k}" ]'
             setup.append(f'if {when}; then PIPEC_PARAM_{k}=$PIPEC_PARAM_{k}_DEFAULT; fi\n')
-            if ptype in ("integer", "float"):
-                setup.append(f"pipec_check_param {quote(self.wf.params[k].name)} {ptype} \"$PIPEC_PARAM_{k}\"\n")
-        return env, setup
+        return env, setup + self.param_checks(job)
 
     def job_steps(self, job: ir.Job, env: dict[str, str], execution: str, group: int = 0) -> list[dict[str, Any]]:
         steps: list[dict[str, Any]] = [{
@@ -185,7 +197,9 @@ class _Compiler(JobRenderer):
                       "with": {"name": f"pipec.{job.id}.{'group' if group else execution}", "path": f"{POD}/art/",
                                "include-hidden-files": True, "if-no-files-found": "ignore"}})
         if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
-            steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() }}",
+            # A job that hits timeout-minutes is cancelled, not failed (the runner then sees
+            # cancelled()); cancelling a run that is already being cancelled changes nothing.
+            steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() || cancelled() }}",
                           "uses": self.uses["actions/github-script"], "with": {"script": CANCEL_SCRIPT}})
         return steps
 
@@ -241,6 +255,7 @@ class _Compiler(JobRenderer):
             n = self.meta_keys[src.id].index(v.dep.source_key)
             if fanout is not None and fanout.param == pname:
                 env[f"PIPEC_VALUE_{j}"], env[f"PIPEC_VALUE_{j}_JSON"] = "${{ matrix.text }}", "${{ matrix.json }}"
+                setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(src.id)} {quote(v.dep.source_key)}\n")
             elif not self.looped(src):
                 # One execution upstream: its job outputs carry the value.
                 env[f"PIPEC_VALUE_{j}"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-text }}}}"
@@ -304,7 +319,14 @@ class _Compiler(JobRenderer):
         if cond:
             base["if"] = cond
         base["runs-on"] = self.runs_on(job)
-        if job.image:
+        if job.image and group_size:
+            # The group's members are containers of their own, started by the runtime on the
+            # runner (which needs Docker); the job itself runs on the runner.
+            env["PIPEC_GROUP_IMAGE"] = gha_text(job.image)
+            env["PIPEC_RUNTIME"] = RUNTIME_PATH
+            if job.resources.gpus or int(self.profile(job).get("gpus", 0)):
+                env["PIPEC_GROUP_GPUS"] = "1"
+        elif job.image:
             base["container"] = {"image": gha_text(job.image)}
             if not _pinned(job.image):
                 self.diags.warning(f"image '{job.image}' of '{job.name}' names no tag or digest, so every run may get "
@@ -325,7 +347,10 @@ class _Compiler(JobRenderer):
                         "matrix": {"include": f"${{{{ fromJSON(needs.{fanout.source}.outputs.meta-{n}-items) }}}}"}}
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
-            self.jobs[job.id] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+            # An empty list arrives as the one row "none" (a matrix may not be empty): no step runs.
+            steps = [{**s, "if": _both("matrix.i != 'none'", s.get("if"))}
+                     for s in self.job_steps(job, env, "${{ matrix.i }}")]
+            self.jobs[job.id] = {**base, "strategy": strategy, "steps": steps}
             self.parts[job.id] = [job.id]
             return
         if group_size:
@@ -394,6 +419,20 @@ class _Compiler(JobRenderer):
                              f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf))
             return None
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
+
+
+def _both(term: str, condition: str | None) -> str:
+    """`${{ term && condition }}`, keeping the condition's status function (a condition without
+    one means success() && ...)."""
+    if condition is None:
+        return "${{ " + term + " }}"
+    inner = condition.removeprefix("${{ ").removesuffix(" }}")
+    return "${{ (" + inner + ") && " + term + " }}"
+
+
+def _plain_option(text: str) -> bool:
+    """Whether a choice can be an option of a choice input as it is (no expression, one line)."""
+    return bool(text) and "${{" not in text and "\n" not in text and text == text.strip()
 
 
 def _pinned(image: str) -> bool:

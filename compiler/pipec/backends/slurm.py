@@ -95,6 +95,7 @@ class _Param:
     type: str
     default: str
     default_text: str
+    choices: tuple[str, ...] = ()
 
 
 class _Compiler(JobRenderer):
@@ -121,11 +122,14 @@ class _Compiler(JobRenderer):
     def pipeline_params(self) -> None:
         self.find_overridable()
         for k, p in enumerate(self.wf.params):
+            if not self.offered(k):
+                continue
             value = p.value
             if isinstance(value, list):
                 value = ",".join(str(v) for v in value)
             text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
-            self.params.append(_Param(p.name, f"PIPEC_PARAM_{k}", self.param_type(k), text, text or "empty"))
+            self.params.append(_Param(p.name, f"PIPEC_PARAM_{k}", self.param_type(k), text, text or "empty",
+                                      self.param_choices(k)))
 
     # ---------------------------------------------------------------------------------------
     def resources(self, job: ir.Job) -> list[str]:

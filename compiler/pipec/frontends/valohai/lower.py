@@ -62,6 +62,7 @@ def _param(p: Mapping[str, Any], loc: Location) -> ir.Param:
             multiple=multiple, separator=str(p.get("multiple-separator", ",")),
         ),
         location=loc,
+        choices=tuple(p.get("choices") or ()) if p.get("type") != "flag" else (),
     )
 
 

@@ -303,6 +303,20 @@ pipec_check_param() {
     fi
 }
 
+# pipec_check_choice NAME VALUE CHOICE...: a pipeline parameter whose step parameters list
+# their choices must be one of them.
+pipec_check_choice() {
+    pipec_name=$1
+    pipec_value=$2
+    shift 2
+    pipec_list=""
+    for pipec_choice in "$@"; do
+        [ "$pipec_choice" != "$pipec_value" ] || return 0
+        pipec_list="$pipec_list${pipec_list:+, }'$pipec_choice'"
+    done
+    pipec_die "pipeline parameter $pipec_name must be one of $pipec_list, not '$pipec_value'"
+}
+
 # pipec_pick VAR SIZE VALUE...: one axis of a product grid. Takes this execution's digit
 # (pipec_i modulo SIZE, the last axis varying fastest) and sets VAR to that VALUE.
 pipec_pick() {
@@ -410,8 +424,11 @@ for n, key in enumerate(keys):
     for suffix, content in files.items():
         with open(os.path.join(out, "%d.%s" % (n, suffix)), "w", encoding="utf-8") as fh:
             fh.write(content)
-# GitHub Actions: the same values as step outputs (a key not printed gives the marker).
+# GitHub Actions: the same values as step outputs (a key not printed gives the marker). A
+# matrix may not be empty: an empty list becomes one row "none" whose steps are skipped, and
+# a missing key one row carrying the marker, so that the fan-out job fails saying so.
 if os.environ.get("GITHUB_OUTPUT"):
+    missing = "pipec-missing:"
     with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
         for n in range(len(keys)):
             for suffix in ("json", "text", "items"):
@@ -419,7 +436,11 @@ if os.environ.get("GITHUB_OUTPUT"):
                     with open(os.path.join(out, "%d.%s" % (n, suffix)), encoding="utf-8") as src:
                         content = src.read()
                 except OSError:
-                    content = "[]" if suffix == "items" else "pipec-missing:"
+                    content = missing
+                    if suffix == "items":
+                        content = json.dumps([{"i": "0", "json": missing, "text": missing}])
+                if suffix == "items" and content == "[]":
+                    content = json.dumps([{"i": "none"}])
                 delimiter = "PIPEC_" + base64.b32encode(os.urandom(10)).decode("ascii")
                 fh.write("meta-%d-%s<<%s\n%s\n%s\n" % (n, suffix, delimiter, content, delimiter))
 PIPEC_PY
@@ -451,24 +472,47 @@ pipec_move() {
 
 # pipec_group SIZE: a group inside one GitHub Actions job. Members 1..SIZE-1 start in the
 # background, the lead (member 0) in the foreground, each as its own execution in
-# $PIPEC_POD_DIR/m<rank>/ with PIPEC_COMMAND_<rank> and PIPEC_PARAMETERS_<rank>; they reach
-# each other on this machine. When the lead ends the others are stopped, the group has the
-# lead's status, and on success every member's outputs count (as on Slurm).
+# $PIPEC_POD_DIR/m<rank>/ with PIPEC_COMMAND_<rank> and PIPEC_PARAMETERS_<rank>. With
+# PIPEC_GROUP_IMAGE set, each member is a container of that image on a Docker network of the
+# group's own, reachable by its container name; without, a process reachable on this machine.
+# When the lead ends the others are stopped, the group has the lead's status, and on success
+# every member's outputs count (as on Slurm).
 pipec_group() {
     pipec_size=$1
-    pipec_root=$PIPEC_POD_DIR
+    PIPEC_GROUP_ROOT=$PIPEC_POD_DIR
+    PIPEC_GROUP_SIZE=$pipec_size
+    pipec_net=""
+    if [ -n "${PIPEC_GROUP_IMAGE:-}" ]; then
+        command -v docker > /dev/null 2>&1 || pipec_die "a group with an image needs Docker on the runner"
+        pipec_net=pipec-${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-$$
+    fi
     PIPEC_HOSTS=""
     pipec_r=0
     while [ "$pipec_r" -lt "$pipec_size" ]; do
-        PIPEC_HOSTS="$PIPEC_HOSTS 127.0.0.1"
+        PIPEC_HOSTS="$PIPEC_HOSTS ${pipec_net:+$pipec_net-$pipec_r}"
+        [ -n "$pipec_net" ] || PIPEC_HOSTS="${PIPEC_HOSTS}127.0.0.1"
         pipec_r=$((pipec_r + 1))
     done
     PIPEC_HOSTS=${PIPEC_HOSTS# }
-    PIPEC_GROUP_SIZE=$pipec_size
-    PIPEC_LEAD_HOST=127.0.0.1
-    export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_LEAD_HOST
-    PIPEC_GROUP_ROOT=$pipec_root
-    export PIPEC_GROUP_ROOT
+    PIPEC_LEAD_HOST=${PIPEC_HOSTS%% *}
+    export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_LEAD_HOST PIPEC_GROUP_ROOT
+    pipec_status=0
+    if [ -n "$pipec_net" ]; then
+        pipec_group_containers || pipec_status=$?
+    else
+        pipec_group_processes || pipec_status=$?
+    fi
+    if [ "$pipec_status" -eq 0 ]; then
+        pipec_r=1
+        while [ "$pipec_r" -lt "$pipec_size" ]; do
+            : > "$PIPEC_GROUP_ROOT/m$pipec_r/exec/.pipec/ok"
+            pipec_r=$((pipec_r + 1))
+        done
+    fi
+    return "$pipec_status"
+}
+
+pipec_group_processes() {
     pipec_pids=""
     pipec_r=$((pipec_size - 1))
     while [ "$pipec_r" -gt 0 ]; do
@@ -476,20 +520,68 @@ pipec_group() {
         pipec_pids="$pipec_pids $!"
         pipec_r=$((pipec_r - 1))
     done
-    pipec_status=0
-    pipec_member 0 || pipec_status=$?
+    pipec_lead=0
+    pipec_member 0 || pipec_lead=$?
     for pipec_pid in $pipec_pids; do
         pipec_kill_tree "$pipec_pid"
     done
     wait 2>/dev/null || true
-    if [ "$pipec_status" -eq 0 ]; then
-        pipec_r=1
-        while [ "$pipec_r" -lt "$pipec_size" ]; do
-            : > "$pipec_root/m$pipec_r/exec/.pipec/ok"
-            pipec_r=$((pipec_r + 1))
-        done
+    return "$pipec_lead"
+}
+
+# pipec_group_containers: the members as containers named $pipec_net-<rank>. They get this
+# step's PIPEC_* variables by name (values never pass through a command line) and the
+# runner's temporary and workspace directories at the same paths.
+pipec_group_containers() {
+    docker network create "$pipec_net" > /dev/null || pipec_die "cannot create the Docker network $pipec_net"
+    trap 'pipec_group_stop; exit 130' INT
+    trap 'pipec_group_stop; exit 143' TERM
+    set -- --network "$pipec_net" -v "$RUNNER_TEMP:$RUNNER_TEMP" -v "$GITHUB_WORKSPACE:$GITHUB_WORKSPACE" \
+        -w "$GITHUB_WORKSPACE"
+    for pipec_name in $(env | sed -n 's/^\(PIPEC_[A-Za-z0-9_]*\)=.*/\1/p' | sort -u) \
+            GITHUB_OUTPUT GITHUB_EVENT_NAME GITHUB_WORKSPACE RUNNER_TEMP CI GITHUB_ACTIONS; do
+        set -- "$@" -e "$pipec_name"
+    done
+    [ "${PIPEC_GROUP_GPUS:-0}" = 0 ] || set -- "$@" --gpus all
+    # shellcheck disable=SC2016  # expanded in the container
+    set -- "$@" --entrypoint sh "$PIPEC_GROUP_IMAGE" \
+        -c '. "$GITHUB_WORKSPACE/$PIPEC_RUNTIME" && pipec_member "$1"' pipec-member
+    pipec_r=$((pipec_size - 1))
+    while [ "$pipec_r" -gt 0 ]; do
+        if ! docker run -d --name "$pipec_net-$pipec_r" "$@" "$pipec_r" > /dev/null; then
+            pipec_group_stop
+            pipec_die "cannot start member $pipec_r of the group (image $PIPEC_GROUP_IMAGE)"
+        fi
+        pipec_r=$((pipec_r - 1))
+    done
+    pipec_lead=0
+    docker run --rm --name "$pipec_net-0" "$@" 0 || pipec_lead=$?
+    pipec_group_stop
+    trap - INT TERM
+    return "$pipec_lead"
+}
+
+# pipec_group_stop: show each member's output, remove the containers and the network, and give
+# what the containers wrote (as their user, often root) back to the runner's user, so that the
+# steps after this one can move it.
+pipec_group_stop() {
+    pipec_r=1
+    while [ "$pipec_r" -lt "$pipec_size" ]; do
+        if docker container inspect "$pipec_net-$pipec_r" > /dev/null 2>&1; then
+            printf '::group::member %s (%s)\n' "$pipec_r" "$pipec_net-$pipec_r"
+            docker logs "$pipec_net-$pipec_r" 2>&1 || true
+            printf '::endgroup::\n'
+            docker rm -f "$pipec_net-$pipec_r" > /dev/null 2>&1 || true
+        fi
+        pipec_r=$((pipec_r + 1))
+    done
+    docker rm -f "$pipec_net-0" > /dev/null 2>&1 || true
+    if [ "$(id -u)" != 0 ]; then
+        docker run --rm -v "$RUNNER_TEMP:$RUNNER_TEMP" -v "$GITHUB_WORKSPACE:$GITHUB_WORKSPACE" \
+            --entrypoint chown "$PIPEC_GROUP_IMAGE" -R "$(id -u):$(id -g)" "$PIPEC_GROUP_ROOT" "$GITHUB_WORKSPACE" \
+            > /dev/null 2>&1 || printf 'pipec: could not hand the group'"'"'s files back to %s\n' "$(id -un)" >&2
     fi
-    return "$pipec_status"
+    docker network rm "$pipec_net" > /dev/null 2>&1 || true
 }
 
 # pipec_kill_tree PID: stop PID and everything it started, the youngest first (dash's kill

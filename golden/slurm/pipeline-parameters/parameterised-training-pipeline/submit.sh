@@ -7,7 +7,6 @@
 #                       (default: ./pipec-runs/parameterised-training-pipeline-<UTC timestamp>)
 #   --param NAME=VALUE  set a pipeline parameter for this run:
 #                         batch_size (default 64)
-#                         tags (default mnist,baseline)
 #                         report_title (default Nightly training report)
 #   --dry-run           print the sbatch command lines and submit nothing
 #
@@ -19,8 +18,7 @@ export PIPEC_SCRIPT_DIR
 dry_run=0
 run_dir=""
 export PIPEC_PARAM_0=64
-export PIPEC_PARAM_1=mnist,baseline
-export PIPEC_PARAM_2='Nightly training report'
+export PIPEC_PARAM_1='Nightly training report'
 
 usage() {
     sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -38,14 +36,13 @@ check_number() {  # TYPE NAME VALUE: numbers are written as JSON writes them (e.
     esac
 }
 
-known_params='batch_size, tags, report_title'
+known_params='batch_size, report_title'
 set_param() {
     local name=${1%%=*} value=${1#*=}
     [ "$name" != "$1" ] || fail_usage "--param takes NAME=VALUE"
     case $name in
         batch_size) check_number integer "$name" "$value"; PIPEC_PARAM_0=$value ;;
-        tags) check_number string "$name" "$value"; PIPEC_PARAM_1=$value ;;
-        report_title) check_number string "$name" "$value"; PIPEC_PARAM_2=$value ;;
+        report_title) check_number string "$name" "$value"; PIPEC_PARAM_1=$value ;;
         *) fail_usage "unknown pipeline parameter '$name' (known: $known_params)" ;;
     esac
 }
