@@ -128,9 +128,9 @@ def run(state: Path, args: list[str]) -> int:
     if name and record.exists():
         return fail(f'Conflict. The container name "/{name}" is already in use')
     if detach:
-        log = open(containers / f"{name}.log", "wb")
-        proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(containers / f"{name}.log", "wb") as log:  # the process keeps its own copy
+            proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         record.write_text(json.dumps({"pid": proc.pid, "network": net}))
         print(f"{proc.pid:064d}")
         return 0

@@ -170,10 +170,7 @@ class _Compiler(JobRenderer):
             self.param_names.append(name)
             if not self.offered(k):
                 continue
-            value = p.value
-            if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
-            text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            text = self.default_text(k)
             described = p.description or (p.name if name != p.name else None)
             if described is not None:
                 described = described.replace("{{", "{ {")  # Argo templates the whole spec

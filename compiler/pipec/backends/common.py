@@ -139,6 +139,13 @@ class JobRenderer:
         the others are compiled in and not offered, so that setting one is refused, not ignored."""
         return k in self.overridable.values()
 
+    def default_text(self, k: int) -> str:
+        """Pipeline parameter k's default as the text a submitter would type ("" when unset)."""
+        value = self.wf.params[k].value
+        if isinstance(value, list):
+            return ",".join(_text(v) for v in value)
+        return "" if value is None else _text(value)
+
     def renders_late(self, job: ir.Job, pname: str, k: int) -> bool:
         """Whether parameter `pname` can be rendered from a sentinel (its value given later)."""
         param = job.param(pname)

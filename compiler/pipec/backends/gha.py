@@ -121,11 +121,9 @@ class _Compiler(JobRenderer):
             used.add(name.lower())
             ptype = self.param_type(k)
             value = p.value
-            if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
             spec: dict[str, Any] = {"description": static_text(p.description or p.name), "required": False,
                                     "type": "number" if ptype in ("integer", "float") else "string"}
-            default = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            default = self.default_text(k)
             self.defaults.append(default)
             choices = self.param_choices(k)
             if ptype == "string" and (set(choices) == {"true", "false"} or (isinstance(value, bool) and not choices)):

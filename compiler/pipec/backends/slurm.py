@@ -124,10 +124,7 @@ class _Compiler(JobRenderer):
         for k, p in enumerate(self.wf.params):
             if not self.offered(k):
                 continue
-            value = p.value
-            if isinstance(value, list):
-                value = ",".join(str(v) for v in value)
-            text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+            text = self.default_text(k)
             self.params.append(_Param(p.name, f"PIPEC_PARAM_{k}", self.param_type(k), text, text or "empty",
                                       self.param_choices(k)))
 
