@@ -7,6 +7,9 @@ Regenerate the golden files with PIPEC_UPDATE_GOLDEN=1 (read the diff before com
 
 from __future__ import annotations
 
+import json
+import re
+
 import os
 import shutil
 import subprocess
@@ -226,7 +229,19 @@ def test_group_is_one_job_and_self_hosted_labels_are_declared(tmp_path: Path, gh
         "pipec.workers.group"]
     assert any(s.get("run", "").endswith("pipec_publish 3") for s in job["steps"])
     assert "a100" in (tmp_path / "out/.github/actionlint.yaml").read_text()
+    assert "container" not in job and run["env"]["PIPEC_GROUP_IMAGE"] == "python:3.12"
     assert check_workflows(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("image", ["--privileged", "python:3.12 --gpus all", "busybox\tx"])
+def test_an_image_docker_would_read_as_options_is_refused(tmp_path: Path, image: str) -> None:
+    src = tmp_path / "valohai.yaml"
+    src.write_text("- step:\n    name: s\n    image: " + json.dumps(image) + "\n    command: echo hi\n"
+                   "- pipeline:\n    name: p\n    nodes:\n      - {name: s, type: execution, step: s}\n"
+                   "    edges: []\n", encoding="utf-8")
+    code, output = compile_gha(src, tmp_path / "out")
+    assert code == 1 and re.search(r"valohai\.yaml:\d+:\d+: error: image .* is not an image reference", output), output
+    assert not (tmp_path / "out" / ".github").exists()
 
 
 def test_policies_triggers_and_deployments(tmp_path: Path, gha_tools) -> None:  # noqa: F811
@@ -287,4 +302,6 @@ def test_corpus_compiles_or_refuses_with_located_errors(tmp_path: Path, gha_tool
             assert code == 1, (path.name, output)
             errors = [line for line in output.splitlines() if ": error: " in line]
             assert errors and all(line.startswith(str(path)) for line in errors), (path.name, output)
-    assert compiled >= 30
+    # 29 since images docker would read as options are refused (pipeline-with-override-example.yaml
+    # overrides an image with the placeholder "merge node image").
+    assert compiled >= 29

@@ -200,7 +200,7 @@ class _Compiler(JobRenderer):
             requests["ephemeral-storage"] = f"{int(res.storage_mb)}Mi"
         # Devices name their own resources (nvidia.com/gpu, amd.com/gpu, ...); a GPU count
         # without them is counted in the profile's GPU resource.
-        gpus = 0 if res.devices else (res.gpus or int(profile.get("gpus", 0)))
+        gpus = 0 if res.devices else self.gpus(job)
         if gpus:
             limits[str(profile.get("gpu_resource", "nvidia.com/gpu"))] = str(gpus)
         for device, count in res.devices:

@@ -95,6 +95,10 @@ class JobRenderer:
     def profile(self, job: ir.Job) -> dict[str, Any]:
         return self.profiles.get(job.resources.profile or "", {}) if job.resources.profile else {}
 
+    def gpus(self, job: ir.Job) -> int:
+        """GPUs a job asks for: its own count, else its profile's."""
+        return job.resources.gpus or int(self.profile(job).get("gpus", 0))
+
     # ---------------------------------------------------------------------------------------
     def find_overridable(self) -> None:
         """Which job parameters each pipeline parameter can change at submit time; warn where

@@ -145,8 +145,7 @@ class _Compiler(JobRenderer):
         profile = self.profile(job)
         labels = profile.get("runs_on")
         if labels is None:
-            gpus = job.resources.gpus or int(profile.get("gpus", 0))
-            labels = ["self-hosted", "linux", "gpu"] if gpus else self.gha.get("runs_on", "ubuntu-latest")
+            labels = ["self-hosted", "linux", "gpu"] if self.gpus(job) else self.gha.get("runs_on", "ubuntu-latest")
         for label in labels if isinstance(labels, list) else [labels]:
             if str(label) not in HOSTED_LABELS:
                 self.labels.add(str(label))
@@ -317,12 +316,17 @@ class _Compiler(JobRenderer):
         if cond:
             base["if"] = cond
         base["runs-on"] = self.runs_on(job)
+        if job.image and (job.image.startswith("-") or any(ch.isspace() or not ch.isprintable() for ch in job.image)):
+            # docker (and the runner, which calls it) would read a leading '-' as an option.
+            self.diags.error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' "
+                             "or holds spaces or control characters", self.loc(job))
+            return
         if job.image and group_size:
             # The group's members are containers of their own, started by the runtime on the
             # runner (which needs Docker); the job itself runs on the runner.
             env["PIPEC_GROUP_IMAGE"] = gha_text(job.image)
             env["PIPEC_RUNTIME"] = RUNTIME_PATH
-            if job.resources.gpus or int(self.profile(job).get("gpus", 0)):
+            if self.gpus(job):
                 env["PIPEC_GROUP_GPUS"] = "1"
         elif job.image:
             base["container"] = {"image": gha_text(job.image)}

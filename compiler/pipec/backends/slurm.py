@@ -134,7 +134,7 @@ class _Compiler(JobRenderer):
         profile = self.profile(job)
         cpus = res.cpu if res.cpu is not None else profile.get("cpus")
         memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
-        gpus = res.gpus or int(profile.get("gpus", 0))
+        gpus = self.gpus(job)
         gpu_type = res.gpu_type or profile.get("gpu_type")
         partition = profile.get("partition") or self.slurm.get("partition")
         out = []
