@@ -1,37 +1,96 @@
-"""Valohai command building (pipec.command) against valohai.md §8 and upstream's tests.
+"""Valohai command building against valohai.md §8 and upstream's tests.
 
 Expected strings are copied byte for byte from the reference (`§8` worked examples,
 `valohai-conversion-samples/rich-step-and-pipeline.output.txt`) and from valohai-yaml's own
-tests (test_command.py, test_multiple_param.py, test_step_parsing.py); the inputs are
-rebuilt by hand as IR objects.
+tests (test_command.py, test_multiple_param.py, test_step_parsing.py). The builder is the
+Valohai front end (`pipec.frontends.valohai.command`: placeholders and pass-as rules as IR
+command parts) plus the one renderer (`pipec.backends.command`); the small adapter below
+keeps upstream's vocabulary (`render_script`, `param_tokens`, ...) for the tests.
 """
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipec.command import (
-    CommandError,
-    check_pass_as,
-    effective_values,
-    join_command,
-    param_tokens,
-    render_line,
-    render_script,
-)
-from pipec.ir import CliSpec, Job, Param
+from pipec.backends import command as renderer
+from pipec.backends.command import RenderError as CommandError
+from pipec.backends.command import join_lines as join_command
+from pipec.frontends.valohai import command as valohai
+from pipec.frontends.valohai.command import VALOHAI_LAYOUT
 
 
-def P(name: str, type: str = "string", value=None, **cli) -> Param:
-    return Param(name=name, type=type, value=value, cli=CliSpec(**cli))
+@dataclass(frozen=True)
+class VParam:
+    """A step parameter as valohai.yaml spells it."""
+
+    name: str
+    type: str = "string"
+    value: Any = None
+    cli: SimpleNamespace = field(default_factory=SimpleNamespace)
+
+    def yaml(self) -> dict[str, Any]:
+        keys = {"pass_as": "pass-as", "pass_true_as": "pass-true-as", "pass_false_as": "pass-false-as",
+                "multiple": "multiple", "separator": "multiple-separator"}
+        data: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.value is not None:
+            data["default"] = list(self.value) if isinstance(self.value, tuple) else self.value
+        data.update({keys[k]: v for k, v in vars(self.cli).items()})
+        return data
+
+    def ir(self, defaults: bool = True):
+        param = valohai.ir_param(self.yaml())
+        if self.value is not None and isinstance(self.value, tuple):
+            param = replace(param, value=self.value)  # tuples stand for lists
+        if not defaults:  # render_line takes the complete value map
+            param = replace(param, value=None, args=replace(param.args, default_applies=False))
+        return param
+
+
+def P(name: str, type: str = "string", value=None, **cli) -> VParam:
+    return VParam(name, type, value, SimpleNamespace(**cli))
+
+
+@dataclass(frozen=True)
+class Job:
+    params: tuple[VParam, ...]
+    script: tuple[str, ...]
+    source_path: str | None = None
 
 
 def job(params, script, source_path=None) -> Job:
-    return Job(id="j", name="j", script=tuple(script), params=tuple(params), source_path=source_path)
+    return Job(tuple(params), tuple(script), source_path)
+
+
+def render_script(j: Job, values=None) -> list[str]:
+    """The command's lines for these values (defaults apply), as valohai-yaml builds them."""
+    cmd = valohai.command(list(j.script), [p.name for p in j.params], j.source_path)
+    return renderer.render_lines(cmd, [p.ir() for p in j.params], values, VALOHAI_LAYOUT, mounted=True)
+
+
+def render_line(line: str, params, values, source_path) -> str:
+    """One line, with `values` the complete value map (defaults do not apply)."""
+    cmd = valohai.command([line], [p.name for p in params], source_path)
+    rendered = renderer.render_lines(cmd, [p.ir(defaults=False) for p in params], values, VALOHAI_LAYOUT, True)
+    return "\n".join(rendered)  # a shebang line comes back as a line of its own
+
+
+def param_tokens(param: VParam, value) -> list[str]:
+    return ["".join(word) for word in renderer.words(param.ir(), value)]  # type: ignore[arg-type]
+
+
+def effective_values(params, values=None) -> dict:
+    return renderer.effective_values([p.ir() for p in params], values)
+
+
+def check_pass_as(template: str, param: VParam | None = None) -> str | None:
+    return valohai.check_pass_as(template, param.yaml() if param is not None else None)
 
 
 # --- rich-step-and-pipeline -------------------------------------------------------------------
@@ -401,7 +460,7 @@ def test_param_tokens_invalid_values():
         param_tokens(P("s", pass_as="--x={v:.2e}"), "not a number")
     with pytest.raises(CommandError):
         param_tokens(P("s", pass_as="--x={"), "a")
-    with pytest.raises(CommandError, match="multiple mode"):
+    with pytest.raises(ValueError, match="multiple mode"):  # the schema allows none/repeat/separate
         param_tokens(P("s", multiple="sometimes"), "a")
     assert issubclass(CommandError, ValueError)
     # The error propagates through line rendering rather than leaving `{parameters}` in place.
@@ -500,7 +559,7 @@ def test_hostile_repeat_and_separate(value):
 @settings(max_examples=300)
 @given(name=st.text(min_size=1), value=st.text())
 def test_property_string_param_round_trips(name, value):
-    params = (Param(name=name),)
+    params = (P(name),)
     assert shlex.split(render_line("cmd {parameters}", params, {name: value}, None)) == [
         "cmd",
         f"--{name}={value}",

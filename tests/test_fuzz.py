@@ -1500,7 +1500,7 @@ def test_regression_non_finite_random_seed(seed: str) -> None:
                             "    execution-count: 2\n"))
 
 
-# passes/sweep.py `_number`: math.isfinite() of an int too large for a float raises OverflowError.
+# frontends/valohai/sweep_rules.py `_number`: math.isfinite() of an int too large for a float raises OverflowError.
 @pytest.mark.parametrize("param", [
     f"{{name: p, style: linear, rules: {{start: 0, end: {10**400}, step: 1}}}}",
     f"{{name: p, style: logspace, rules: {{start: {2**1100}, end: 1, count: 1}}}}",
@@ -1511,13 +1511,13 @@ def test_regression_huge_integer_sweep_rule(param: str) -> None:
     assert_refused(task_doc(ttype, param, "    execution-count: 2\n"))
 
 
-# passes/sweep.py `_linear`: with a tiny step next to large bounds the tolerance is infinite and
+# frontends/valohai/sweep_rules.py `_linear`: with a tiny step next to large bounds the tolerance is infinite and
 # math.floor(inf) raises OverflowError.
 def test_regression_linear_tiny_step_next_to_large_bounds() -> None:
     assert_refused(task_doc("grid_search", "{name: p, style: linear, rules: {start: 1.0e+300, end: 1.0e+300, step: 1.0e-300}}"))
 
 
-# passes/sweep.py `_sample`: a random integerified axis whose span overflows to inf; load_workflows
+# ir/sweep.py `_sample`: a random integerified axis whose span overflows to inf; load_workflows
 # succeeds, then Sweep.row() (which every back end calls) raises OverflowError on int(round(inf)).
 def test_regression_random_integerify_row_with_huge_span() -> None:
     text = task_doc("random_search", "{name: q, style: random, rules: {min: -1.0e+308, max: 1.0e+308, integerify: true}}",

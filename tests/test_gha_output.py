@@ -305,3 +305,40 @@ def test_corpus_compiles_or_refuses_with_located_errors(tmp_path: Path, gha_tool
     # 29 since images docker would read as options are refused (pipeline-with-override-example.yaml
     # overrides an image with the placeholder "merge node image").
     assert compiled >= 29
+
+
+METADATA_TWO_CONSUMERS = """\
+- step:
+    name: a
+    image: python:3.12
+    command: "echo '{\\"x\\": 1, \\"y\\": 2}'"
+- step:
+    name: b
+    image: python:3.12
+    command: python train.py {parameters}
+    parameters:
+      - {name: p, type: integer}
+- pipeline:
+    name: p
+    nodes:
+      - {name: a, type: execution, step: a}
+      - {name: b1, type: execution, step: b}
+      - {name: b2, type: execution, step: b}
+    edges:
+      - [a.metadata.x, b1.parameter.p]
+      - [a.metadata.y, b2.parameter.p]
+"""
+
+
+def test_run_time_values_reach_the_command_through_the_variables_the_job_sets(tmp_path: Path) -> None:
+    # Regression: b2's command read ${PIPEC_VALUE_1} (its value's number in the workflow)
+    # while its env set PIPEC_VALUE_0 (its number in the job), so the value never arrived.
+    source = tmp_path / "valohai.yaml"
+    source.write_text(METADATA_TWO_CONSUMERS, encoding="utf-8")
+    code, output = compile_gha(source, tmp_path / "out")
+    assert code == 0, output
+    jobs = workflows(tmp_path / "out")["p.yml"]["jobs"]
+    for name in ("b1", "b2"):
+        env = next(s["env"] for s in jobs[name]["steps"] if s.get("id") == "run")
+        used = set(re.findall(r"\$\{(PIPEC_VALUE_\d+)\}", env["PIPEC_COMMAND"]))
+        assert used and used <= set(env), (name, used, sorted(env))

@@ -6,9 +6,10 @@ meant, byte for byte:
 
 * `ansi_c(text)` as `x=<ansi_c>; printf %s "$x"` prints exactly `text` (UTF-8);
 * `heredoc_delimiter(text)` is never a line of `text`, so a quoted heredoc carries it intact;
-* `substitute_paths(script, mapping)` points /valohai/... at run-time directories in plain,
-  single- and double-quoted contexts, and bash then prints the run-time path even when it
-  holds spaces and quotes.
+* a Valohai command rendered where /valohai is not mounted (`substitute_paths` below: the
+  front end reads the shell source, the renderer writes the layout's variables) points
+  /valohai/... at run-time directories in plain, single- and double-quoted contexts, and bash
+  then prints the run-time path even when it holds spaces and quotes.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pipec.backends.shell import ansi_c, heredoc_delimiter, quote, substitute_paths
+from pipec import ir
+from pipec.backends.command import render
+from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
+from pipec.frontends.valohai.command import VALOHAI_LAYOUT, arg_spec, command
+
+
+def substitute_paths(script: str, params: tuple[ir.Param, ...] = (), values: dict | None = None) -> str:
+    """`script` as a Valohai command rendered where /valohai is not mounted."""
+    cmd = command([script], [p.name for p in params], None)
+    return render(cmd, params, values or {}, VALOHAI_LAYOUT, mounted=False)
 
 BASH = shutil.which("bash")
 pytestmark = pytest.mark.skipif(BASH is None, reason="bash is not installed")
 
 # A run-time directory that breaks any quoting mistake: spaces, both quotes, $, backslash, glob.
 INPUTS_DIR = "/tmp/pipec test/it's \"in\" $HOME \\ *"
-MAPPING = {
-    "/valohai/inputs": "VH_INPUTS_DIR",
-    "/valohai/outputs": "VH_OUTPUTS_DIR",
-    "/valohai/config": "VH_CONFIG_DIR",
-}
 
 HOSTILE = [
     "",
@@ -186,7 +191,7 @@ def test_heredoc_delimiter_property(lines: list[str]) -> None:
 
 # ------------------------------------------------------------------------------ substitute_paths
 def run_substituted(script: str) -> str:
-    text = substitute_paths(script, MAPPING)
+    text = substitute_paths(script)
     out = bash(text, env={"VH_INPUTS_DIR": INPUTS_DIR, "VH_OUTPUTS_DIR": "/out dir/'o'", "VH_CONFIG_DIR": "/c"})
     return out.decode("utf-8")
 
@@ -208,7 +213,7 @@ def run_substituted(script: str) -> str:
     ],
 )
 def test_substitute_paths_forms(script: str, form: str) -> None:
-    assert substitute_paths(script, MAPPING) == form
+    assert substitute_paths(script) == form
 
 
 @pytest.mark.parametrize(
@@ -233,20 +238,21 @@ def test_substitute_paths_runs_in_bash(script: str, expected: str) -> None:
 
 
 def test_substitute_paths_leaves_text_without_prefixes_alone() -> None:
+    # Lines are stripped and blank ones dropped, as Valohai builds commands; what is left of
+    # text without a layout path and without placeholders is the text itself.
     for text in HOSTILE:
-        if "/valohai/" not in text:
-            assert substitute_paths(text, MAPPING) == text
+        if "/valohai/" not in text and "{" not in text:
+            assert substitute_paths(text) == text.strip()
 
 
-def test_substitute_paths_prefers_the_longest_prefix() -> None:
-    mapping = {"/valohai/inputs": "A", "/valohai/inputs/special": "B"}
-    assert substitute_paths("x /valohai/inputs/special/f /valohai/inputs/g", mapping) == 'x "${B}"/f "${A}"/g'
-
-
-def test_substitute_paths_parameter_sentinels() -> None:
-    # The Slurm back end maps @@PIPEC_P_k@@ sentinels to submit-time variables the same way.
-    mapping = {"@@PIPEC_P_0@@": "PIPEC_PARAM_0"}
-    text = substitute_paths("run --a=@@PIPEC_P_0@@ '--b=@@PIPEC_P_0@@' \"--c=@@PIPEC_P_0@@\"", mapping)
+def test_values_given_later_in_each_quoting_context() -> None:
+    # A pipeline parameter given at submit time reaches the command as a variable, quoted for
+    # where the placeholder sits: a bare word, the author's '...' and "...".
+    params = tuple(ir.Param(n, args=arg_spec({"name": n})) for n in ("a", "b", "c"))
+    late = ir.Late("PIPEC_PARAM_0")
+    text = substitute_paths("run {parameter:a} '{parameter:b}' \"{parameter:c}\"", params,
+                            {"a": late, "b": late, "c": late})
+    assert text == 'run --a="${PIPEC_PARAM_0}" \'--b=\'"${PIPEC_PARAM_0}"\'\' "--c=${PIPEC_PARAM_0}"'
     value = "v 'x' \"y\" $(z) `w`"
     out = bash(f"run() {{ printf '%s|' \"$@\"; }}\n{text}", env={"PIPEC_PARAM_0": value})
     assert out.decode() == f"--a={value}|--b={value}|--c={value}|"

@@ -844,8 +844,8 @@ def test_conditions_are_refused_not_ignored() -> None:
     from pipec.errors import Diagnostics, Location
 
     wf = ir.Workflow("w", jobs=(
-        ir.Job("a", "a", script=("true",)),
-        ir.Job("b", "b", script=("true",), condition=ir.Condition("a", "choice", ("x",)),
+        ir.Job("a", "a", command=ir.Command.shell("true")),
+        ir.Job("b", "b", command=ir.Command.shell("true"), condition=ir.Condition("a", "choice", ("x",)),
                location=Location("f.yaml", 4, 3)),
     ), dependencies=(ir.Dependency("a", "b", ir.DepKind.ORDER),))
     diags = Diagnostics()

@@ -1,4 +1,5 @@
-"""Parameter sweep expansion (pipec.passes.sweep)."""
+"""Parameter sweeps: the row arithmetic beside the IR (pipec.ir.sweep) and Valohai's variant-parameter
+rules (pipec.frontends.valohai.sweep_rules)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipec.ir import Axis, RandomAxis, RuntimeFanout, Sweep, SweepKind
-from pipec.passes.sweep import (
+from pipec.frontends.valohai.sweep_rules import axis_values, random_axis
+from pipec.ir.sweep import (
     DEFAULT_SEED,
     SweepRuleError,
-    axis_values,
     preview_rows,
     product_sweep,
-    random_axis,
     random_sweep,
     rows_sweep,
     sweep_row,
@@ -387,7 +387,8 @@ def test_random_row_independent_of_other_axes_and_count() -> None:
 def test_random_rows_same_in_subprocess_with_other_hash_seed() -> None:
     script = (
         "import json\n"
-        "from pipec.passes.sweep import random_sweep, random_axis\n"
+        "from pipec.ir.sweep import random_sweep\n"
+        "from pipec.frontends.valohai.sweep_rules import random_axis\n"
         "from pipec.ir import Axis\n"
         "s = random_sweep([Axis('epochs', (10,))], ["
         "random_axis('lr', {'min': 1e-5, 'max': 1e-1, 'distribution': 'log-uniform'}), "

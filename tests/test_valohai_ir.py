@@ -70,12 +70,13 @@ def test_job_fields_from_step(write):
 """)
     [job] = wf.jobs
     assert job.id == "train-node" and job.name == "Train Node" and job.step == "Train model"
-    assert job.script == ("pip install -r requirements.txt", "python train.py {parameters}")
+    assert job.command == ir.Command(ir.CommandKind.SHELL, (
+        (ir.Text("pip install -r requirements.txt"),), (ir.Text("python train.py "), ir.Args(None))))
     assert job.timeout_seconds == 5400
     assert job.resources == ir.Resources(cpu=2, cpu_limit=4, memory_mb=4096, gpus=2,
                                          profile="aws-eu-west-1-p3-2xlarge", devices=(("nvidia.com/gpu", 2.0),))
-    assert job.param("tags").value == ["a"] and job.param("tags").cli.multiple == "separate"
-    assert job.param("learning_rate").cli.pass_as == "--lr={v}"
+    assert job.param("tags").value == ["a"] and job.param("tags").args.multiple == "join"
+    assert job.param("learning_rate").args.words == ("--lr={v}",)
     assert job.input("dataset").urls == ("https://example.com/d.csv",)
     assert job.outputs == ("model",)
     assert job.on_error is ir.OnError.STOP_ALL

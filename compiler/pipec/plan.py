@@ -6,7 +6,7 @@ import json
 from typing import Any, Sequence
 
 from pipec import ir
-from pipec.passes.sweep import preview_rows
+from pipec.ir.sweep import preview_rows
 
 PREVIEW_ROWS = 3
 

@@ -30,10 +30,10 @@ from typing import Any
 from hera.workflows import models as m
 
 from pipec import ir
+from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
 from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
-from pipec.command import CommandError
 from pipec.config import Config
 from pipec.cron import cron_problem
 from pipec.errors import Diagnostics, Location
@@ -42,7 +42,7 @@ from pipec.resources import data_dir
 
 B64 = "pipec-b64:"
 MISSING = "pipec-missing:"
-EXEC_MOUNT = "/valohai"
+EXEC_MOUNT = "/pipec/exec"  # where the execution directory is mounted when the layout has no root
 RUNTIME_ANNOTATION = "pipec-runtime"
 MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence + axis lookup)
 MAX_OBJECT_BYTES = 1024 * 1024  # etcd's default request limit for one object
@@ -132,6 +132,12 @@ class _Compiler(JobRenderer):
         self.schedule = schedule
         self.storage = str(self.argo.get("artifact_storage", "s3"))
         self.templates: list[m.Template] = []
+        # The execution directory is mounted where the layout puts it (/valohai for Valohai);
+        # areas that live elsewhere get mounts of their own.
+        self.mount = wf.layout.root or EXEC_MOUNT
+        self.area_mounts = [] if wf.layout.root else [
+            m.VolumeMount(name="pipec-execution", mount_path=wf.layout.path(area), sub_path=area)
+            for area in ir.AREAS]
         self.shapes: dict[Shape, str] = {}
         self.template_names: set[str] = {"main"}
         self.param_names: list[str] = []
@@ -224,7 +230,7 @@ class _Compiler(JobRenderer):
         env = [
             _env("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
             _env("PIPEC_ENGINE", "argo"),
-            _env("PIPEC_EXEC_MOUNT", EXEC_MOUNT),
+            _env("PIPEC_EXEC_MOUNT", self.mount),
             _env("PIPEC_JOB", "{{inputs.parameters.job}}"),
             _env("PIPEC_EXECUTION", "{{inputs.parameters.execution}}"),
             _env("PIPEC_COMMAND", "{{inputs.parameters.command}}"),
@@ -269,7 +275,7 @@ class _Compiler(JobRenderer):
         env.append(_env("PIPEC_ENCODED", " ".join(encoded)))
         key = "{{workflow.name}}/{{inputs.parameters.job}}/{{inputs.parameters.execution}}"
         out_artifacts = [
-            m.Artifact(name=area.strip(".") or area, path=f"{EXEC_MOUNT}/{area}", optional=True,
+            m.Artifact(name=area.strip(".") or area, path=f"{self.mount}/{area}", optional=True,
                        archive=m.ArchiveStrategy(none=m.NoneStrategy()), **self.key(f"{key}/{area}/"))
             for area in (["outputs", ".pipec"] + (["inputs"] if shape.inputs_area else []))
         ]
@@ -288,7 +294,7 @@ class _Compiler(JobRenderer):
             resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
             if requests or limits else None,
             volume_mounts=[m.VolumeMount(name="pipec", mount_path="/pipec"),
-                           m.VolumeMount(name="pipec-execution", mount_path=EXEC_MOUNT)],
+                           m.VolumeMount(name="pipec-execution", mount_path=self.mount), *self.area_mounts],
             image_pull_policy=self.argo.get("image_pull_policy"),
         )
         self.templates.append(m.Template(
@@ -373,7 +379,7 @@ class _Compiler(JobRenderer):
             return self.group_tasks(job)
         try:
             return self.exec_tasks(job)
-        except CommandError as exc:
+        except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return []
 
@@ -460,8 +466,8 @@ class _Compiler(JobRenderer):
         sweep_vars = 0
         if sweep is None or sweep.kind is ir.SweepKind.RUNTIME or sweep.size <= 1:
             row = sweep.row(0) if sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size else None
-            values = self.values(job, row)
-            args["command"] = argo_text(self.script_text(job, values, False, mapping))
+            values = self.values(job, row, mapping)
+            args["command"] = argo_text(self.script_text(job, values, True))
             args["parameters"] = argo_text(self.parameters_json(job, values))
             setup += fills
             if fanout is not None:
@@ -473,21 +479,21 @@ class _Compiler(JobRenderer):
             if columns is None:  # some value needs compile-time rendering: one row per item
                 items = []
                 for i, row in enumerate(sweep.iter_rows()):
-                    values = self.values(job, row)
-                    items.append({"i": str(i), "command": argo_text(self.script_text(job, values, False, mapping)),
+                    values = self.values(job, row, mapping)
+                    items.append({"i": str(i), "command": argo_text(self.script_text(job, values, True)),
                                   "parameters": argo_text(self.parameters_json(job, values))})
                 args["command"], args["parameters"] = "{{item.command}}", "{{item.parameters}}"
                 task.with_items = items
                 setup += fills
             else:
                 sweep_vars = len(columns)
-                values = self.values(job, None)
+                values = self.values(job, None, mapping)
                 for j, (name, k, kind) in enumerate(columns):
                     mapping[k] = f"PIPEC_SWEEP_{j}"
-                    values[name] = self.sentinel(k)
+                    values[name] = self.late(k, mapping)
                     fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
                                  f"\"$(pipec_param_json {kind} \"$PIPEC_SWEEP_{j}\")\"\n")
-                args["command"] = argo_text(self.script_text(job, values, False, mapping))
+                args["command"] = argo_text(self.script_text(job, values, True))
                 args["parameters"] = argo_text(self.parameters_json(job, values))
                 if sweep.kind is ir.SweepKind.PRODUCT and sweep.size > MAX_ITEMS:
                     # The grid grows as the product of its axes; the manifest only as their sum.
@@ -526,7 +532,7 @@ class _Compiler(JobRenderer):
         for n, name in enumerate(sweep.names):
             k = first + n
             param = job.param(name)
-            if param is None or not self.renders_late(job, name, k) or param.cli.multiple:
+            if param is None or not self.renders_late(job, name, k) or param.multiple:
                 return None
             if sweep.kind is ir.SweepKind.PRODUCT:
                 values: Any = next(a.values for a in sweep.axes if a.name == name)
@@ -562,16 +568,6 @@ class _Compiler(JobRenderer):
         fetches = [f for f in self.fetches(job, frozenset())
                    if not (url_scheme(f["url"]) in native and self.native_kind(f["url"]))]
         return self.staging_lines(gates, stages, fetches)
-
-    def script_text(self, job: ir.Job, values: dict[str, Any], valohai_paths: bool,  # type: ignore[override]
-                    mapping: dict[int, str] | None = None) -> str:
-        saved = self.late_vars
-        if mapping is not None:
-            self.late_vars = mapping
-        try:
-            return super().script_text(job, values, valohai_paths)
-        finally:
-            self.late_vars = saved
 
     def wrap(self, job: ir.Job, inner: _Task, what: str, parallelism: int | None) -> _Task:
         """A DAG template around `inner` (limits its parallelism); the outer task keeps the name.
@@ -632,10 +628,10 @@ class _Compiler(JobRenderer):
         size = len(rows)
         tasks = []
         for rank in list(range(1, size)) + [0]:
-            values = self.values(job, rows[rank])
+            values = self.values(job, rows[rank], mapping)
             margs = dict(args)
             margs["execution"] = str(rank)
-            margs["command"] = argo_text(self.script_text(job, values, False, mapping))
+            margs["command"] = argo_text(self.script_text(job, values, True))
             margs["parameters"] = argo_text(self.parameters_json(job, values))
             hosts = "$PIPEC_POD_IP" if rank else "$PIPEC_POD_IP $PIPEC_MEMBER_HOSTS"
             group_lines = [f"PIPEC_HOSTS=\"{hosts}\" PIPEC_GROUP_SIZE={size} PIPEC_RANK={rank}\n",

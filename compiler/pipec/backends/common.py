@@ -1,11 +1,12 @@
-"""What every back end does the same way: render each execution's command and parameters.json
-exactly as Valohai does, stand in for values known only later (pipeline parameters given at
-submit time, sweep values expanded by the engine, upstream metadata) with environment
-variables, and describe the staging prologue of the runtime contract.
+"""What every back end does the same way: render each execution's command and parameters.json,
+stand in for values known only later (pipeline parameters given at submit time, sweep values
+expanded by the engine, upstream metadata) with environment variables, and describe the
+staging prologue of the runtime contract.
 
-Values that are not known at compile time are rendered as sentinels (`@@PIPEC_P<salt>_<k>@@`,
-never equal to text the author wrote) and the rendered command is rewritten to read them from
-environment variables, so they reach the shell as quoted variable expansions, never as code.
+A value known only later is an `ir.Late`: the renderer writes a quoted expansion of the
+variable holding it into the command, and parameters.json holds a placeholder token
+(`@@PIPEC_P<salt>_<k>@@`, never equal to text the author wrote) that the runtime replaces
+with the value as JSON.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipec import ir
-from pipec.backends.shell import quote, substitute_paths
-from pipec.command import CommandError, join_command, render_script
+from pipec.backends.command import RenderError, render
+from pipec.backends.shell import quote
 from pipec.config import Config
 from pipec.errors import Diagnostics, Location
 
-VALOHAI_PATHS = {
-    "/valohai/inputs": "VH_INPUTS_DIR",
-    "/valohai/outputs": "VH_OUTPUTS_DIR",
-    "/valohai/config": "VH_CONFIG_DIR",
-}
 DEFAULT_FETCH = {
     # IFS= keeps paths with spaces whole while still expanding wildcards.
     "file": 'IFS=; for f in $1; do cp -R -- "$f" "$2/"; done',
@@ -80,8 +76,12 @@ class JobRenderer:
         self.late_vars.update({v.index: v.var for v in self.runtime.values()})
 
     def sentinel(self, k: int) -> str:
-        """Stands for value k while rendering; never equal to text the author wrote."""
+        """The placeholder of late value k in parameters.json; never equal to text the author wrote."""
         return SENTINEL.format(salt=self.salt, k=k)
+
+    def late(self, k: int, names: dict[int, str] | None = None) -> ir.Late:
+        """Late value k, read from the variable `names` gives it (default: late_vars)."""
+        return ir.Late((names or self.late_vars)[k], self.sentinel(k))
 
     def new_late_var(self, var: str) -> int:
         """Register one more late value (e.g. a sweep value the engine expands); its sentinel index."""
@@ -116,13 +116,13 @@ class JobRenderer:
                         f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on {self.engine} a "
                         "flag is compiled in and cannot be changed at submit time", self.loc(p))
                     continue
-                if param.cli.multiple and str(param.cli.multiple).lower() != "none":
+                if param.multiple:
                     # The value is a list whose items become separate arguments: the command's
                     # shape depends on it, so it is rendered at compile time.
                     self.diags.warning(
-                        f"pipeline parameter '{p.name}' sets '{pname}' of '{job.name}', which takes several values "
-                        f"(multiple: {param.cli.multiple}); on {self.engine} it is compiled in with the value "
-                        "given here and cannot be changed at submit time", self.loc(p),
+                        f"pipeline parameter '{p.name}' sets '{pname}' of '{job.name}', which takes several values; "
+                        f"on {self.engine} it is compiled in with the value given here and cannot be changed at "
+                        "submit time", self.loc(p),
                         "to change it, edit the pipeline parameter's default and compile again")
                     continue
                 if not self.renders_late(job, pname, k):
@@ -156,8 +156,8 @@ class JobRenderer:
         if param is None or param.type == "flag":
             return False
         try:
-            render_script(job, {pname: self.sentinel(k)})
-        except (CommandError, ValueError, KeyError):
+            render(job.command, job.params, {pname: self.late(k, {k: f"PIPEC_PARAM_{k}"})}, self.wf.layout, False)
+        except RenderError:
             return False
         return True
 
@@ -205,27 +205,27 @@ class JobRenderer:
         """(parameter, run-time value) of `job_id`, in dependency order."""
         return self._runtime_by_job.get(job_id, [])
 
-    def values(self, job: ir.Job, row: dict[str, Any] | None) -> dict[str, Any]:
+    def values(self, job: ir.Job, row: dict[str, Any] | None, names: dict[int, str] | None = None
+               ) -> dict[str, Any]:
+        """The values one execution is given: its sweep row, then the pipeline parameters that
+        may be overridden and the run-time values, as `ir.Late`s read from the variables
+        `names` gives them (default: late_vars)."""
         values = dict(row or {})
         for pname, k in self.job_overrides(job.id):
             if pname not in values:
-                values[pname] = self.sentinel(k)
+                values[pname] = self.late(k, names)
         for pname, v in self.job_runtime(job.id):
-            values[pname] = self.sentinel(v.index)
+            values[pname] = self.late(v.index, names)
         return values
 
-    def script_text(self, job: ir.Job, values: dict[str, Any], valohai_paths: bool) -> str:
-        """The command of one execution; `valohai_paths` rewrites /valohai/... to the runtime's
-        variables (where the engine cannot mount the execution directory at /valohai)."""
-        text = join_command(render_script(job, values), "\n")
-        mapping = {self.sentinel(k): var for k, var in self.late_vars.items()}
-        if valohai_paths and self.wf.dialect == "valohai":
-            mapping.update(VALOHAI_PATHS)
-        return substitute_paths(text, mapping)
+    def script_text(self, job: ir.Job, values: dict[str, Any], mounted: bool) -> str:
+        """The command of one execution; `mounted`: the engine runs it where the layout's
+        container paths exist (else they are read from the runtime's variables)."""
+        return render(job.command, job.params, values, self.wf.layout, mounted)
 
     def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
         data = {p.name: p.value for p in job.params}
-        data.update(values)
+        data.update({k: v.token if isinstance(v, ir.Late) else v for k, v in values.items()})
         return json.dumps(data, ensure_ascii=False, sort_keys=False, default=str)
 
     # ---------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ class JobRenderer:
         if job.kind is ir.JobKind.DEPLOYMENT:
             return self.deploy_job(job)
         if job.kind is ir.JobKind.STUB:
-            return replace(job, script=("true",))
+            return replace(job, command=ir.Command.shell("true"))
         return job
 
     def param_fill(self, job: ir.Job, pname: str, k: int) -> str:
@@ -333,14 +333,14 @@ def deploy_job(job: ir.Job, command: str) -> ir.Job:
         ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
     )
     inputs = tuple(ir.Input(name=name) for name, _ in d.files)
-    return replace(job, script=(command,), env=job.env + env, inputs=job.inputs + inputs)
+    return replace(job, command=ir.Command.shell(command), env=job.env + env, inputs=job.inputs + inputs)
 
 
 def _salt(wf: ir.Workflow) -> str:
     """A suffix that makes the sentinel absent from every text of the workflow (deterministic)."""
     texts = [json.dumps([p.value for p in wf.params], default=str)]
     for job in wf.jobs:
-        texts.extend(job.script)
+        texts.extend(job.command.texts())
         texts.append(json.dumps([p.value for p in job.params], default=str))
         if job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME:
             texts.append(json.dumps([a.values for a in job.sweep.axes] + [r for r in job.sweep.rows], default=str))

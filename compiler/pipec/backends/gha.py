@@ -18,10 +18,10 @@ import math
 from typing import Any
 
 from pipec import ir
+from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer
 from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
-from pipec.command import CommandError
 from pipec.config import Config
 from pipec.cron import cron_problem
 from pipec.errors import Diagnostics, Location
@@ -285,23 +285,23 @@ class _Compiler(JobRenderer):
                 return
             if group_size:
                 for r, row in enumerate(sweep.iter_rows() if sweep is not None else [{}]):
-                    values = self.values(job, row)
-                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.script_text(job, values, True))
+                    values = self.values(job, row, mapping)
+                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.script_text(job, values, False))
                     env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
                 setup.append('pipec_distributed "$PIPEC_RANK"\n')
             elif sweep is None or sweep.size <= 1:
                 one = sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size == 1
-                values = self.values(job, sweep.row(0) if one else None)
-                env["PIPEC_COMMAND"] = self.script_text(job, values, True)
+                values = self.values(job, sweep.row(0) if one else None, mapping)
+                env["PIPEC_COMMAND"] = self.script_text(job, values, False)
                 env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
             else:
                 for i, row in enumerate(sweep.iter_rows()):
-                    values = self.values(job, row)
-                    rows.append({"i": i, "command": gha_text(self.script_text(job, values, True)),
+                    values = self.values(job, row, mapping)
+                    rows.append({"i": i, "command": gha_text(self.script_text(job, values, False)),
                                  "parameters": gha_text(self.parameters_json(job, values))})
                 env["PIPEC_COMMAND"] = "${{ matrix.command }}"
                 env["PIPEC_PARAMETERS"] = "${{ matrix.parameters }}"
-        except CommandError as exc:
+        except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
         env["PIPEC_SETUP"] = "".join(setup + fills)

@@ -24,9 +24,9 @@ from typing import Any
 import jinja2
 
 from pipec import ir
-from pipec.backends.common import VALOHAI_PATHS, JobRenderer, RuntimeValue
+from pipec.backends.command import RenderError
+from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
-from pipec.command import CommandError
 from pipec.config import Config
 from pipec.cron import cron_problem
 from pipec.errors import Diagnostics
@@ -163,8 +163,7 @@ class _Compiler(JobRenderer):
         if self.container == "none" or not job.image:
             return ""
         binds = [("$PIPEC_RUN_DIR", "$PIPEC_RUN_DIR")]
-        if self.wf.dialect == "valohai":
-            binds += [(f"${var}", path) for path, var in VALOHAI_PATHS.items()]
+        binds += [(f"${self.wf.layout.variable(area)}", self.wf.layout.path(area)) for area in ir.AREAS]
         if self.container == "apptainer":
             flags = ["apptainer", "exec"] + (["--nv"] if job.resources.gpus else [])
             for src, dst in binds:
@@ -228,7 +227,7 @@ class _Compiler(JobRenderer):
                 table.append("\t".join(["execution", *names]))
                 for i, row in enumerate(job.sweep.iter_rows()):
                     values = self.values(job, row)
-                    commands.append(ansi_c(self.script_text(job, values, self.container == "none" or not job.image)))
+                    commands.append(ansi_c(self.script_text(job, values, self.container != "none" and bool(job.image))))
                     parameters.append(ansi_c(self.parameters_json(job, values)))
                     table.append("\t".join([str(i), *(_cell(row.get(n)) for n in names)]))
                 self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
@@ -237,11 +236,11 @@ class _Compiler(JobRenderer):
             else:
                 one_row = job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME
                 values = self.values(job, job.sweep.row(0) if one_row else None)
-                script = self.script_text(job, values, self.container == "none" or not job.image)
+                script = self.script_text(job, values, self.container != "none" and bool(job.image))
                 context["script"] = script
                 context["delimiter"] = heredoc_delimiter(script)
                 context["parameters_json"] = self.parameters_json(job, values)
-        except CommandError as exc:
+        except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
         self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/job.sbatch.j2").render(context), True)
@@ -259,11 +258,11 @@ class _Compiler(JobRenderer):
         try:
             for i, row in enumerate(rows):
                 values = self.values(job, row)
-                script = self.script_text(job, values, self.container == "none" or not job.image)
+                script = self.script_text(job, values, self.container != "none" and bool(job.image))
                 directives = [*( [context["directives"][0]] if i == 0 else []), "--ntasks=1", *resources]
                 members.append({"directives": directives, "script": script, "delimiter": heredoc_delimiter(script),
                                 "parameters_json": self.parameters_json(job, values)})
-        except CommandError as exc:
+        except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
         context = {**context, "members": members}

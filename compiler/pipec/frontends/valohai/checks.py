@@ -14,6 +14,7 @@ from pipec.frontends.valohai.model import (
     Item,
     did_you_mean_hint,
 )
+from pipec.frontends.valohai.command import check_pass_as
 from pipec.frontends.valohai.values import (
     ValueSyntaxError,
     check_expression,
@@ -73,8 +74,6 @@ def _lint_expression(doc: Document, data: dict[str, Any], path: Path, key: str, 
 
 
 def lint_param(doc: Document, owner: str, p: dict[str, Any], path: Path, diags: Diagnostics) -> None:
-    from pipec.command import check_pass_as
-
     name = p.get("name")
     where = f"{owner}, parameter '{name}'"
     ptype = p.get("type", "string")

@@ -10,6 +10,8 @@ from typing import Any, Mapping
 from pipec import ir
 from pipec.errors import Diagnostics, Location
 from pipec.frontends.valohai.checks import task_type
+from pipec.frontends.valohai.command import VALOHAI_LAYOUT, ir_param
+from pipec.frontends.valohai.command import command as build_command
 from pipec.frontends.valohai.model import (
     DEFAULT_RETRIES,
     DIALECT,
@@ -46,23 +48,6 @@ def _resources(step: Mapping[str, Any], environment: str | None) -> ir.Resources
         memory_mb=int(mem["min"]) if mem.get("min") is not None else None,
         memory_limit_mb=int(mem["max"]) if mem.get("max") is not None else None,
         gpus=gpus, profile=environment, devices=devices,
-    )
-
-
-def _param(p: Mapping[str, Any], loc: Location) -> ir.Param:
-    multiple = p.get("multiple")
-    multiple = None if multiple in (None, "none") else multiple
-    value = p.get("default")
-    if multiple and value is not None and not isinstance(value, list):
-        value = [value]
-    return ir.Param(
-        name=p["name"], type=p.get("type", "string"), value=value,
-        cli=ir.CliSpec(
-            pass_as=p.get("pass-as"), pass_true_as=p.get("pass-true-as"), pass_false_as=p.get("pass-false-as"),
-            multiple=multiple, separator=str(p.get("multiple-separator", ",")),
-        ),
-        location=loc,
-        choices=tuple(p.get("choices") or ()) if p.get("type") != "flag" else (),
     )
 
 
@@ -113,15 +98,14 @@ def _job(cfg: Config, node: Node, fed_inputs: set[str], diags: Diagnostics) -> i
     return ir.Job(
         id=node.name, name=node.name, kind=ir.JobKind.EXECUTION,
         image=override.get("image", step["image"]),
-        script=tuple(str(c) for c in listify(command)),
-        source_path=step.get("source-path"),
+        command=build_command([str(c) for c in listify(command)], list(node.params), step.get("source-path")),
         env=tuple(env),
         resources=_resources(step, environment),
         timeout_seconds=parse_duration(step["time-limit"]) if step.get("time-limit") is not None else None,
         retries=retries,
         inputs=tuple(inputs),
         outputs=tuple(o["name"] for o in step.get("outputs") or []),
-        params=tuple(_param(p, doc.locate(node.param_paths[n])) for n, p in node.params.items()),
+        params=tuple(ir_param(p, doc.locate(node.param_paths[n])) for n, p in node.params.items()),
         on_error=on_error,
         step=node.step.name,
         location=loc,
@@ -136,7 +120,7 @@ def step_workflow(cfg: Config, step: Item) -> ir.Workflow:
     merge_named(step.data.get("environment-variables") or [], step.path + ("environment-variables",), [], (),
                  node.env, node.env_paths)
     job = _job(cfg, node, set(), Diagnostics())
-    return ir.Workflow(name=step.name, jobs=(job,), dialect=DIALECT, source_file=doc.file,
+    return ir.Workflow(name=step.name, jobs=(job,), layout=VALOHAI_LAYOUT, dialect=DIALECT, source_file=doc.file,
                        location=doc.locate(step.path + ("name",)))
 
 
@@ -266,13 +250,13 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
     )
     return ir.Workflow(
         name=pname, jobs=tuple(jobs.values()), dependencies=deps, params=tuple(params), groups=groups,
-        dialect=DIALECT, source_file=doc.file, location=doc.locate(pipeline.path + ("name",)),
+        layout=VALOHAI_LAYOUT, dialect=DIALECT, source_file=doc.file, location=doc.locate(pipeline.path + ("name",)),
     )
 
 
 
 def _set_param(job: ir.Job, name: str, value: Any) -> ir.Job:
     params = tuple(replace(p, value=(
-        [value] if p.cli.multiple and value is not None and not isinstance(value, list) else value
+        [value] if p.multiple and value is not None and not isinstance(value, list) else value
     )) if p.name == name else p for p in job.params)
     return replace(job, params=params)

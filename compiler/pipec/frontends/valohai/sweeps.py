@@ -16,15 +16,8 @@ from pipec.frontends.valohai.model import (
     UsageError,
     did_you_mean_hint,
 )
-from pipec.passes.sweep import (
-    DEFAULT_SEED,
-    SweepRuleError,
-    axis_values,
-    product_sweep,
-    random_axis,
-    random_sweep,
-    rows_sweep,
-)
+from pipec.frontends.valohai.sweep_rules import axis_values, random_axis
+from pipec.ir.sweep import DEFAULT_SEED, SweepRuleError, product_sweep, random_sweep, rows_sweep
 
 
 def blueprint_sweep(cfg: Config, node: Node, diags: Diagnostics) -> ir.Sweep | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any, Iterator
 
 from pipec.errors import Location
-
-Value = Any  # JSON-like scalar or list of scalars
+from pipec.ir.command import ArgSpec, Command
+from pipec.ir.layout import DEFAULT_LAYOUT, Layout
+from pipec.ir.sweep import Sweep, Value
 
 
 class OnError(str, Enum):
@@ -73,24 +73,18 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class CliSpec:
-    """How a parameter becomes command-line tokens (Valohai's pass-as rules)."""
-
-    pass_as: str | None = None
-    pass_true_as: str | None = None
-    pass_false_as: str | None = None
-    multiple: str | None = None  # None | "repeat" | "separate"
-    separator: str = ","
-
-
-@dataclass(frozen=True)
 class Param:
     name: str
     type: str = "string"  # string | integer | float | flag
-    value: Value = None  # resolved default; None = unset
-    cli: CliSpec = field(default_factory=CliSpec)
+    value: Value = None  # resolved default, as parameters.json shows it; None = unset
+    args: ArgSpec | None = None  # how it appears on a command line (None: only in parameters.json)
     location: Location | None = None
     choices: tuple[Value, ...] = ()  # the values allowed, when the author listed them
+
+    @property
+    def multiple(self) -> bool:
+        """Whether the parameter takes several values (its words repeat or its items join)."""
+        return self.args is not None and self.args.multiple != ""
 
 
 @dataclass(frozen=True)
@@ -110,88 +104,6 @@ class EnvVar:
     name: str
     value: str
     location: Location | None = None
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One swept parameter and its values, for product grids."""
-
-    name: str
-    values: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class RandomAxis:
-    """One randomly sampled parameter (seeded; sampled lazily per execution)."""
-
-    name: str
-    min: float
-    max: float
-    distribution: str = "uniform"  # uniform | log-uniform
-    base: float = 10.0
-    integerify: bool = False
-    choices: tuple[Value, ...] = ()  # when set, sample one of these instead of a number
-
-
-class SweepKind(str, Enum):
-    PRODUCT = "product"  # Cartesian product of `axes`
-    ROWS = "rows"  # explicit rows (manual search, parameter sets)
-    RANDOM = "random"  # `size` seeded samples of `random_axes` (plus fixed `axes` of length 1)
-    RUNTIME = "runtime"  # one execution per item of a list known only at run time
-
-
-@dataclass(frozen=True)
-class RuntimeFanout:
-    """Fan out over a list produced by an upstream job (metadata list, runnable `map`)."""
-
-    source: str  # job id
-    key: str  # metadata key / returned value name
-    param: str  # parameter each execution receives the item in
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """The parameter space of a job that runs as several executions.
-
-    Rows are computed on demand (`row(i)`), so a back end that fans out natively never
-    materialises a large grid.
-    """
-
-    kind: SweepKind
-    size: int  # number of executions (0 for RUNTIME: unknown until run time)
-    axes: tuple[Axis, ...] = ()
-    rows: tuple[tuple[tuple[str, Value], ...], ...] = ()
-    random_axes: tuple[RandomAxis, ...] = ()
-    seed: int = 0
-    fanout: RuntimeFanout | None = None
-    max_parallel: int | None = None
-    origin: str = ""  # e.g. "grid_search", "random_search", "manual_search", "distributed", "--sweep"
-    location: Location | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Parameter names that vary (or are set) per execution, in a stable order."""
-        seen: dict[str, None] = {}
-        for axis in self.axes:
-            seen[axis.name] = None
-        for axis in self.random_axes:
-            seen[axis.name] = None
-        for row in self.rows:
-            for name, _ in row:
-                seen[name] = None
-        if self.fanout is not None:
-            seen[self.fanout.param] = None
-        return tuple(seen)
-
-    def row(self, index: int) -> dict[str, Value]:
-        """Parameter values of execution `index` (0-based)."""
-        from pipec.passes.sweep import sweep_row
-
-        return sweep_row(self, index)
-
-    def iter_rows(self) -> Iterator[dict[str, Value]]:
-        for i in range(self.size):
-            yield self.row(i)
 
 
 @dataclass(frozen=True)
@@ -233,8 +145,7 @@ class Job:
     name: str  # as the author wrote it
     kind: JobKind = JobKind.EXECUTION
     image: str | None = None
-    script: tuple[str, ...] = ()  # command lines, before parameter interpolation
-    source_path: str | None = None
+    command: Command = field(default_factory=Command)
     env: tuple[EnvVar, ...] = ()
     resources: Resources = field(default_factory=Resources)
     timeout_seconds: int | None = None
@@ -280,8 +191,9 @@ class PipelineParam:
 
 @dataclass(frozen=True)
 class Trigger:
-    cron: str
-    timezone: str = "UTC"
+    cron: str  # five fields
+    timezone: str | None = None  # IANA name; None: the engine's own (UTC on Argo and GitHub)
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +204,7 @@ class Workflow:
     params: tuple[PipelineParam, ...] = ()
     groups: tuple[Group, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    layout: Layout = DEFAULT_LAYOUT
     dialect: str = ""
     source_file: str = ""
     location: Location | None = None
