@@ -714,11 +714,11 @@ def test_config_keys_reach_the_scripts(tmp_path: Path) -> None:
 
 CONTAINER_LAUNCH = {
     "apptainer": 'pipec_run stop-all 0 apptainer exec --bind="$PIPEC_RUN_DIR:$PIPEC_RUN_DIR" '
-                 '--bind="$VH_INPUTS_DIR:/valohai/inputs" --bind="$VH_OUTPUTS_DIR:/valohai/outputs" '
-                 '--bind="$VH_CONFIG_DIR:/valohai/config" docker://python:3.12-slim bash -e ',
+                 '--bind="$PIPEC_INPUTS_DIR:/valohai/inputs" --bind="$PIPEC_OUTPUTS_DIR:/valohai/outputs" '
+                 '--bind="$PIPEC_CONFIG_DIR:/valohai/config" docker://python:3.12-slim bash -e ',
     "pyxis": 'pipec_run stop-all 0 srun --ntasks=1 --container-image=python:3.12-slim '
-             '--container-mounts="$PIPEC_RUN_DIR:$PIPEC_RUN_DIR,$VH_INPUTS_DIR:/valohai/inputs,'
-             '$VH_OUTPUTS_DIR:/valohai/outputs,$VH_CONFIG_DIR:/valohai/config" --container-workdir="$PWD" bash -e ',
+             '--container-mounts="$PIPEC_RUN_DIR:$PIPEC_RUN_DIR,$PIPEC_INPUTS_DIR:/valohai/inputs,'
+             '$PIPEC_OUTPUTS_DIR:/valohai/outputs,$PIPEC_CONFIG_DIR:/valohai/config" --container-workdir="$PWD" bash -e ',
 }
 
 
@@ -831,7 +831,7 @@ def test_platform_urls_warn_at_compile_and_fail_at_staging_naming_the_config_key
     strict = pipec("compile", str(source), "--target", "slurm", "-o", str(tmp_path / "strict"), "--strict")
     assert strict.returncode == 1
     runtime = out / "train" / "pipec-runtime.sh"
-    staged = subprocess.run([BASH, "-c", f'. {shlex.quote(str(runtime))}; VH_INPUTS_DIR={shlex.quote(str(tmp_path))}/in; '
+    staged = subprocess.run([BASH, "-c", f'. {shlex.quote(str(runtime))}; PIPEC_INPUTS_DIR={shlex.quote(str(tmp_path))}/in; '
                              "pipec_fetch data datum://0123abcd ''"], capture_output=True, text=True)
     assert staged.returncode == 1
     assert 'set [fetch] datum = "..." in pipec.toml' in staged.stderr

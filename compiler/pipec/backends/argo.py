@@ -231,6 +231,7 @@ class _Compiler(JobRenderer):
             _env("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
             _env("PIPEC_ENGINE", "argo"),
             _env("PIPEC_EXEC_MOUNT", self.mount),
+            *([_env("PIPEC_LAYOUT", self.wf.layout.spec())] if self.wf.layout.exports else []),
             _env("PIPEC_JOB", "{{inputs.parameters.job}}"),
             _env("PIPEC_EXECUTION", "{{inputs.parameters.execution}}"),
             _env("PIPEC_COMMAND", "{{inputs.parameters.command}}"),

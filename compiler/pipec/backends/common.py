@@ -310,7 +310,7 @@ class JobRenderer:
         if not command:
             self.diags.error(f"deployment node '{job.name}' needs a deploy command on {self.engine}", self.loc(job),
                              'add to pipec.toml: [deploy] command = "<your deploy command>"; it runs with the '
-                             "deployment's files staged under $VH_INPUTS_DIR" + (f"; {alternative}" if alternative else ""))
+                             "deployment's files staged in its input directory ($PIPEC_INPUTS_DIR/<file name>)" + (f"; {alternative}" if alternative else ""))
             return None
         return deploy_job(job, command)
 

@@ -179,6 +179,8 @@ class _Compiler(JobRenderer):
             steps.append({"name": f"Download {up}", "uses": self.uses["actions/download-artifact"],
                           "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/up/{i}", "merge-multiple": True}})
         step_env = {"PIPEC_POD_DIR": POD, "PIPEC_EXEC_MOUNT": f"{POD}/exec", "PIPEC_EXECUTION": execution, **env}
+        if self.wf.layout.exports:
+            step_env["PIPEC_LAYOUT"] = self.wf.layout.spec()
         # sh: the runtime is POSIX and runs the command with bash where the image has it.
         run = RUN if not group else RUN.replace("pipec_pod", f"pipec_group {group}")
         steps.append({"name": "Run" if not group else f"Run the group ({group} members, the lead last)",

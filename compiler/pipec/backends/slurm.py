@@ -163,7 +163,7 @@ class _Compiler(JobRenderer):
         if self.container == "none" or not job.image:
             return ""
         binds = [("$PIPEC_RUN_DIR", "$PIPEC_RUN_DIR")]
-        binds += [(f"${self.wf.layout.variable(area)}", self.wf.layout.path(area)) for area in ir.AREAS]
+        binds += [(f"$PIPEC_{area.upper()}_DIR", self.wf.layout.path(area)) for area in ir.AREAS]
         if self.container == "apptainer":
             flags = ["apptainer", "exec"] + (["--nv"] if job.resources.gpus else [])
             for src, dst in binds:
@@ -206,6 +206,7 @@ class _Compiler(JobRenderer):
                 + [f"{v.var}=$({self.value_command(v)} text)\nexport {v.var}\n"
                    for _, v in self.job_runtime(job.id)]),
             "fanout": None,
+            "layout": self.wf.layout.spec(),
         }
         if not self.check_env_names(job):
             return

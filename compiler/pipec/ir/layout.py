@@ -1,10 +1,10 @@
 """What an execution sees of its files, and under which names.
 
 Every execution has a directory of its own holding `inputs/<slot>/`, `outputs/` and
-`config/` (the runtime's own layout, the same on every engine). A dialect decides where user
-code finds those directories and what they are called: the container paths of the three
-areas, the file its parameter values are written to, and the environment variables exported
-for them. The runtime uses its PIPEC_* names internally and exports these.
+`config/` with `config/parameters.json` (the runtime's own layout, the same on every engine).
+A dialect decides where user code finds those directories and what they are called: the
+container paths of the three areas and the environment variables exported for them. The
+runtime uses its PIPEC_* names internally and exports these.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Literal
 
 AREAS = ("inputs", "outputs", "config")
 
-# What an exported variable names: an area's directory, the execution directory, or the
-# execution's id (<job>-<execution>).
-Export = Literal["inputs", "outputs", "config", "exec", "id"]
+# What an exported variable names: an area's directory, the execution directory, the
+# parameters file, or the execution's id (<job>-<execution>).
+Export = Literal["inputs", "outputs", "config", "exec", "parameters", "id"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,6 @@ class Layout:
     inputs: str = "/pipec/exec/inputs"  # container path of the inputs area (one directory per slot)
     outputs: str = "/pipec/exec/outputs"
     config: str = "/pipec/exec/config"
-    parameters: str = "parameters.json"  # the parameter values, in the config area
     exports: tuple[tuple[str, Export], ...] = ()  # (variable, what it names)
 
     def path(self, area: str) -> str:

@@ -46,7 +46,6 @@ VALOHAI_LAYOUT = ir.Layout(
     inputs="/valohai/inputs",
     outputs="/valohai/outputs",
     config="/valohai/config",
-    parameters="parameters.json",
     exports=(("VH_INPUTS_DIR", "inputs"), ("VH_OUTPUTS_DIR", "outputs"), ("VH_CONFIG_DIR", "config"),
              ("VH_JOB_ID", "id")),
 )

@@ -6,7 +6,7 @@
 #   logs/<job>/                     scheduler logs
 #   <job>/<execution>/inputs/<slot>/   files staged for each input slot
 #   <job>/<execution>/outputs/         everything the execution writes is kept
-#   <job>/<execution>/config/parameters.json
+#   <job>/<execution>/config/parameters.json   the execution's parameter values
 #   <job>/<execution>/.pipec/{ok,failed,command.sh,attempts,stdout}
 #   <job>/items.jsonl               the items of a run-time fan-out, one JSON value per line
 #   FAILED                          written when a stop-all job fails the run
@@ -16,33 +16,48 @@ pipec_die() {
     exit 1
 }
 
-# pipec_enter JOB EXECUTION: export the paths of an execution.
+# pipec_enter JOB EXECUTION: export the paths of an execution, under pipec's names and under
+# the dialect's (PIPEC_LAYOUT: NAME=what words, what being inputs, outputs, config, exec,
+# parameters or id; e.g. PIPEC_INPUTS_DIR=inputs for Valohai).
 pipec_enter() {
     PIPEC_JOB=$1
     PIPEC_EXECUTION=$2
     PIPEC_EXEC_DIR="$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
-    VH_INPUTS_DIR="$PIPEC_EXEC_DIR/inputs"
-    VH_OUTPUTS_DIR="$PIPEC_EXEC_DIR/outputs"
-    VH_CONFIG_DIR="$PIPEC_EXEC_DIR/config"
-    VH_JOB_ID="$PIPEC_JOB-$PIPEC_EXECUTION"
-    export PIPEC_JOB PIPEC_EXECUTION PIPEC_EXEC_DIR VH_INPUTS_DIR VH_OUTPUTS_DIR VH_CONFIG_DIR VH_JOB_ID
+    PIPEC_INPUTS_DIR="$PIPEC_EXEC_DIR/inputs"
+    PIPEC_OUTPUTS_DIR="$PIPEC_EXEC_DIR/outputs"
+    PIPEC_CONFIG_DIR="$PIPEC_EXEC_DIR/config"
+    export PIPEC_JOB PIPEC_EXECUTION PIPEC_EXEC_DIR PIPEC_INPUTS_DIR PIPEC_OUTPUTS_DIR PIPEC_CONFIG_DIR
+    for pipec_pair in ${PIPEC_LAYOUT:-}; do
+        case ${pipec_pair#*=} in
+            inputs) pipec_value=$PIPEC_INPUTS_DIR ;;
+            outputs) pipec_value=$PIPEC_OUTPUTS_DIR ;;
+            config) pipec_value=$PIPEC_CONFIG_DIR ;;
+            exec) pipec_value=$PIPEC_EXEC_DIR ;;
+            parameters) pipec_value=$PIPEC_CONFIG_DIR/parameters.json ;;
+            id) pipec_value=$PIPEC_JOB-$PIPEC_EXECUTION ;;
+            *) pipec_die "PIPEC_LAYOUT: unknown path '$pipec_pair'" ;;
+        esac
+        # NAME is a shell name pipec wrote (checked when compiling).
+        eval "${pipec_pair%%=*}=\$pipec_value"
+        export "${pipec_pair%%=*}"
+    done
 }
 
 # pipec_begin JOB EXECUTION: enter the execution and create its directories afresh.
 pipec_begin() {
     pipec_enter "$1" "$2"
     rm -rf "$PIPEC_EXEC_DIR/.pipec"
-    mkdir -p "$VH_INPUTS_DIR" "$VH_OUTPUTS_DIR" "$VH_CONFIG_DIR" "$PIPEC_EXEC_DIR/.pipec"
+    mkdir -p "$PIPEC_INPUTS_DIR" "$PIPEC_OUTPUTS_DIR" "$PIPEC_CONFIG_DIR" "$PIPEC_EXEC_DIR/.pipec"
 }
 
 # pipec_fetch SLOT URL COMMAND: fetch URL into the slot with a shell COMMAND that receives
 # the URL as $1 and the destination directory as $2.
 pipec_fetch() {
-    mkdir -p "$VH_INPUTS_DIR/$1"
+    mkdir -p "$PIPEC_INPUTS_DIR/$1"
     if [ -z "$3" ]; then
         pipec_die "no fetch command for $2 (input $1); set [fetch] ${2%%://*} = \"...\" in pipec.toml"
     fi
-    sh -c "$3" pipec-fetch "$2" "$VH_INPUTS_DIR/$1" || pipec_die "fetching $2 for input $1 failed"
+    sh -c "$3" pipec-fetch "$2" "$PIPEC_INPUTS_DIR/$1" || pipec_die "fetching $2 for input $1 failed"
 }
 
 # pipec_gate JOB: a `continue` upstream passes only if at least one execution succeeded.
@@ -61,7 +76,7 @@ pipec_gate() {
 # (then "-2", "-3", ...) before its extension, so no file is ever dropped or overwritten.
 # Files are copied, never linked: a job that changes its inputs cannot touch upstream outputs.
 pipec_stage() {
-    mkdir -p "$VH_INPUTS_DIR/$4"
+    mkdir -p "$PIPEC_INPUTS_DIR/$4"
     for pipec_index in $(ls "$PIPEC_RUN_DIR/$1" 2>/dev/null | sort -n); do
         pipec_src="$PIPEC_RUN_DIR/$1/$pipec_index"
         [ -e "$pipec_src/.pipec/ok" ] || continue
@@ -94,7 +109,7 @@ pipec_stage() {
                 done
                 mkdir -p "$(dirname "$dst")"
                 cp -p "$f" "$dst"
-            done' pipec-stage "$pipec_src/$2" "$3" "$VH_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
+            done' pipec-stage "$pipec_src/$2" "$3" "$PIPEC_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
     done
 }
 
@@ -233,8 +248,8 @@ pipec_run() {
         pipec_attempt=$((pipec_attempt + 1))
         if [ "$pipec_attempt" -gt 1 ]; then
             # A retry is a fresh execution: nothing of the failed attempt flows downstream.
-            rm -rf "$VH_OUTPUTS_DIR"
-            mkdir -p "$VH_OUTPUTS_DIR"
+            rm -rf "$PIPEC_OUTPUTS_DIR"
+            mkdir -p "$PIPEC_OUTPUTS_DIR"
         fi
         echo "$pipec_attempt" > "$PIPEC_EXEC_DIR/.pipec/attempts"
         # stdout is kept (its JSON lines are the execution's metadata) and still logged.
@@ -357,20 +372,20 @@ sys.stdout.write(json.dumps(values))') || pipec_die "cannot read the metadata in
 pipec_distributed() {
     pipec_hosts_json=$(for pipec_h in $PIPEC_HOSTS; do pipec_json_string "$pipec_h"; echo; done | paste -sd, -)
     printf '{"size": %s, "rank": %s, "lead": 0, "hosts": [%s]}\n' "$PIPEC_GROUP_SIZE" "$1" \
-        "$pipec_hosts_json" > "$VH_CONFIG_DIR/distributed.json"
+        "$pipec_hosts_json" > "$PIPEC_CONFIG_DIR/distributed.json"
 }
 
 # pipec_place SLOT FILE NAME: an input the engine downloaded to FILE, placed in SLOT as NAME.
 pipec_place() {
-    mkdir -p "$VH_INPUTS_DIR/$1"
+    mkdir -p "$PIPEC_INPUTS_DIR/$1"
     if [ -d "$2" ]; then
-        cp -R "$2/." "$VH_INPUTS_DIR/$1/"
+        cp -R "$2/." "$PIPEC_INPUTS_DIR/$1/"
     else
-        cp -p "$2" "$VH_INPUTS_DIR/$1/$3"
+        cp -p "$2" "$PIPEC_INPUTS_DIR/$1/$3"
     fi
 }
 
-# pipec_shell SCRIPT: run the command with bash where the image has it (as Valohai does), else sh.
+# pipec_shell SCRIPT: run the command with bash where the image has it, else sh.
 pipec_shell() {
     if command -v bash > /dev/null 2>&1; then
         bash -e "$1"
@@ -632,14 +647,14 @@ pipec_pod() {
     pipec_i=$PIPEC_EXECUTION
     # pipec wrote these lines (quoted values; see pipec_stage, pipec_fill, ...).
     eval "$PIPEC_SETUP"
-    printf '%s\n' "$pipec_json" > "$VH_CONFIG_DIR/parameters.json"
+    printf '%s\n' "$pipec_json" > "$PIPEC_CONFIG_DIR/parameters.json"
     printf '%s\n' "$PIPEC_COMMAND" > "$PIPEC_EXEC_DIR/.pipec/command.sh"
     # A failed execution leaves no outputs behind: a retry starts clean, and nothing of a
     # failed attempt can reach a downstream job through the artifact repository.
     if ! (pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh"); then
         pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/failed" 2>/dev/null || echo 1)
-        rm -rf "$VH_OUTPUTS_DIR"
-        mkdir -p "$VH_OUTPUTS_DIR"
+        rm -rf "$PIPEC_OUTPUTS_DIR"
+        mkdir -p "$PIPEC_OUTPUTS_DIR"
         exit "$pipec_status"
     fi
     pipec_outputs
