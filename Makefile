@@ -15,7 +15,7 @@ LOCK_PYTHON := 3.11
 UV_VERSION := 0.13.9
 LATEST := .venv-latest
 
-.PHONY: demo test test-latest lock bench clean
+.PHONY: demo test test-fast test-latest lock bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -50,6 +50,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+# The quick tests only: no real cluster, no end-to-end runs, no external judges, no fuzzing.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not cluster and not e2e and not tools and not fuzz"
 
 # The newest releases pyproject.toml allows, in a venv of their own: upstream drift seen on
 # purpose. Not run by CI; failures here are findings to fix or to document.

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pipec import __version__
 from pipec.cli import main
 
-from .conftest import EXAMPLES, ROOT
+from tests.paths import EXAMPLES, ROOT
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 

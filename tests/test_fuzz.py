@@ -39,12 +39,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.paths import ROOT
 from pipec import ir
 from pipec.driver import Request, Result, UsageError, load_workflows
 from pipec.errors import Diagnostic, Diagnostics, PipecError
 from pipec.loader import Document, load_bytes, load_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 COMPILER_DIR = REPO / "compiler"
 EXAMPLES = sorted((REPO / "examples" / "valohai").glob("*.yaml"))
 SCHEMA = json.loads((REPO / "schemas" / "valohai.schema.json").read_text(encoding="utf-8"))

@@ -568,7 +568,7 @@ class _Compiler(JobRenderer):
         native = frozenset({"http", "https", "gs", "s3"})
         fetches = [f for f in self.fetches(job, frozenset())
                    if not (url_scheme(f["url"]) in native and self.native_kind(f["url"]))]
-        return self.staging_lines(gates, stages, fetches)
+        return self.staging_lines(job, gates, stages, fetches)
 
     def wrap(self, job: ir.Job, inner: _Task, what: str, parallelism: int | None) -> _Task:
         """A DAG template around `inner` (limits its parallelism); the outer task keeps the name.
@@ -654,16 +654,16 @@ class _Compiler(JobRenderer):
     def resource_deploy(self, job: ir.Job, manifest: str) -> list[_Task]:
         assert job.deployment is not None
         d = job.deployment
-        if "{{" in d.name or any("{{" in e for e in d.endpoints):
+        if "{{" in d.name or any("{{" in e for e in d.endpoints + d.aliases):
             self.diags.error(f"deployment '{d.name}' of '{job.name}' holds '{{{{', which Argo would read as its "
                              "template language", self.loc(job))
             return []
         name = self.unique_template(f"deploy-{job.id}")
         self.templates.append(m.Template(
             name=name,
-            inputs=m.Inputs(parameters=[m.Parameter(name=n) for n in ("deployment", "endpoints", "job")]),
+            inputs=m.Inputs(parameters=[m.Parameter(name=n) for n in ("deployment", "endpoints", "aliases", "job")]),
             resource=m.ResourceTemplate(action="apply", manifest=manifest)))
-        args = {"deployment": d.name, "endpoints": " ".join(d.endpoints), "job": job.id}
+        args = {"deployment": d.name, "endpoints": " ".join(d.endpoints), "aliases": " ".join(d.aliases), "job": job.id}
         return [_Task(name=job.id, template=name, depends=self.depends(job), args=args)]
 
     def site_settings_ok(self) -> bool:

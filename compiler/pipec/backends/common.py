@@ -266,11 +266,20 @@ class JobRenderer:
                 out.append({"slot": slot.name, "url": url, "command": command})
         return out
 
-    def staging_lines(self, gates: list[str], stages: list[dict[str, str]], fetches: list[dict[str, str]]) -> str:
+    def staging_lines(self, job: ir.Job, gates: list[str], stages: list[dict[str, str]],
+                      fetches: list[dict[str, str]]) -> str:
+        """The prologue that fills the input slots: gates of `continue` upstreams, files staged
+        by glob, URLs fetched; then each slot's fixed file name, and the check that a slot
+        that is not optional received something."""
         lines = [f"pipec_gate {quote(up)}\n" for up in gates]
         lines += [f"pipec_stage {quote(s['job'])} {s['area']} {quote(s['glob'])} {quote(s['slot'])} {s['keep']}\n"
                   for s in stages]
         lines += [f"pipec_fetch {quote(f['slot'])} {quote(f['url'])} {quote(f['command'])}\n" for f in fetches]
+        for slot in job.inputs:
+            if slot.filename:
+                lines.append(f"pipec_input_file {quote(slot.name)} {quote(slot.filename)}\n")
+            if not slot.optional:
+                lines.append(f"pipec_require {quote(slot.name)}\n")
         return "".join(lines)
 
     def check_env_names(self, job: ir.Job) -> bool:
@@ -331,6 +340,7 @@ def deploy_job(job: ir.Job, command: str) -> ir.Job:
         ir.EnvVar("PIPEC_DEPLOYMENT", d.name),
         ir.EnvVar("PIPEC_ENDPOINTS", " ".join(d.endpoints)),
         ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
+        ir.EnvVar("PIPEC_DEPLOY_ALIASES", " ".join(d.aliases)),
     )
     inputs = tuple(ir.Input(name=name) for name, _ in d.files)
     return replace(job, command=ir.Command.shell(command), env=job.env + env, inputs=job.inputs + inputs)

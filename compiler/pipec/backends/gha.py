@@ -275,7 +275,7 @@ class _Compiler(JobRenderer):
             env["PIPEC_METADATA"] = gha_text(json.dumps(keys, ensure_ascii=False))
         setup += [f"export {e.name}={quote(e.value)}\n" for e in job.env]
         stages, gates = self.stages(job)
-        setup.append(self.staging_lines(gates, stages, self.fetches(job)))
+        setup.append(self.staging_lines(job, gates, stages, self.fetches(job)))
         if self.wf.upstream(job.id):
             env["PIPEC_UPSTREAM"] = " ".join(self.wf.upstream(job.id))
         sweep = job.sweep

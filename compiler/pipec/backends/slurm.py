@@ -188,7 +188,7 @@ class _Compiler(JobRenderer):
             "job": job, "container": self.container, "executions": executions,
             # Lines repeated for every input are rendered here rather than in the template:
             # at 10,000 jobs the template's per-line filter calls dominate compile time.
-            "staging": self.staging_lines(gates, stages, fetches),
+            "staging": self.staging_lines(job, gates, stages, fetches),
             "retries": self.retries if job.on_error is ir.OnError.RETRY else 0,
             "command_prefix": self.launcher(job),
             "group_prefix": self.launcher(job, in_srun=True),

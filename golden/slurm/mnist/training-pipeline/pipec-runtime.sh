@@ -113,6 +113,25 @@ pipec_stage() {
     done
 }
 
+# pipec_input_file SLOT NAME: an input with a fixed file name. When the slot holds exactly
+# one file, it is renamed NAME (in the slot's top directory); with several files the name
+# cannot apply, and they stay as staged.
+pipec_input_file() {
+    pipec_found=$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 2)
+    case $pipec_found in
+        "" | *"
+"*) return 0 ;;
+    esac
+    [ "$pipec_found" = "$PIPEC_INPUTS_DIR/$1/$2" ] || mv -f "$pipec_found" "$PIPEC_INPUTS_DIR/$1/$2"
+}
+
+# pipec_require SLOT: an input that is not optional must have received at least one file.
+pipec_require() {
+    if [ -z "$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 1)" ]; then
+        pipec_die "input $1 received no files (mark it optional if the job can run without it)"
+    fi
+}
+
 # pipec_json_string VALUE: VALUE as a JSON string.
 pipec_json_string() {
     printf '%s' "$1" | od -An -v -tu1 | LC_ALL=C awk '

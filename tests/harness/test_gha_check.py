@@ -25,15 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from tests import gha_check
-from tests.gha_check import (
+from tests.harness import gha_check
+from tests.harness.gha_check import (
     GhaToolsUnavailable,
     check_workflows,
     require_tools,
     skip_or_fail_without_tools,
 )
 
-gha_tools = gha_check.gha_tools  # the pytest fixture: skips (or fails on CI) without the tools
 
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2"
 UPLOAD = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2"

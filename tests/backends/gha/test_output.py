@@ -22,8 +22,8 @@ from click.testing import CliRunner
 
 from pipec.cli import main
 
-from .conftest import EXAMPLES, ROOT
-from .gha_check import check_workflows, gha_tools  # noqa: F401  (pytest fixture)
+from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
+from tests.harness.gha_check import check_workflows
 
 GOLDEN = ROOT / "golden" / "gha"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.valohai.yaml"))
@@ -282,7 +282,7 @@ def test_policies_triggers_and_deployments(tmp_path: Path, gha_tools) -> None:  
     assert check_workflows(tmp_path / "out") == []
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "valohai" / "valid"
+CORPUS = SHARED_CORPUS / "valohai" / "valid"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not beside the checkout")

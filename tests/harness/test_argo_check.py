@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 
-from tests.argo_check import check_manifest, check_yaml, cron_problem, parse_depends
+from tests.harness.argo_check import check_manifest, check_yaml, cron_problem, parse_depends
 
 VALID_WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

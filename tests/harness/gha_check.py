@@ -1,6 +1,6 @@
 """Offline judge for generated GitHub Actions workflows.
 
-    from tests.gha_check import check_workflows
+    from tests.harness.gha_check import check_workflows
     problems = check_workflows(out_dir)     # judges out_dir/.github/workflows/*.yml|*.yaml
     assert problems == [], "\\n".join(problems)
 
@@ -56,14 +56,11 @@ Tools are looked up next to the running interpreter first (``make test`` runs
 ``.venv/bin/python -m pytest`` without putting ``.venv/bin`` on PATH), then on PATH.
 ``require_tools()`` returns them or raises ``GhaToolsUnavailable``; the ``gha_tools``
 pytest fixture skips when they are missing, unless ``PIPEC_REQUIRE_GHA_TOOLS=1`` (CI),
-in which case it fails.  Bring it into a test module::
-
-    from tests import gha_check
-    gha_tools = gha_check.gha_tools     # (a plain import works too, but trips F811)
+in which case it fails.  tests/conftest.py registers it for every test module::
 
     def test_x(tmp_path, gha_tools): ...
 
-Run ``python -m tests.gha_check DIR`` to print the problems of DIR's workflows.
+Run ``python -m tests.harness.gha_check DIR`` to print the problems of DIR's workflows.
 """
 
 from __future__ import annotations

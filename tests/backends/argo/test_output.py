@@ -49,12 +49,12 @@ from click.testing import CliRunner
 
 from pipec.cli import main
 
-from .argo_check import check_manifest, check_yaml
-from .conftest import EXAMPLES, ROOT
+from tests.harness.argo_check import check_manifest, check_yaml
+from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
 GOLDEN = ROOT / "golden" / "argo"
 UPDATE = os.environ.get("PIPEC_UPDATE_GOLDEN") == "1"
-CORPUS = Path("/work/shared/corpus/valohai/valid")
+CORPUS = SHARED_CORPUS / "valohai" / "valid"
 B64 = "pipec-b64:"
 
 
@@ -501,7 +501,7 @@ def test_every_argo_option_profiles_and_deploy_manifest(write) -> None:
     assert deploy["resource"]["action"] == "apply"
     assert deploy["resource"]["manifest"] == tomllib.loads(ALL_OPTIONS_TOML)["deploy"]["manifest"]
     assert "container" not in deploy
-    assert args_of(tasks["deploy"]) == {"deployment": "prod", "endpoints": "predict", "job": "deploy"}
+    assert args_of(tasks["deploy"]) == {"deployment": "prod", "endpoints": "predict", "aliases": "", "job": "deploy"}
     assert tasks["deploy"]["depends"] == "train.Succeeded"
 
 

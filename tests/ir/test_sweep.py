@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.paths import COMPILER_DIR
 from pipec.ir import Axis, RandomAxis, RuntimeFanout, Sweep, SweepKind
 from pipec.frontends.valohai.sweep_rules import axis_values, random_axis
 from pipec.ir.sweep import (
@@ -26,7 +27,6 @@ from pipec.ir.sweep import (
     sweep_row,
 )
 
-COMPILER_DIR = Path(__file__).resolve().parent.parent / "compiler"
 
 
 def rule_error(style: str, rules: dict) -> SweepRuleError:

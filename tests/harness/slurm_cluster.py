@@ -15,7 +15,7 @@ Use it as a context manager::
         assert cluster.job_state(job) == "COMPLETED"
 
 or through the session-scoped pytest fixture ``slurm_cluster`` (import it
-into a test module: ``from tests.slurm_cluster import slurm_cluster``).
+into a test module: ``from tests.harness.slurm_cluster import slurm_cluster``).
 The fixture skips when Slurm is not installed or the cluster cannot start,
 unless ``PIPEC_REQUIRE_SLURM=1``, in which case it fails with the reason and
 the tail of the daemons' logs.

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm_cluster import slurm_cluster  # noqa: F401
 
-from .conftest import ROOT
+from tests.paths import ROOT
 
 PIPELINE = """
 - step:

@@ -9,8 +9,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-SCHEMA_PATH = Path(__file__).parents[1] / "schemas" / "valohai.schema.json"
-CORPUS = Path("/work/shared/corpus/valohai")
+from tests.paths import ROOT, SHARED_CORPUS
+
+SCHEMA_PATH = ROOT / "schemas" / "valohai.schema.json"
+CORPUS = SHARED_CORPUS / "valohai"
 
 # Corpus error files that must be rejected by the schema itself.
 SCHEMA_ERROR_FILES = {

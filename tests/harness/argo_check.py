@@ -1,6 +1,6 @@
 """Offline judge for Argo Workflows manifests (Workflow, WorkflowTemplate, CronWorkflow).
 
-    from tests.argo_check import check_manifest
+    from tests.harness.argo_check import check_manifest
     problems = check_manifest(doc)          # doc: one parsed YAML document (a dict)
     assert problems == [], "\\n".join(problems)
 

@@ -1,6 +1,6 @@
 """A local emulator of the subset of Argo Workflows that pipec's manifests use.
 
-    from tests.argo_sim import run_workflow
+    from tests.harness.argo_sim import run_workflow
     wf = run_workflow(manifest_text, tmp_path, parameters={"name": "value"})
     wf.phase                       # "Succeeded" | "Failed" | "Error"
     wf.task("train").phase         # a task of the entry DAG (a loop gives its TaskGroup node)

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401
+from tests.harness.slurm_cluster import SlurmCluster
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPILER = ROOT / "compiler"
 
 

@@ -32,7 +32,7 @@ from click.testing import CliRunner
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
 
-from tests.argo_sim import (
+from tests.harness.argo_sim import (
     ArgoError,
     Node,
     Workflow,

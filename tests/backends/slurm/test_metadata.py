@@ -9,9 +9,8 @@ import json
 import subprocess
 import sys
 
-from tests.slurm_cluster import slurm_cluster  # noqa: F401
 
-from .conftest import ROOT
+from tests.paths import ROOT
 
 LABEL = "it's $(touch pwned) `touch pwned` \"q\" ü\n-n"
 

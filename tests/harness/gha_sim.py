@@ -1,6 +1,6 @@
 """A local emulator of the subset of GitHub Actions that pipec's workflows use.
 
-    from tests.gha_sim import run_workflow
+    from tests.harness.gha_sim import run_workflow
     run = run_workflow(repo / ".github/workflows/x.yml", workspace=repo, workdir=tmp_path / "gh",
                        event="workflow_dispatch", inputs={"greeting": "hi"})
     run.conclusion                      # "success" | "failure" | "cancelled"

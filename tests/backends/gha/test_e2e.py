@@ -34,8 +34,8 @@ from click.testing import CliRunner
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
 
-from tests.conftest import EXAMPLES
-from tests.gha_sim import (
+from tests.paths import EXAMPLES
+from tests.harness.gha_sim import (
     TOKEN,
     GhaError,
     Leg,
@@ -851,12 +851,21 @@ def test_fan_out_over_a_key_the_upstream_never_printed_fails(tmp_path: Path) -> 
     assert r.job("gather").result == "skipped" and r.conclusion == "cancelled"  # train is stop-all
 
 
+EMPTY_FANOUT = FANOUT.replace('[0.1, "x y ${{ github.token }}", {"deep": 1}, "{{item}}"]', "[]")
+
+
 def test_an_empty_fan_out_list_runs_no_execution(tmp_path: Path) -> None:
-    r = run(tmp_path, FANOUT.replace('[0.1, "x y ${{ github.token }}", {"deep": 1}, "{{item}}"]', "[]"))
+    r = run(tmp_path, EMPTY_FANOUT.replace("      - name: all\n", "      - name: all\n        optional: true\n"))
     assert r.conclusion == "success", r.logs()
     assert r.job("train").result == "success" and not ran(r, "train")  # the "none" row skips every step
     assert not [name for name in r.artifacts if name.startswith("pipec.train.")]
     assert ran(r, "gather")
+
+
+def test_an_input_that_is_not_optional_must_receive_files(tmp_path: Path) -> None:
+    r = run(tmp_path, EMPTY_FANOUT)
+    assert r.job("gather").result == "failure", r.logs()
+    assert "pipec: input all received no files (mark it optional" in step_text(r, "gather")
 
 
 # --------------------------------------------------------------- 6. failure policies
@@ -1250,7 +1259,7 @@ sys.exit(int(os.environ.get("LEAD_EXIT", "0")))
 
 
 def run_docker_group(tmp_path: Path, lead_exit: int = 0) -> tuple[Path, Run, list[dict], Path]:
-    from tests import fake_docker
+    from tests.harness import fake_docker
     ports = free_ports(3)
     text = GROUP.format(ports=json.dumps(ports)).replace(
         "    command:\n      - python3 member.py\n",

@@ -24,10 +24,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.paths import ROOT
 from pipec.cli import main
 from pipec.driver import Request, Result, load_workflows
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 EXAMPLES = sorted((REPO / "examples" / "valohai").glob("*.yaml"))
 
 Diag = tuple[str, int, int, str, "str | None"]

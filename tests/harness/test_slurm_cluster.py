@@ -17,7 +17,7 @@ import socket
 import textwrap
 from pathlib import Path
 
-from tests.slurm_cluster import NODES, SlurmCluster, slurm_cluster  # noqa: F401
+from tests.harness.slurm_cluster import NODES, SlurmCluster
 
 STAMP = "date +%s.%N"
 # What `hostname` prints inside a job (all nodes are this host).

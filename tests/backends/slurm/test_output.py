@@ -48,7 +48,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import EXAMPLES, ROOT
+from tests.paths import EXAMPLES, ROOT
 
 GOLDEN = ROOT / "golden" / "slurm"
 UPDATE = os.environ.get("PIPEC_UPDATE_GOLDEN") == "1"
@@ -399,6 +399,7 @@ def test_hostile_compile_is_deterministic(hostile: dict, tmp_path: Path) -> None
 
 
 # ------------------------------------------------------------------------------------- shellcheck
+@pytest.mark.tools
 @pytest.mark.parametrize("name", COMPILING)
 def test_shellcheck_examples(name: str, tmp_path: Path) -> None:
     need_shellcheck()
@@ -408,6 +409,7 @@ def test_shellcheck_examples(name: str, tmp_path: Path) -> None:
         shellcheck(d)
 
 
+@pytest.mark.tools
 def test_shellcheck_hostile(hostile: dict, tmp_path: Path) -> None:
     need_shellcheck()
     out = compile_file(hostile["path"], tmp_path / "out")
@@ -416,6 +418,7 @@ def test_shellcheck_hostile(hostile: dict, tmp_path: Path) -> None:
     assert not hostile["mark"].exists()
 
 
+@pytest.mark.tools
 def test_shellcheck_arrays(grid: Path, tmp_path: Path) -> None:
     need_shellcheck()
     for d in pipeline_dirs(compile_file(grid, tmp_path / "out")):
@@ -670,6 +673,7 @@ def config_document() -> list[dict]:
     ]
 
 
+@pytest.mark.tools
 def test_config_keys_reach_the_scripts(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -722,6 +726,7 @@ CONTAINER_LAUNCH = {
 }
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("container", ["none", "apptainer", "pyxis"])
 def test_container_modes(container: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
@@ -875,6 +880,7 @@ CHOICES = """\
 """
 
 
+@pytest.mark.tools
 def test_submit_accepts_only_the_listed_choices(tmp_path: Path) -> None:
     mark = tmp_path / "MARK"
     src = tmp_path / "valohai.yaml"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pipec.schema import is_valid_fast, validator
 
-from .conftest import EXAMPLES
+from tests.paths import EXAMPLES
 
 SEEDS = [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml"))]
 # Finite floats only: the fast validator cannot represent inf and answers False, which only
