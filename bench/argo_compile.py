@@ -5,7 +5,7 @@
    `<up>.output.*.csv -> <node>.input.data` from one or two nodes of the previous layer. Four
    steps with distinct commands (three with parameters) take turns.
 
-       pipec   pipec.driver.load_workflows(Request(file=..., for_compile=True))
+       pipec   pipec.driver.load_workflows(Request(file=..., target="argo"))
                + pipec.backends.argo.compile_workflows(...)     (what `pipec compile` does)
        hera    Workflow / DAG / Container from hera.workflows: one DAG task per node with the
                same name, template, `depends` and arguments (names and values) as pipec's
@@ -75,7 +75,7 @@ GRID_TARGET_BYTES = 64 * 1024
 
 def pipec_compile(path: Path) -> str:
     """load + compile, as `pipec compile FILE --target argo` does; the one manifest's text."""
-    result = load_workflows(Request(file=str(path), for_compile=True))
+    result = load_workflows(Request(file=str(path), target="argo"))
     if result.has_errors:
         problems = "\n".join(d.format_text() for d in result.diagnostics[:10])
         raise SystemExit(f"{path.name} does not load:\n{problems}")
@@ -92,7 +92,9 @@ def pipec_compile(path: Path) -> str:
 
 def runtime_annotation() -> str:
     """pipec's runtime script as the Workflow annotation carries it (comment lines dropped)."""
-    text = (ROOT / "templates" / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+    from pipec.backends.runtime import runtime_script
+
+    text = runtime_script("argo")
     return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not line.lstrip().startswith("#"))
 
 

@@ -47,7 +47,7 @@ TARGET_SECONDS = 2.0
 
 
 def compile_gha(path: Path) -> tuple[dict[str, tuple[str, bool]], Diagnostics]:
-    result = load_workflows(Request(file=str(path), for_compile=True))
+    result = load_workflows(Request(file=str(path), target="gha"))
     if result.has_errors:
         problems = "\n".join(d.format_text() for d in result.diagnostics[:10])
         raise SystemExit(f"{path.name} does not load:\n{problems}")

@@ -5,7 +5,7 @@ receives about 4 file edges from nodes of the previous three layers (about 4 edg
 average), and 10% of the nodes are task nodes running a small grid blueprint of 2-4
 executions. For each N (default 1000, 2000, 5000, 10000) the script times
 
-    load     pipec.driver.load_workflows(Request(file=..., for_compile=True))
+    load     pipec.driver.load_workflows(Request(file=..., target="slurm"))
     compile  pipec.backends.slurm.compile_workflows(result.workflows, result.config, Diagnostics())
 
 separately (best of --repeat runs) and prints a table, then says whether growth is roughly
@@ -119,7 +119,7 @@ def measure(path: Path) -> tuple[float, float, int]:
 
 def _measure(path: Path) -> tuple[float, float, int]:
     start = time.perf_counter()
-    result = load_workflows(Request(file=str(path), for_compile=True))
+    result = load_workflows(Request(file=str(path), target="slurm"))
     loaded = time.perf_counter()
     if result.has_errors:
         problems = "\n".join(d.format_text() for d in result.diagnostics[:10])

@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from tests.paths import ROOT
 from pipec import ir
 from pipec.driver import Request, Result, UsageError, load_workflows
+from tests.requests import valohai_request
 from pipec.errors import Diagnostic, Diagnostics, PipecError
 from pipec.loader import Document, load_bytes, load_text
 
@@ -522,7 +523,7 @@ def run_driver(raw: bytes | str, **options: Any) -> Result | None:
     path = write_file(raw)
     try:
         try:
-            result = load_workflows(Request(file=str(path), **options))
+            result = load_workflows(valohai_request(str(path), **options))
         except UsageError as exc:
             assert str(exc).strip()
             return None

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import gc
 import sys
-from dataclasses import replace
 from typing import Any, Callable
 
 import click
 
 from pipec import __version__
+from pipec.backends import TARGETS
+from pipec.cron import cron_problem
 from pipec.driver import Request, Result, UsageError, load_workflows
 from pipec.errors import format_diagnostics
-from pipec.ir import Trigger
+from pipec.frontends import DIALECTS, OptionSpec, built
 
-DIALECT_CHOICE = click.Choice(["valohai", "osmo", "runnable"])
+DIALECT_CHOICE = click.Choice(list(DIALECTS))
+TARGET_CHOICE = click.Choice(list(TARGETS))
+# Every dialect-specific option of the front ends that exist (refused for other dialects).
+DIALECT_OPTIONS = {name: spec for module in built().values() for name, spec in module.OPTIONS.items()}
 
 
 def _dialect_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,14 +29,29 @@ def _dialect_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Input dialect; detected from the document shape when omitted.")(f)
 
 
+def _parsed(spec: OptionSpec) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if spec.parse is None or value in (None, ()):
+            return value
+        try:
+            return spec.parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return callback
+
+
 def _select_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
                      help="pipec.toml to use instead of the nearest pipec.toml / pyproject.toml [tool.pipec].")(f)
-    f = click.option("--sweep", "sweeps", multiple=True, metavar="NODE.PARAM=V1,V2,...",
-                     help="Parameter grid for a task node without a task blueprint (repeatable).")(f)
-    f = click.option("--step", default=None, help="Steps-only file: compile just this step.")(f)
-    f = click.option("--pipeline", default=None, help="Only this pipeline (default: every pipeline in the file).")(f)
+    for spec in reversed(list(DIALECT_OPTIONS.values())):
+        f = click.option(spec.flag, spec.name, multiple=spec.multiple, metavar=spec.metavar, default=None,
+                         help=spec.help, callback=_parsed(spec), expose_value=True)(f)
     return _dialect_option(f)
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The dialect-specific options the command line set."""
+    return {name: value for name, value in values.items() if name in DIALECT_OPTIONS and value not in (None, (), {})}
 
 
 def _run(req: Request) -> Result:
@@ -106,8 +125,7 @@ def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None) -
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @_select_options
-def plan(file: str, dialect: str | None, pipeline: str | None, step: str | None, sweeps: tuple[str, ...],
-         config: str | None) -> None:
+def plan(file: str, dialect: str | None, config: str | None, **options: Any) -> None:
     """Show what would run: jobs, executions per sweep (with the first parameter rows),
     dependencies and what flows along them, resources and failure policies.
 
@@ -116,9 +134,9 @@ def plan(file: str, dialect: str | None, pipeline: str | None, step: str | None,
       pipec plan examples/valohai/mnist.valohai.yaml
       pipec plan valohai.yaml --pipeline train --sweep train.learning_rate=0.1,0.01
     """
-    from pipec.plan import render_plan
+    from pipec.render.plan import render_plan
 
-    result = _run(Request(file=file, dialect=dialect, pipeline=pipeline, step=step, sweeps=sweeps, config=config))
+    result = _run(Request(file=file, dialect=dialect, options=_given(options), config=config))
     _report([result], "text", sys.stderr)
     if result.has_errors:
         sys.exit(1)
@@ -129,8 +147,7 @@ def plan(file: str, dialect: str | None, pipeline: str | None, step: str | None,
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @_select_options
-def graph(file: str, fmt: str, dialect: str | None, pipeline: str | None, step: str | None,
-          sweeps: tuple[str, ...], config: str | None) -> None:
+def graph(file: str, fmt: str, dialect: str | None, config: str | None, **options: Any) -> None:
     """Print the pipeline DAG as Mermaid or Graphviz DOT. A sweep is one node with its
     execution count; a group is a cluster.
 
@@ -139,9 +156,9 @@ def graph(file: str, fmt: str, dialect: str | None, pipeline: str | None, step: 
       pipec graph valohai.yaml > pipeline.mmd
       pipec graph valohai.yaml --format dot | dot -Tsvg > pipeline.svg
     """
-    from pipec.backends.graph import to_dot, to_mermaid
+    from pipec.render.graph import to_dot, to_mermaid
 
-    result = _run(Request(file=file, dialect=dialect, pipeline=pipeline, step=step, sweeps=sweeps, config=config))
+    result = _run(Request(file=file, dialect=dialect, options=_given(options), config=config))
     _report([result], "text", sys.stderr)
     if result.has_errors:
         sys.exit(1)
@@ -149,22 +166,27 @@ def graph(file: str, fmt: str, dialect: str | None, pipeline: str | None, step: 
     click.echo("\n".join(render(wf) for wf in result.workflows), nl=False)
 
 
+def _cron(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    problem = cron_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--target", "-t", type=click.Choice(["argo", "gha", "slurm"]), required=True,
-              help="Engine to compile for.")
+@click.option("--target", "-t", type=TARGET_CHOICE, required=True, help="Engine to compile for.")
 @click.option("--output", "-o", default="-", show_default=True, metavar="OUT",
               help="Output: a directory, a file (argo: *.yaml / *.yml), or - for standard output (argo).")
 @click.option("--kind", type=click.Choice(["workflow", "template"]), default="workflow", show_default=True,
               help="argo: write a Workflow or a WorkflowTemplate (a pipeline with a schedule becomes a "
                    "CronWorkflow unless --kind template).")
-@click.option("--schedule", default=None, metavar="CRON",
+@click.option("--schedule", default=None, metavar="CRON", callback=_cron,
               help="Run the compiled pipelines on this five-field cron schedule (overrides [triggers]).")
 @click.option("--strict", is_flag=True, help="Warnings fail the compile (exit 1).")
 @_select_options
 def compile(file: str, target: str, output: str, kind: str, schedule: str | None, strict: bool,
-            dialect: str | None, pipeline: str | None, step: str | None, sweeps: tuple[str, ...],
-            config: str | None) -> None:
+            dialect: str | None, config: str | None, **options: Any) -> None:
     """Compile FILE into manifests for TARGET.
 
     \b
@@ -173,35 +195,29 @@ def compile(file: str, target: str, output: str, kind: str, schedule: str | None
       pipec compile valohai.yaml --target argo --kind template -o manifests/
       pipec compile valohai.yaml --target slurm -o build/slurm
     """
-    from pipec.backends import available, load
+    from pipec.backends import load
     from pipec.errors import Diagnostics
     from pipec.output import write_documents, write_tree
 
-    if not available(target):
-        raise click.UsageError(f"target {target} is not available yet")
-    if target in ("slurm", "gha") and output == "-":
+    module = load(target)
+    if not module.TARGET.streams and output == "-":
         raise click.UsageError(f"--target {target} writes a directory: give one with -o DIR")
-    if target != "argo" and kind != "workflow":
-        raise click.UsageError("--kind applies to --target argo only")
-    result = _run(Request(file=file, dialect=dialect, strict=strict, for_compile=True, pipeline=pipeline,
-                          step=step, sweeps=sweeps, config=config))
+    if kind != "workflow" and "kind" not in module.TARGET.options:
+        raise click.UsageError(f"--kind does not apply to --target {target}")
+    result = _run(Request(file=file, dialect=dialect, strict=strict, target=target, options=_given(options),
+                          config=config, schedule=schedule))
     diags = Diagnostics(list(result.diagnostics))
     files = {}
     if not result.has_errors:
-        module = load(target)
-        if target == "argo":
-            files = module.compile_workflows(result.workflows, result.config, diags, kind=kind, schedule=schedule)
-        else:
-            if schedule:
-                result.workflows = [replace(wf, triggers=(Trigger(schedule),)) for wf in result.workflows]
-            files = module.compile_workflows(result.workflows, result.config, diags)
+        extra = {"kind": kind} if "kind" in module.TARGET.options else {}
+        files = module.compile_workflows(result.workflows, result.config, diags, **extra)
     result.diagnostics = diags.sorted()
     _report([result], "text", sys.stderr)
     code = _exit_code([result], strict)
     if code:
         sys.exit(code)
     try:
-        if target == "argo" and (output == "-" or output.endswith((".yaml", ".yml"))):
+        if module.TARGET.streams and (output == "-" or output.endswith((".yaml", ".yml"))):
             write_documents(output, [text for _, (text, _) in sorted(files.items())])
         else:
             write_tree(output, files)

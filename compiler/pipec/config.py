@@ -21,7 +21,8 @@ class Config:
     file: str | None = None
 
     def locate(self, *keys: str) -> Location:
-        """TOML carries no positions; find the line that names the last key."""
+        """TOML carries no positions; find the line that names the last key (as a key, or in a
+        table header; else anywhere), trying the keys before it when it is not found."""
         if self.file is None:
             return Location("<config>", 1, 1)
         try:
@@ -29,6 +30,13 @@ class Config:
         except OSError:
             return Location(self.file, 1, 1)
         for want in reversed(keys):
+            spelled = {want, f'"{want}"', f"'{want}'"}
+            for n, line in enumerate(lines, 1):
+                stripped = line.strip()
+                key = stripped.split("=", 1)[0].strip() if "=" in stripped else None
+                header = stripped.startswith("[") and any(s in stripped for s in spelled)
+                if key in spelled or header:
+                    return Location(self.file, n, line.find(want) + 1 if want in line else 1)
             for n, line in enumerate(lines, 1):
                 col = line.find(want)
                 if col >= 0:
@@ -69,15 +77,50 @@ def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
 
     errors = [] if is_valid_fast("config", data) else validator("config").iter_errors(data)
     for err in errors:
+        if err.validator in ("oneOf", "anyOf") and err.context:  # the branch that got furthest
+            err = max(err.context, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
         keys = [str(k) for k in err.absolute_path]
         where = ".".join(keys) or "the config"
-        if err.validator == "additionalProperties":
-            message = f"{where}: {err.message}"
-        elif err.validator == "type":
+        hint = None
+        if err.validator == "type":
             message = f"{where}: expected {err.validator_value}, got {describe_value(err.instance)}"
+        elif err.validator == "pattern":
+            # Under propertyNames the instance is the key itself.
+            if "propertyNames" in err.schema_path:
+                message = f"{where}: the key {str(err.instance)!r} is not allowed here"
+            else:
+                message = f"{where}: {describe_value(err.instance)} is not allowed here"
+            hint = err.schema.get("description")
         else:
             message = f"{where}: {err.message}"
-        diags.error(message, cfg.locate(*keys) if keys else Location(file, 1, 1))
+        diags.error(message, cfg.locate(*keys) if keys else Location(file, 1, 1), hint)
+    for keys, zone in _time_zones(data):
+        if not _is_time_zone(zone):
+            diags.error(f"{'.'.join(keys)}: '{zone}' is not an IANA time zone (like Europe/Helsinki)",
+                        cfg.locate(*keys))
     if diags.has_errors:
         raise PipecError(diags.sorted())
     return cfg
+
+
+def _time_zones(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """The time zone names a config holds (a schema cannot tell a real one)."""
+    found = []
+    argo = data.get("argo")
+    if isinstance(argo, dict) and isinstance(argo.get("timezone"), str):
+        found.append((("argo", "timezone"), argo["timezone"]))
+    triggers = data.get("triggers")
+    for name, entry in (triggers.items() if isinstance(triggers, dict) else ()):
+        if isinstance(entry, dict) and isinstance(entry.get("timezone"), str):
+            found.append((("triggers", name, "timezone"), entry["timezone"]))
+    return found
+
+
+def _is_time_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

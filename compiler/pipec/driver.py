@@ -1,22 +1,23 @@
 """One-way flow from a file on disk to checked IR: load -> validate -> IR -> passes.
 
-The CLI calls this; back ends take its workflows. Nothing here imports a back end, so
-`pipec check` stays light.
+The CLI calls this; back ends take its workflows. Only a compile imports its back end (for
+what the target supports), so `pipec check` stays light.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from pipec import ir
+from pipec import frontends, ir
 from pipec.config import Config, find_config, load_config
 from pipec.errors import Diagnostic, Diagnostics, PipecError
-from pipec.frontends.detect import DIALECTS, detect
+from pipec.frontends.detect import detect
 from pipec.loader import load_bytes
-from pipec.passes import run_passes
+from pipec.passes import Context, run_passes
+from pipec.targets import Target
 
 
 class UsageError(Exception):
@@ -28,11 +29,14 @@ class Request:
     file: str  # a path, or "-" for standard input
     dialect: str | None = None
     strict: bool = False
-    for_compile: bool = False
-    pipeline: str | None = None
-    step: str | None = None
-    sweeps: tuple[str, ...] = ()  # NODE.PARAM=v1,v2 from the command line
+    target: str | None = None  # compile: the target (its passes run too); None for check/plan/graph
+    options: dict[str, Any] = field(default_factory=dict)  # dialect-specific options given (name -> value)
     config: str | None = None  # explicit config path
+    schedule: str | None = None  # --schedule: replaces [triggers]
+
+    @property
+    def for_compile(self) -> bool:
+        return self.target is not None
 
 
 @dataclass
@@ -49,16 +53,6 @@ class Result:
     @property
     def has_warnings(self) -> bool:
         return any(d.severity.value == "warning" for d in self.diagnostics)
-
-
-def parse_sweep_options(values: tuple[str, ...]) -> dict[str, list[Any]]:
-    sweeps: dict[str, list[Any]] = {}
-    for text in values:
-        key, sep, rest = text.partition("=")
-        if not sep or "." not in key or not rest or key.startswith(".") or key.endswith("."):
-            raise UsageError(f"--sweep {text!r}: expected NODE.PARAM=v1,v2,...")
-        sweeps[key.strip()] = [v.strip() for v in rest.split(",")]
-    return sweeps
 
 
 def _read(file: str) -> tuple[bytes, str]:
@@ -86,9 +80,8 @@ def _config(req: Request, diags: Diagnostics) -> Config:
 
 
 def load_workflows(req: Request) -> Result:
-    """Load, validate and lower one file. Problems are in `Result.diagnostics`; a problem
-    with the request itself raises UsageError."""
-    cli_sweeps = parse_sweep_options(req.sweeps)  # a malformed option is a usage error, whatever the file
+    """Load, validate and lower one file, then run the passes (with the target's, for a compile).
+    Problems are in `Result.diagnostics`; a problem with the request itself raises UsageError."""
     raw, name = _read(req.file)
     result = Result(name)
     diags = Diagnostics()
@@ -105,40 +98,29 @@ def load_workflows(req: Request) -> Result:
                 "'workflow:', runnable a top-level 'dag:'; or pass --dialect",
             )
             raise PipecError(diags.sorted())
-        if dialect != "valohai":
-            diags.error(
-                f"the {dialect} dialect is not supported yet", doc.locate(()),
-                f"this pipec reads: valohai (of {', '.join(DIALECTS)})",
-            )
+        frontend = frontends.frontend(dialect)
+        if frontend is None:
+            built = ", ".join(d for d, module in frontends.DIALECTS.items() if module)
+            diags.error(f"the {dialect} dialect is not supported yet", doc.locate(()), f"this pipec reads: {built}")
             raise PipecError(diags.sorted())
+        foreign = sorted(set(req.options) - set(frontend.OPTIONS))
+        if foreign:
+            raise UsageError(f"--{foreign[0]} applies to other dialects, not to {dialect} files like {name}")
         config = _config(req, diags)
         result.config = config
-        from pipec.frontends import valohai
-
-        sweeps = dict(config.data.get("sweeps", {}))
-        sweeps_location = config.locate("sweeps") if sweeps else None
-        if cli_sweeps:
-            sweeps, sweeps_location = cli_sweeps, None
-        opts = valohai.Options(
-            pipeline=req.pipeline, step=req.step, sweeps=sweeps, sweeps_location=sweeps_location,
-            for_compile=req.for_compile,
-        )
         try:
-            workflows = valohai.load(doc, diags, opts)
-        except valohai.UsageError as exc:
+            workflows = frontend.load(doc, diags, frontends.Options(req.for_compile, config, dict(req.options)))
+        except frontends.UsageError as exc:
             raise UsageError(str(exc)) from None
         triggers = config.data.get("triggers", {})
-        if req.pipeline is None and req.step is None:
+        if not req.options and req.schedule is None:
             names = {wf.name for wf in workflows}
             for pipeline in triggers:
                 if pipeline not in names:
                     diags.warning(f"[triggers] names '{pipeline}', which is not a pipeline of {name}; it is ignored",
                                   config.locate(pipeline), f"pipelines: {', '.join(sorted(names)) or 'none'}")
-        for wf in workflows:
-            if wf.name in triggers:
-                wf = replace(wf, triggers=(ir.Trigger(triggers[wf.name]),))
-            wf = run_passes(wf, diags)
-            result.workflows.append(wf)
+        ctx = Context(diags, config, _target(req.target), req.schedule)
+        result.workflows = [run_passes(wf, ctx) for wf in workflows]
         if diags.has_errors:
             result.workflows = []
     except PipecError:
@@ -147,3 +129,10 @@ def load_workflows(req: Request) -> Result:
     return result
 
 
+def _target(name: str | None) -> Target | None:
+    """The declaration of the target being compiled for (imports its back end)."""
+    if name is None:
+        return None
+    from pipec.backends import load
+
+    return load(name).TARGET  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from pipec.errors import Diagnostics
 from pipec.loader import Document, Path
-from pipec.resources import data_dir
+from pipec.datafiles import data_dir
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe errors: valid files never need it
     from jsonschema import Draft202012Validator

@@ -6,7 +6,7 @@ import pytest
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
-from pipec.passes import run_passes
+from pipec.passes import Context, run_passes
 from pipec.passes.naming import safe_id
 
 
@@ -46,7 +46,7 @@ def test_ids_are_rewritten_everywhere():
         params=(ir.PipelineParam("x", 1, (("Train", "lr"),)),),
         groups=(ir.Group("Train", "Train", ("Train",)),),
     )
-    out = run_passes(wf, Diagnostics())
+    out = run_passes(wf, Context(Diagnostics()))
     assert [j.id for j in out.jobs] == ["prep-data", "train"]
     assert out.dependencies[0].source == "prep-data" and out.dependencies[0].target == "train"
     assert out.params[0].targets == (("train", "lr"),)
@@ -57,7 +57,7 @@ def test_ids_are_rewritten_everywhere():
 
 def test_id_collisions_are_reported():
     diags = Diagnostics()
-    run_passes(ir.Workflow("w", jobs=(job("train_a", 3), job("Train-A", 7))), diags)
+    run_passes(ir.Workflow("w", jobs=(job("train_a", 3), job("Train-A", 7))), Context(diags))
     [d] = diags.items
     assert d.location.line == 7
     assert "'train_a' (line 3) and 'Train-A' both become the job id 'train-a'" in d.message
@@ -68,7 +68,7 @@ def test_every_cycle_is_reported_with_its_full_path():
     deps = (dep("a", "b", 10), dep("b", "c", 11), dep("c", "a", 12), dep("c", "d", 13),
             dep("x", "y", 20), dep("y", "x", 21))
     diags = Diagnostics()
-    run_passes(ir.Workflow("w", jobs=jobs, dependencies=deps), diags)
+    run_passes(ir.Workflow("w", jobs=jobs, dependencies=deps), Context(diags))
     messages = sorted(d.message for d in diags.items)
     assert len(messages) == 2
     assert any(m in messages[0] for m in ("a -> b -> c -> a", "b -> c -> a -> b", "c -> a -> b -> c"))
@@ -78,7 +78,7 @@ def test_every_cycle_is_reported_with_its_full_path():
 def test_topological_order_keeps_author_order_for_ties():
     jobs = tuple(job(n) for n in ["report", "b2", "b1", "prep"])
     deps = (dep("prep", "b1"), dep("prep", "b2"), dep("b1", "report"), dep("b2", "report"))
-    out = run_passes(ir.Workflow("w", jobs=jobs, dependencies=deps), Diagnostics())
+    out = run_passes(ir.Workflow("w", jobs=jobs, dependencies=deps), Context(Diagnostics()))
     assert [j.id for j in out.jobs] == ["prep", "b2", "b1", "report"]
 
 

@@ -1,26 +1,23 @@
-"""Back ends: one module per target, each turning IR workflows into files.
+"""Back ends: one module (or package) per target, each turning IR workflows into files.
 
-A back end never imports a front end. `TARGETS` names every target the CLI accepts; a target
-whose module is None is planned but not built yet, and `pipec compile` says so (exit 2).
+`TARGETS` names every target the CLI accepts and the module that builds it. A back end never
+imports a front end. Each back-end module declares its `TARGET` (`pipec.targets`: its name
+in messages and the IR features it supports) and has
+`compile_workflows(workflows, config, diags, **options)`.
 """
 
 from __future__ import annotations
 
-TARGETS: dict[str, str | None] = {
+import importlib
+from types import ModuleType
+
+TARGETS: dict[str, str] = {
     "argo": "pipec.backends.argo",
     "gha": "pipec.backends.gha",
     "slurm": "pipec.backends.slurm",
 }
 
 
-def available(target: str) -> bool:
-    return TARGETS.get(target) is not None
-
-
-def load(target: str):  # -> module with compile_workflows(workflows, config, diags)
-    import importlib
-
-    module = TARGETS.get(target)
-    if module is None:
-        raise KeyError(target)
-    return importlib.import_module(module)
+def load(target: str) -> ModuleType:
+    """The back-end module of `target` (KeyError for an unknown one)."""
+    return importlib.import_module(TARGETS[target])

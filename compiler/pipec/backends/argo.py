@@ -32,13 +32,13 @@ from hera.workflows import models as m
 from pipec import ir
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
+from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
 from pipec.config import Config
-from pipec.cron import cron_problem
 from pipec.errors import Diagnostics, Location
 from pipec.passes.naming import safe_id
-from pipec.resources import data_dir
+from pipec.targets import DEPLOY_MANIFESTS, SCHEDULE_TIME_ZONES, Target
 
 B64 = "pipec-b64:"
 MISSING = "pipec-missing:"
@@ -64,8 +64,6 @@ _PARAM_NAME = re.compile(r"[^-a-zA-Z0-9_]+")
 # Kubernetes qualified names: an optional DNS subdomain prefix, then a name of 1-63 characters.
 _QUALIFIED = r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _RESOURCE_NAME = re.compile(f"^{_QUALIFIED}$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def argo_text(text: str) -> str:
@@ -122,14 +120,17 @@ class _Task:
     stop_run: bool = False  # stop-all with [argo] stop_all = "stop": a failure stops the workflow
 
 
-class _Compiler(JobRenderer):
-    engine = "Argo"
+TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS}), streams=True,
+                options=frozenset({"kind"}))
 
-    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics, kind: str, schedule: str | None):
+
+class _Compiler(JobRenderer):
+    engine = TARGET.title
+
+    def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics, kind: str):
         super().__init__(wf, config, diags)
         self.argo: dict[str, Any] = dict(config.data.get("argo", {}))
         self.kind = kind
-        self.schedule = schedule
         self.storage = str(self.argo.get("artifact_storage", "s3"))
         self.templates: list[m.Template] = []
         # The execution directory is mounted where the layout puts it (/valohai for Valohai);
@@ -335,17 +336,10 @@ class _Compiler(JobRenderer):
         return " && ".join(terms) or None
 
     def job_tasks(self, job: ir.Job) -> list[_Task]:
-        if self.condition_refused(job):
-            return []
-        if job.kind is ir.JobKind.DEPLOYMENT:
-            manifest = self.config.data.get("deploy", {}).get("manifest")
-            if manifest:
-                return self.resource_deploy(job, str(manifest))
-            deploy = self.deploy_job(job, 'or [deploy] manifest = "<a Kubernetes manifest to apply>"')
-            if deploy is None:
-                return []
-            job = replace(deploy, image=self.config.data.get("deploy", {}).get("image") or deploy.image)
-        elif job.kind is ir.JobKind.STUB:
+        if job.kind is ir.JobKind.DEPLOYMENT and not job.command.lines:
+            # The deployments pass left it to [deploy] manifest (a deploy command would be its command).
+            return self.resource_deploy(job, str(self.config.data.get("deploy", {}).get("manifest")))
+        if job.kind is ir.JobKind.STUB:
             # A stub only orders its neighbours: a node that ends at once, no pod.
             if "stub" not in self.template_names:
                 self.template_names.add("stub")
@@ -371,11 +365,6 @@ class _Compiler(JobRenderer):
                                  f"set {where} in pipec.toml")
                 return []
             job = replace(job, image=str(default))
-        for (src, key) in self.fanout_keys:
-            if src == job.id and (job.executions > 1 or job.sweep is not None or job.group is not None):
-                self.diags.error(f"'{job.name}' runs several executions, so its metadata '{key}' is a list per "
-                                 "execution; Argo cannot fan out over it", self.loc(job))
-                return []
         if job.group is not None:
             return self.group_tasks(job)
         try:
@@ -549,11 +538,7 @@ class _Compiler(JobRenderer):
 
     def meta_ref(self, v: RuntimeValue) -> tuple[str | None, int]:
         src = self.wf.job(v.dep.source)
-        if src.group is not None:
-            self.diags.error(f"'{self.wf.job(v.dep.target).name}' reads metadata of group '{src.name}'; the Argo "
-                             "back end does not pass metadata out of a group yet", self.loc(v.dep))
-            return None, 0
-        if src.kind is ir.JobKind.DEPLOYMENT and self.config.data.get("deploy", {}).get("manifest"):
+        if src.kind is ir.JobKind.DEPLOYMENT and not src.command.lines:
             self.diags.error(f"'{self.wf.job(v.dep.target).name}' reads {v.dep.source_key} of deployment "
                              f"'{src.name}', which [deploy] manifest applies without printing anything",
                              self.loc(v.dep), "use [deploy] command, which prints the deployment facts as JSON")
@@ -606,23 +591,10 @@ class _Compiler(JobRenderer):
         return outer
 
     def group_tasks(self, job: ir.Job) -> list[_Task]:
-        group = next(g for g in self.wf.groups if g.name == job.group)
-        if group.members != (job.id,):
-            self.diags.error(f"group '{group.name}' has several member jobs; the Argo back end compiles "
-                             "groups of one job's executions only", self.loc(group))
-            return []
-        if job.sweep is not None and job.sweep.fanout is not None:
-            self.diags.error(f"'{job.name}' is a group that fans out at run time; its members must be known "
-                             "when the workflow starts", self.loc(job.sweep))
-            return []
         rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
         args, setup = self.common_args(job)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
         fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]
-        if self.job_runtime(job.id):
-            self.diags.error(f"group '{group.name}' reads upstream metadata; the Argo back end does not pass "
-                             "metadata into a group yet", self.loc(group))
-            return []
         base = self.base_shape(job, 0)
         member_template = self.container_template(replace(base, daemon=True), f"{job.step or job.id}-member")
         lead_template = self.container_template(replace(base, lead=True), f"{job.step or job.id}-lead")
@@ -666,34 +638,6 @@ class _Compiler(JobRenderer):
         args = {"deployment": d.name, "endpoints": " ".join(d.endpoints), "aliases": " ".join(d.aliases), "job": job.id}
         return [_Task(name=job.id, template=name, depends=self.depends(job), args=args)]
 
-    def site_settings_ok(self) -> bool:
-        """[argo] values Kubernetes would reject, as located errors in pipec.toml."""
-        ok = True
-
-        def bad(key: str, message: str) -> None:
-            nonlocal ok
-            ok = False
-            self.diags.error(f"[argo] {key}: {message}", self.config.locate("argo", key))
-
-        namespace = self.argo.get("namespace")
-        if namespace is not None and not _DNS_LABEL.match(str(namespace)):
-            bad("namespace", f"'{namespace}' is not a Kubernetes namespace name (lowercase letters, digits, -)")
-        for key, value in dict(self.argo.get("labels", {})).items():
-            if not _RESOURCE_NAME.match(str(key)) or len(str(key).rpartition("/")[0]) > 253:
-                bad("labels", f"'{key}' is not a Kubernetes label key")
-            elif not _LABEL_VALUE.match(str(value)):
-                bad("labels", f"the value '{value}' of label '{key}' is not a Kubernetes label value "
-                              "(at most 63 letters, digits, -, _ and .)")
-        timezone = self.argo.get("timezone")
-        if timezone is not None:
-            import zoneinfo
-
-            try:
-                zoneinfo.ZoneInfo(str(timezone))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                bad("timezone", f"'{timezone}' is not an IANA time zone (like Europe/Helsinki)")
-        return ok
-
     # ---------------------------------------------------------------------------------------
     def compile(self) -> str | None:
         wf = self.wf
@@ -732,21 +676,16 @@ class _Compiler(JobRenderer):
         namespace = self.argo.get("namespace")
         runtime_meta = m.Metadata(annotations={RUNTIME_ANNOTATION: runtime})
         triggers = [t.cron for t in wf.triggers]
-        if self.schedule:
-            triggers = [self.schedule]
+        zones = {t.timezone or str(self.argo.get("timezone", "UTC")) for t in wf.triggers}
         kind = self.kind
         if triggers and kind == "template":
             self.diags.warning(f"pipeline '{wf.name}' has a cron schedule; --kind template writes a "
                                "WorkflowTemplate, which does not run on a schedule", self.loc(wf))
         elif triggers:
             kind = "cron"
-        for cron in triggers:
-            problem = cron_problem(cron)
-            if problem:
-                self.diags.error(f"schedule {cron!r} of '{wf.name}': {problem}",
-                                 self.config.locate(wf.name) if not self.schedule else self.loc(wf))
-                return None
-        if not self.site_settings_ok():
+        if len(zones) > 1:  # one CronWorkflow reads all its schedules in one time zone
+            self.diags.error(f"the schedules of '{wf.name}' use several time zones ({', '.join(sorted(zones))}); "
+                             "an Argo CronWorkflow has one", self.loc(wf.triggers[0]))
             return None
         if kind == "workflow":
             meta = m.ObjectMeta(generate_name=k8s_name(wf.name, WORKFLOW_NAME_MAX - 1) + "-", namespace=namespace,
@@ -763,7 +702,7 @@ class _Compiler(JobRenderer):
                                 annotations=annotations)
             doc = m.CronWorkflow(
                 api_version="argoproj.io/v1alpha1", kind="CronWorkflow", metadata=meta,
-                spec=m.CronWorkflowSpec(schedules=triggers, timezone=str(self.argo.get("timezone", "UTC")),
+                spec=m.CronWorkflowSpec(schedules=triggers, timezone=zones.pop(),
                                         workflow_metadata=m.ObjectMeta(annotations=runtime_meta.annotations),
                                         workflow_spec=spec))
         data = _order(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
@@ -779,9 +718,10 @@ class _Compiler(JobRenderer):
 
 
 def _runtime() -> str:
-    """pipec-runtime.sh without its comment lines (the annotation is read by machines; the
-    commented file ships with the Slurm target and lives in the pipec sources)."""
-    text = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+    """The Argo runtime without its comment and blank lines (the annotation is read by machines;
+    the commented parts ship with the Slurm and GitHub Actions targets and live in the pipec
+    sources, templates/runtime/)."""
+    text = runtime_script("argo")
     return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not line.lstrip().startswith("#"))
 
 
@@ -880,7 +820,7 @@ def _kind(value: Any) -> str | None:
 
 
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics, kind: str = "workflow",
-                      schedule: str | None = None) -> dict[str, tuple[str, bool]]:
+                      ) -> dict[str, tuple[str, bool]]:
     """One manifest per pipeline, keyed `<name>.yaml`."""
     files: dict[str, tuple[str, bool]] = {}
     owners: dict[str, ir.Workflow] = {}
@@ -892,7 +832,7 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
                         "rename one of them so they differ in letters or digits")
             continue
         owners[path] = wf
-        text = _Compiler(wf, config, diags, kind, schedule).compile()
+        text = _Compiler(wf, config, diags, kind).compile()
         if text is not None:
             files[path] = (text, False)
     return files

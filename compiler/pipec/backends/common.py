@@ -289,21 +289,8 @@ class JobRenderer:
                 return False
         return True
 
-    def condition_refused(self, job: ir.Job) -> bool:
-        """Report a job that runs on a condition (no back end compiles conditions yet)."""
-        if job.condition is None:
-            return False
-        self.diags.error(f"'{job.name}' runs only when {job.condition.source}'s {job.condition.key} matches; "
-                         f"the {self.engine} back end does not compile conditions yet", self.loc(job))
-        return True
-
-    def shell_job(self, job: ir.Job) -> ir.Job | None:
-        """The job as a command to run (a deployment runs the deploy command, a stub `true`), or
-        None when it cannot be compiled (reported)."""
-        if self.condition_refused(job):
-            return None
-        if job.kind is ir.JobKind.DEPLOYMENT:
-            return self.deploy_job(job)
+    def shell_job(self, job: ir.Job) -> ir.Job:
+        """The job as a command to run: a stub runs `true`."""
         if job.kind is ir.JobKind.STUB:
             return replace(job, command=ir.Command.shell("true"))
         return job
@@ -313,16 +300,6 @@ class JobRenderer:
         ptype = job.param(pname).type  # type: ignore[union-attr]
         return f"pipec_fill {quote(json.dumps(self.sentinel(k)))} \"$(pipec_param_json {ptype} \"$PIPEC_PARAM_{k}\")\"\n"
 
-    def deploy_job(self, job: ir.Job, alternative: str = "") -> ir.Job | None:
-        """A deployment node as a job running the site's deploy command, or None (error reported)."""
-        command = self.config.data.get("deploy", {}).get("command")
-        if not command:
-            self.diags.error(f"deployment node '{job.name}' needs a deploy command on {self.engine}", self.loc(job),
-                             'add to pipec.toml: [deploy] command = "<your deploy command>"; it runs with the '
-                             "deployment's files staged in its input directory ($PIPEC_INPUTS_DIR/<file name>)" + (f"; {alternative}" if alternative else ""))
-            return None
-        return deploy_job(job, command)
-
 
 def _text(value: Any) -> str:
     """A value as the text a user types for it (JSON for booleans, as in parameters.json)."""
@@ -331,19 +308,6 @@ def _text(value: Any) -> str:
 
 def url_scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else "file"
-
-
-def deploy_job(job: ir.Job, command: str) -> ir.Job:
-    assert job.deployment is not None
-    d = job.deployment
-    env = (
-        ir.EnvVar("PIPEC_DEPLOYMENT", d.name),
-        ir.EnvVar("PIPEC_ENDPOINTS", " ".join(d.endpoints)),
-        ir.EnvVar("PIPEC_DEPLOY_FILES", " ".join(f"{name}={path}" for name, path in d.files)),
-        ir.EnvVar("PIPEC_DEPLOY_ALIASES", " ".join(d.aliases)),
-    )
-    inputs = tuple(ir.Input(name=name) for name, _ in d.files)
-    return replace(job, command=ir.Command.shell(command), env=job.env + env, inputs=job.inputs + inputs)
 
 
 def _salt(wf: ir.Workflow) -> str:

@@ -20,13 +20,13 @@ from typing import Any
 from pipec import ir
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer
+from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
 from pipec.config import Config
-from pipec.cron import cron_problem
 from pipec.errors import Diagnostics, Location
 from pipec.passes.naming import safe_id
-from pipec.resources import data_dir
+from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, Target
 
 # Labels actionlint knows without configuration (GitHub-hosted images and the self-hosted defaults).
 HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64", "ubuntu-latest",
@@ -63,8 +63,11 @@ def static_text(text: str) -> str:
     return text.replace("${{", "$ {{")
 
 
+TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES}))
+
+
 class _Compiler(JobRenderer):
-    engine = "GitHub Actions"
+    engine = TARGET.title
 
     def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
         super().__init__(wf, config, diags)
@@ -226,20 +229,8 @@ class _Compiler(JobRenderer):
         return "${{ " + " && ".join(terms) + " }}"
 
     def job(self, job: ir.Job) -> None:
-        if self.condition_refused(job):
-            return
-        group_size = 0
-        if job.group is not None:
-            group = next(g for g in self.wf.groups if g.name == job.group)
-            if group.members != (job.id,) or (job.sweep is not None and job.sweep.fanout is not None):
-                self.diags.error(f"group '{group.name}': the GitHub Actions back end compiles groups of one job's "
-                                 "executions, known when the workflow starts", self.loc(group))
-                return
-            group_size = job.executions
-        runnable = self.shell_job(job)
-        if runnable is None:
-            return
-        job = runnable
+        group_size = job.executions if job.group is not None else 0
+        job = self.shell_job(job)
         if not self.check_env_names(job):
             return
         env, setup = self.job_env(job)
@@ -281,10 +272,6 @@ class _Compiler(JobRenderer):
         sweep = job.sweep
         rows: list[dict[str, Any]] = []
         try:
-            if fanout is not None and self.looped(self.wf.job(fanout.source)):
-                self.diags.error(f"'{job.name}' fans out over metadata of '{fanout.source}', which runs several "
-                                 "executions; GitHub Actions cannot fan out over it", self.loc(sweep))
-                return
             if group_size:
                 for r, row in enumerate(sweep.iter_rows() if sweep is not None else [{}]):
                     values = self.values(job, row, mapping)
@@ -394,18 +381,14 @@ class _Compiler(JobRenderer):
             if event in self.gha:
                 on[event] = {k: [gha_text(str(x)) for x in v] for k, v in dict(self.gha[event]).items()} or None
         for trigger in self.wf.triggers:
-            problem = cron_problem(trigger.cron)
-            if problem:
-                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}': {problem}",
-                                 self.config.locate(self.wf.name))
-                return None
             if _too_often(trigger.cron):
                 self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}' runs more often than every 5 "
                                  "minutes; GitHub runs scheduled workflows at most every 5 minutes",
-                                 self.config.locate(self.wf.name), "use */5 or a longer interval")
+                                 self.loc(trigger), "use */5 or a longer interval")
                 return None
         if self.wf.triggers:
-            on["schedule"] = [{"cron": t.cron} for t in self.wf.triggers]
+            on["schedule"] = [{"cron": t.cron, **({"timezone": t.timezone} if t.timezone else {})}
+                              for t in self.wf.triggers]
         workflow_id = safe_id(self.wf.name)
         doc = {
             "name": static_text(self.wf.name),
@@ -493,7 +476,7 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
                 diags.error(f"two pipelines become {path}", wf.location or Location(wf.source_file, 1, 1))
         files.update(out)
     if files:
-        runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+        runtime = runtime_script("gha")
         files[RUNTIME_PATH] = (runtime, False)
     if files and labels:
         # actionlint knows GitHub's hosted labels only; self-hosted ones are declared here.

@@ -26,12 +26,13 @@ import jinja2
 from pipec import ir
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue
+from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
 from pipec.config import Config
-from pipec.cron import cron_problem
 from pipec.errors import Diagnostics
 from pipec.passes.naming import safe_id
-from pipec.resources import data_dir
+from pipec.targets import FANOUT_OVER_SWEEPS, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, Target
+from pipec.datafiles import data_dir
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
 DEFAULT_RETRIES = 2
@@ -98,8 +99,11 @@ class _Param:
     choices: tuple[str, ...] = ()
 
 
+TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS}))
+
+
 class _Compiler(JobRenderer):
-    engine = "Slurm"
+    engine = TARGET.title
 
     def __init__(self, wf: ir.Workflow, config: Config, diags: Diagnostics):
         super().__init__(wf, config, diags)
@@ -177,10 +181,7 @@ class _Compiler(JobRenderer):
 
     # ---------------------------------------------------------------------------------------
     def job_files(self, job: ir.Job) -> None:
-        runnable = self.shell_job(job)
-        if runnable is None:
-            return
-        job = runnable
+        job = self.shell_job(job)
         stages, gates = self.stages(job)
         fetches = self.fetches(job)
         executions = job.executions
@@ -213,10 +214,6 @@ class _Compiler(JobRenderer):
         if job.sweep is not None and job.sweep.fanout is not None:
             fanout = job.sweep.fanout
             context["fanout"] = {"source": fanout.source, "key": fanout.key, "parallel": job.sweep.max_parallel or 0}
-            if job.group is not None:
-                self.diags.error(f"'{job.name}' is a group that fans out at run time; Slurm cannot start an "
-                                 "unknown number of members together", self.loc(job.sweep))
-                return
         if job.group is not None:
             self.group_file(job, context)
             return
@@ -248,11 +245,6 @@ class _Compiler(JobRenderer):
 
     def group_file(self, job: ir.Job, context: dict[str, Any]) -> None:
         """A group as one heterogeneous job: a component per member, the lead first."""
-        group = next(g for g in self.wf.groups if g.name == job.group)
-        if group.members != (job.id,):
-            self.diags.error(f"group '{group.name}' has several member jobs; the Slurm back end compiles "
-                             "groups of one job's executions only", self.loc(group))
-            return
         rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
         resources = self.resources(job)
         members = []
@@ -324,15 +316,10 @@ class _Compiler(JobRenderer):
         }
         self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
         for trigger in self.wf.triggers:
-            problem = cron_problem(trigger.cron)
-            if problem:
-                self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}': {problem}",
-                                 self.config.locate(self.wf.name))
-                continue
             self.out.add("install-cron.sh", _templates().get_template("slurm/install-cron.sh.j2").render(
                 workflow=self.wf, workflow_id=self.workflow_id, trigger=trigger,
                 scrontab=bool(self.slurm.get("scrontab", False))), True)
-        runtime = (data_dir("templates") / "runtime" / "pipec-runtime.sh").read_text(encoding="utf-8")
+        runtime = runtime_script("slurm")
         self.out.add("pipec-runtime.sh", runtime)
         return self.out
 

@@ -1,1 +1,63 @@
-"""Front ends: one module per input dialect, each turning a loaded Document into IR workflows."""
+"""Front ends: one package per input dialect, found through `DIALECTS`.
+
+A front end module has `load(doc, diags, options) -> list[ir.Workflow]` (validate the
+document and lower it to IR; [] when there are errors, all of them in `diags`) and
+`OPTIONS`, the dialect-specific command-line options it takes (`OptionSpec`s; the CLI offers
+them, and refuses them for a file of another dialect). A dialect whose module is None is
+recognised from the document's shape but not built yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable
+
+from pipec.config import Config
+
+DIALECTS: dict[str, str | None] = {
+    "valohai": "pipec.frontends.valohai",
+    "osmo": None,
+    "runnable": None,
+}
+
+
+@dataclass
+class Options:
+    """What every front end is given: whether this is a compile (some problems are warnings
+    in `check` and errors when compiling), the site configuration, and the dialect-specific
+    options the command line set (name -> value; only those given)."""
+
+    for_compile: bool = False
+    config: Config = field(default_factory=Config)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A dialect-specific command-line option: `--<flag>`, stored as `name` in Options.values.
+    `parse` turns the text (a tuple of texts when `multiple`) into the value, raising
+    ValueError for a malformed one (a usage error before the file is read)."""
+
+    name: str
+    flag: str
+    help: str
+    metavar: str | None = None
+    multiple: bool = False
+    parse: Callable[[Any], Any] | None = None
+
+
+class UsageError(Exception):
+    """A command-line choice that does not fit the file (exit 2)."""
+
+
+def built() -> dict[str, ModuleType]:
+    """The front ends that exist, by dialect."""
+    return {d: importlib.import_module(m) for d, m in DIALECTS.items() if m}
+
+
+def frontend(dialect: str) -> ModuleType | None:
+    """The front end of `dialect`, or None when it is not built yet."""
+    module = DIALECTS.get(dialect)
+    return importlib.import_module(module) if module else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-DIALECTS = ("valohai", "osmo", "runnable")
 _VALOHAI_KINDS = {"step", "task", "endpoint", "pipeline", "blueprint", "deployment"}
 
 

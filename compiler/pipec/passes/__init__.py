@@ -1,7 +1,12 @@
-"""Passes: pure functions Workflow -> Workflow, run in order by `run_passes`.
+"""Passes: pure functions (Workflow, Context) -> Workflow, run in order by `run_passes`.
 
-Each pass may report problems to the diagnostics; a pass after an error sees the workflow as
-the failing pass left it and must not assume it is valid.
+Like an optimizer's rules, each pass is one small module and does one thing. The same
+passes run for `check` (no target) and `compile` (a target), so `pipec check` reports every
+problem of the input or the configuration that `compile` would refuse; passes that depend
+on the chosen target (what it supports) do nothing without one.
+
+A pass may report problems to `ctx.diags`; a pass after an error sees the workflow as the
+failing pass left it and must not assume it is valid.
 """
 
 from __future__ import annotations
@@ -9,16 +14,24 @@ from __future__ import annotations
 from typing import Callable
 
 from pipec import ir
-from pipec.errors import Diagnostics
+from pipec.passes.context import Context
+from pipec.passes.deployments import lower_deployments
 from pipec.passes.graph import order_jobs
 from pipec.passes.naming import assign_ids
+from pipec.passes.profiles import resolve_profiles
+from pipec.passes.support import check_support
+from pipec.passes.triggers import attach_triggers
 
-Pass = Callable[[ir.Workflow, Diagnostics], ir.Workflow]
+Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
-PASSES: tuple[Pass, ...] = (assign_ids, order_jobs)
+PASSES: tuple[Pass, ...] = (assign_ids, order_jobs, attach_triggers, resolve_profiles, lower_deployments,
+                            check_support)
 
 
-def run_passes(wf: ir.Workflow, diags: Diagnostics, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:
+def run_passes(wf: ir.Workflow, ctx: Context, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:
     for p in passes:
-        wf = p(wf, diags)
+        wf = p(wf, ctx)
     return wf
+
+
+__all__ = ["PASSES", "Context", "Pass", "run_passes"]

@@ -10,6 +10,7 @@ from graphlib import CycleError, TopologicalSorter
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
+from pipec.passes.context import Context
 
 
 def _sorter(wf: ir.Workflow, edges: dict[tuple[str, str], ir.Dependency]) -> TopologicalSorter[str]:
@@ -21,7 +22,8 @@ def _sorter(wf: ir.Workflow, edges: dict[tuple[str, str], ir.Dependency]) -> Top
     return sorter
 
 
-def order_jobs(wf: ir.Workflow, diags: Diagnostics) -> ir.Workflow:
+def order_jobs(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
+    diags = ctx.diags
     edges: dict[tuple[str, str], ir.Dependency] = {}
     for d in wf.dependencies:
         edges.setdefault((d.source, d.target), d)

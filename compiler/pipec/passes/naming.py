@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from pipec import ir
-from pipec.errors import Diagnostics
+from pipec.passes.context import Context
 
 MAX_ID_LENGTH = 63
 _NOT_SAFE = re.compile(r"[^a-z0-9]+")
@@ -28,7 +28,8 @@ def safe_id(name: str, max_length: int = MAX_ID_LENGTH) -> str:
     return text
 
 
-def assign_ids(wf: ir.Workflow, diags: Diagnostics) -> ir.Workflow:
+def assign_ids(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
+    diags = ctx.diags
     mapping: dict[str, str] = {}
     owner: dict[str, ir.Job] = {}
     for job in wf.jobs:

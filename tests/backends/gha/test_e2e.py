@@ -1197,7 +1197,7 @@ def compile_without_images(tmp_path: Path, text: str) -> Path:
 
     flow = compile_gha(tmp_path, text)
     repo = flow.parent.parent.parent
-    result = load_workflows(Request(file=str(repo / "valohai.yaml"), for_compile=True))
+    result = load_workflows(Request(file=str(repo / "valohai.yaml"), target="gha"))
     workflows = [dataclasses.replace(wf, jobs=tuple(dataclasses.replace(j, image=None) for j in wf.jobs))
                  for wf in result.workflows]
     diags = Diagnostics()

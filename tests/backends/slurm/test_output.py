@@ -216,7 +216,7 @@ def option(argv: list[str], name: str) -> str | None:
 def load(path: Path):
     from pipec.driver import Request, load_workflows
 
-    result = load_workflows(Request(file=str(path), for_compile=True))
+    result = load_workflows(Request(file=str(path), target="slurm"))
     assert not result.has_errors, [d.format_text() for d in result.diagnostics]
     return result
 
@@ -840,24 +840,6 @@ def test_platform_urls_warn_at_compile_and_fail_at_staging_naming_the_config_key
                              "pipec_fetch data datum://0123abcd ''"], capture_output=True, text=True)
     assert staged.returncode == 1
     assert 'set [fetch] datum = "..." in pipec.toml' in staged.stderr
-
-
-def test_conditions_are_refused_not_ignored() -> None:
-    from pipec import ir
-    from pipec.backends.slurm import compile_workflows
-    from pipec.config import Config
-    from pipec.errors import Diagnostics, Location
-
-    wf = ir.Workflow("w", jobs=(
-        ir.Job("a", "a", command=ir.Command.shell("true")),
-        ir.Job("b", "b", command=ir.Command.shell("true"), condition=ir.Condition("a", "choice", ("x",)),
-               location=Location("f.yaml", 4, 3)),
-    ), dependencies=(ir.Dependency("a", "b", ir.DepKind.ORDER),))
-    diags = Diagnostics()
-    compile_workflows([wf], Config(), diags)
-    [d] = diags.items
-    assert d.severity.value == "error" and (d.location.line, d.location.col) == (4, 3)
-    assert "does not compile conditions yet" in d.message
 
 
 # ------------------------------------------------------------------------- parameter choices

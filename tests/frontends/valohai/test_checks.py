@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from tests.paths import ROOT
 from pipec.cli import main
 from pipec.driver import Request, Result, load_workflows
+from tests.requests import valohai_request
 
 REPO = ROOT
 EXAMPLES = sorted((REPO / "examples" / "valohai").glob("*.yaml"))
@@ -61,7 +62,7 @@ def write(tmp_path: Path, text: str, name: str = "valohai.yaml") -> Path:
 
 
 def run(tmp_path: Path, text: str, **request: Any) -> Result:
-    return load_workflows(Request(file=str(write(tmp_path, text)), **request))
+    return load_workflows(valohai_request(str(write(tmp_path, text)), **request))
 
 
 def diagnostics(tmp_path: Path, text: str, **request: Any) -> list[Diag]:

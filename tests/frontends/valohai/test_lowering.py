@@ -8,7 +8,11 @@ import textwrap
 import pytest
 
 from pipec import ir
+from click.testing import CliRunner
+
+from pipec.cli import main
 from pipec.driver import Request, UsageError, load_workflows
+from tests.requests import valohai_request
 
 STEPS = """
 - step:
@@ -44,14 +48,14 @@ STEPS = """
 
 
 def workflows(write, text: str, **kw) -> list[ir.Workflow]:
-    result = load_workflows(Request(file=write(textwrap.dedent(text)), **kw))
+    result = load_workflows(valohai_request(write(textwrap.dedent(text)), **kw))
     errors = [d.format_text() for d in result.diagnostics if d.severity.value == "error"]
     assert not errors, errors
     return result.workflows
 
 
 def warnings(write, text: str, **kw) -> list[str]:
-    result = load_workflows(Request(file=write(textwrap.dedent(text)), **kw))
+    result = load_workflows(valohai_request(write(textwrap.dedent(text)), **kw))
     return [d.message for d in result.diagnostics if d.severity.value == "warning"]
 
 
@@ -264,7 +268,7 @@ def test_sweep_option_and_config_table(write, tmp_path):
         one(write, TASK_STEP_ONLY, sweeps=("train.nope=1",))
     with pytest.raises(UsageError, match="not an integer|invalid literal"):
         one(write, TASK_STEP_ONLY, sweeps=("train.epochs=x",))
-    with pytest.raises(UsageError, match="expected NODE.PARAM"):
+    with pytest.raises(ValueError, match="expected NODE.PARAM"):  # the CLI makes it a usage error
         one(write, TASK_STEP_ONLY, sweeps=("epochs",))
 
 
@@ -353,11 +357,12 @@ def test_triggers_for_unknown_pipelines_are_warned(write, tmp_path):
     (tmp_path / "pipec.toml").write_text('[triggers]\n"nope" = "0 3 * * *"\n"p" = "0 4 * * *"\n')
     result = load_workflows(Request(file=write(TASK_STEP_ONLY)))
     [wf] = result.workflows
-    assert wf.triggers == (ir.Trigger("0 4 * * *"),)
+    assert [t.cron for t in wf.triggers] == ["0 4 * * *"] and wf.triggers[0].location.line == 3
     [d] = [d for d in result.diagnostics if "[triggers]" in d.message]
     assert "[triggers] names 'nope'" in d.message and d.location.file.endswith("pipec.toml") and d.location.line == 2
 
 
 def test_malformed_sweep_option_is_reported_even_for_an_empty_file(write):
-    with pytest.raises(UsageError, match="expected NODE.PARAM"):
-        load_workflows(Request(file=write(""), sweeps=("nodot=1",)))
+    # A usage error (exit 2) from the option itself, before the file is read.
+    result = CliRunner().invoke(main, ["plan", write(""), "--sweep", "nodot=1"])
+    assert result.exit_code == 2 and "expected NODE.PARAM" in result.output

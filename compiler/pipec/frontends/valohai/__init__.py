@@ -8,14 +8,18 @@ twice). Job ids here are node names; the naming pass makes them engine-safe late
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipec import ir
 from pipec.errors import Diagnostics
+from pipec.frontends import Options as FrontendOptions
+from pipec.frontends import OptionSpec
+from pipec.frontends import UsageError
 from pipec.frontends.valohai.checks import lint_deployment, lint_step, lint_task
 from pipec.frontends.valohai.lower import pipeline_workflow, step_workflow
 from pipec.frontends.valohai.model import (
     DIALECT,
     Options,
-    UsageError,
     check_numbers,
     collect,
 )
@@ -24,11 +28,46 @@ from pipec.schema import did_you_mean
 from pipec.schema import validate as schema_validate
 
 
-def load(doc: Document, diags: Diagnostics, opts: Options) -> list[ir.Workflow]:
+def parse_sweeps(values: tuple[str, ...]) -> dict[str, list[Any]]:
+    """--sweep NODE.PARAM=v1,v2 options as {"NODE.PARAM": ["v1", "v2"]}."""
+    sweeps: dict[str, list[Any]] = {}
+    for text in values:
+        key, sep, rest = text.partition("=")
+        if not sep or "." not in key or not rest or key.startswith(".") or key.endswith("."):
+            raise ValueError(f"--sweep {text!r}: expected NODE.PARAM=v1,v2,...")
+        sweeps[key.strip()] = [v.strip() for v in rest.split(",")]
+    return sweeps
+
+
+# The command-line options this dialect takes (cli.py offers them; other dialects refuse them).
+OPTIONS = {
+    spec.name: spec for spec in (
+        OptionSpec("pipeline", "--pipeline", "Valohai: only this pipeline (default: every pipeline in the file)."),
+        OptionSpec("step", "--step", "Valohai steps-only file: compile just this step."),
+        OptionSpec("sweeps", "--sweep", "Valohai: a parameter grid for a task node without a task blueprint "
+                   "(repeatable).", metavar="NODE.PARAM=V1,V2,...", multiple=True, parse=parse_sweeps),
+    )
+}
+
+
+def options(given: FrontendOptions) -> Options:
+    """The Valohai options of a run: --pipeline, --step, and grids from --sweep, else from
+    pipec.toml [sweeps]."""
+    values: dict[str, Any] = given.values
+    sweeps = dict(given.config.data.get("sweeps", {}))
+    location = given.config.locate("sweeps") if sweeps else None
+    if values.get("sweeps"):
+        sweeps, location = dict(values["sweeps"]), None
+    return Options(pipeline=values.get("pipeline"), step=values.get("step"), sweeps=sweeps,
+                   sweeps_location=location, for_compile=given.for_compile)
+
+
+def load(doc: Document, diags: Diagnostics, given: FrontendOptions) -> list[ir.Workflow]:
     """Validate the document and return its workflows (one per selected pipeline, or one per
     step in a steps-only file). Returns [] when there are errors; all of them are in `diags`."""
     if doc.data is None:  # the driver reports empty files
         return []
+    opts = options(given)
     bad = schema_validate(doc, "valohai", diags) | check_numbers(doc, diags)
     if -1 in bad:
         return []
@@ -66,4 +105,4 @@ def _unknown(what: str, name: str, names: list[str]) -> str:
     listing = ", ".join(repr(n) for n in names) or "none"
     return f"no {what} named '{name}'" + (f"; did you mean '{guess}'?" if guess else f" (the file has: {listing})")
 
-__all__ = ["DIALECT", "Options", "UsageError", "load"]
+__all__ = ["DIALECT", "OPTIONS", "Options", "UsageError", "load"]

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
+from pipec.frontends import UsageError
 from pipec.frontends.valohai.checks import task_type
 from pipec.frontends.valohai.command import VALOHAI_LAYOUT, ir_param
 from pipec.frontends.valohai.command import command as build_command
@@ -20,7 +21,6 @@ from pipec.frontends.valohai.model import (
     Item,
     Node,
     Options,
-    UsageError,
     did_you_mean_hint,
     listify,
 )

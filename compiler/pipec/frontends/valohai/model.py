@@ -33,10 +33,6 @@ WELL_KNOWN_THEN = ("noop", "stop-pipeline", "error-pipeline")
 DEFAULT_RETRIES = 2
 
 
-class UsageError(Exception):
-    """A command-line choice (--pipeline, --step, --sweep) that does not fit the file."""
-
-
 @dataclass
 class Options:
     pipeline: str | None = None

@@ -8,12 +8,12 @@ from typing import Any, Mapping
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
+from pipec.frontends import UsageError
 from pipec.frontends.valohai.checks import task_type
 from pipec.frontends.valohai.model import (
     TASK_TYPES,
     Config,
     Node,
-    UsageError,
     did_you_mean_hint,
 )
 from pipec.frontends.valohai.sweep_rules import axis_values, random_axis

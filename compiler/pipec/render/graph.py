@@ -4,7 +4,7 @@ execution count; a group is a cluster."""
 from __future__ import annotations
 
 from pipec import ir
-from pipec.plan import executions_text
+from pipec.render.plan import executions_text
 
 
 def _label(job: ir.Job) -> str:

@@ -1,0 +1,29 @@
+"""What a target is to the rest of pipec: its name, its title in messages, and the IR features
+its back end compiles. Each back end declares its `TARGET`; `pipec.passes.support` reports
+what a workflow needs that the chosen target lacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Features a back end may declare.
+CONDITIONS = "conditions"  # a job that runs only when an upstream value matches
+MULTI_JOB_GROUPS = "multi-job-groups"  # a group of several different jobs
+GROUP_FANOUT = "group-fanout"  # a group whose members come from a list known at run time
+METADATA_INTO_GROUPS = "metadata-into-groups"  # a group member reads an upstream's metadata
+METADATA_OUT_OF_GROUPS = "metadata-out-of-groups"  # a job reads a group's metadata
+FANOUT_OVER_SWEEPS = "fanout-over-sweeps"  # a fan-out over metadata of a job with several executions
+SCHEDULE_TIME_ZONES = "schedule-time-zones"  # a schedule read in a time zone of its own
+DEPLOY_MANIFESTS = "deploy-manifests"  # [deploy] manifest applied by the engine itself
+
+FEATURES = (CONDITIONS, MULTI_JOB_GROUPS, GROUP_FANOUT, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS,
+            FANOUT_OVER_SWEEPS, SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # --target NAME
+    title: str  # in messages: "Argo", "GitHub Actions", "Slurm"
+    supports: frozenset[str]  # of FEATURES
+    streams: bool = False  # writes one YAML stream (a file or standard output), not only a directory
+    options: frozenset[str] = frozenset()  # target-specific compile options it takes ("kind")

@@ -1,0 +1,250 @@
+# shellcheck shell=sh
+# pipec runtime, core: what every target's executions use (Slurm jobs, Argo pods, GitHub
+# Actions jobs). POSIX sh, sourced by job scripts; pipec joins it with the parts of the target
+# when compiling (Slurm: slurm.sh; Argo: pod.sh; GitHub Actions: pod.sh, then gha.sh; see
+# pipec/backends/runtime.py). It holds errors, the paths of an execution, the staging of its
+# inputs (gates, globs, fetched URLs, fixed file names, required slots), JSON helpers,
+# run-time metadata, and running the command with retries under the job's failure policy.
+#
+# Run directory layout ($PIPEC_RUN_DIR, on a filesystem every node shares):
+#   jobs.tsv                        name<TAB>scheduler id, one line per submitted job
+#   logs/<job>/                     scheduler logs
+#   <job>/<execution>/inputs/<slot>/   files staged for each input slot
+#   <job>/<execution>/outputs/         everything the execution writes is kept
+#   <job>/<execution>/config/parameters.json   the execution's parameter values
+#   <job>/<execution>/.pipec/{ok,failed,command.sh,attempts,stdout}
+#   <job>/items.jsonl               the items of a run-time fan-out, one JSON value per line
+#   FAILED                          written when a stop-all job fails the run
+
+pipec_die() {
+    printf 'pipec: %s\n' "$*" >&2
+    exit 1
+}
+
+# pipec_enter JOB EXECUTION: export the paths of an execution, under pipec's names and under
+# the dialect's (PIPEC_LAYOUT: NAME=what words, what being inputs, outputs, config, exec,
+# parameters or id; e.g. PIPEC_INPUTS_DIR=inputs for Valohai).
+pipec_enter() {
+    PIPEC_JOB=$1
+    PIPEC_EXECUTION=$2
+    PIPEC_EXEC_DIR="$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
+    PIPEC_INPUTS_DIR="$PIPEC_EXEC_DIR/inputs"
+    PIPEC_OUTPUTS_DIR="$PIPEC_EXEC_DIR/outputs"
+    PIPEC_CONFIG_DIR="$PIPEC_EXEC_DIR/config"
+    export PIPEC_JOB PIPEC_EXECUTION PIPEC_EXEC_DIR PIPEC_INPUTS_DIR PIPEC_OUTPUTS_DIR PIPEC_CONFIG_DIR
+    for pipec_pair in ${PIPEC_LAYOUT:-}; do
+        # shellcheck disable=SC2034 # pipec_value is read by the eval below
+        case ${pipec_pair#*=} in
+            inputs) pipec_value=$PIPEC_INPUTS_DIR ;;
+            outputs) pipec_value=$PIPEC_OUTPUTS_DIR ;;
+            config) pipec_value=$PIPEC_CONFIG_DIR ;;
+            exec) pipec_value=$PIPEC_EXEC_DIR ;;
+            parameters) pipec_value=$PIPEC_CONFIG_DIR/parameters.json ;;
+            id) pipec_value=$PIPEC_JOB-$PIPEC_EXECUTION ;;
+            *) pipec_die "PIPEC_LAYOUT: unknown path '$pipec_pair'" ;;
+        esac
+        # NAME is a shell name pipec wrote (checked when compiling).
+        eval "${pipec_pair%%=*}=\$pipec_value"
+        export "${pipec_pair%%=*}"
+    done
+}
+
+# pipec_begin JOB EXECUTION: enter the execution and create its directories afresh.
+pipec_begin() {
+    pipec_enter "$1" "$2"
+    rm -rf "$PIPEC_EXEC_DIR/.pipec"
+    mkdir -p "$PIPEC_INPUTS_DIR" "$PIPEC_OUTPUTS_DIR" "$PIPEC_CONFIG_DIR" "$PIPEC_EXEC_DIR/.pipec"
+}
+
+# pipec_fetch SLOT URL COMMAND: fetch URL into the slot with a shell COMMAND that receives
+# the URL as $1 and the destination directory as $2.
+pipec_fetch() {
+    mkdir -p "$PIPEC_INPUTS_DIR/$1"
+    if [ -z "$3" ]; then
+        pipec_die "no fetch command for $2 (input $1); set [fetch] ${2%%://*} = \"...\" in pipec.toml"
+    fi
+    sh -c "$3" pipec-fetch "$2" "$PIPEC_INPUTS_DIR/$1" || pipec_die "fetching $2 for input $1 failed"
+}
+
+# pipec_gate JOB: a `continue` upstream passes only if at least one execution succeeded.
+pipec_gate() {
+    for pipec_marker in "$PIPEC_RUN_DIR/$1"/*/.pipec/ok; do
+        [ -e "$pipec_marker" ] && return 0
+    done
+    pipec_die "no execution of $1 succeeded"
+}
+
+# pipec_stage JOB AREA GLOB SLOT KEEP: copy the files of every successful execution of JOB
+# (AREA "outputs", or "inputs" for input-to-input edges) whose path matches GLOB into input
+# SLOT. KEEP is none (file name only), full (the whole relative path) or suffix (the path
+# below the glob's fixed leading directories). Executions are taken in order, files in
+# sorted order; a file whose name is already taken in the slot gets ".<job>-<execution>"
+# (then "-2", "-3", ...) before its extension, so no file is ever dropped or overwritten.
+# Files are copied, never linked: a job that changes its inputs cannot touch upstream outputs.
+pipec_stage() {
+    mkdir -p "$PIPEC_INPUTS_DIR/$4"
+    for pipec_index in $(ls "$PIPEC_RUN_DIR/$1" 2>/dev/null | sort -n); do
+        pipec_src="$PIPEC_RUN_DIR/$1/$pipec_index"
+        [ -e "$pipec_src/.pipec/ok" ] || continue
+        [ -d "$pipec_src/$2" ] || continue
+        find "$pipec_src/$2" -type f -print0 | sort -z | xargs -0 -r sh -c '
+            src=$1 glob=$2 slot=$3 keep=$4 tag=$5
+            shift 5
+            fixed=${glob%%[*?[]*}
+            case "$fixed" in */*) fixed=${fixed%/*}/ ;; *) fixed="" ;; esac
+            for f in "$@"; do
+                rel=${f#"$src"/}
+                # shellcheck disable=SC2254 # the glob is a pattern on purpose
+                case "$rel" in $glob) ;; *) continue ;; esac
+                case "$keep" in
+                    full) name=$rel ;;
+                    suffix) name=${rel#"$fixed"} ;;
+                    *) name=${rel##*/} ;;
+                esac
+                dst="$slot/$name"
+                n=1
+                while [ -e "$dst" ]; do
+                    suffix=$tag
+                    [ "$n" -eq 1 ] || suffix="$tag-$n"
+                    base=${name##*/}
+                    case "$base" in
+                        ?*.*) dst="$slot/${name%.*}.$suffix.${base##*.}" ;;
+                        *) dst="$slot/$name.$suffix" ;;
+                    esac
+                    n=$((n + 1))
+                done
+                mkdir -p "$(dirname "$dst")"
+                cp -p "$f" "$dst"
+            done' pipec-stage "$pipec_src/$2" "$3" "$PIPEC_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
+    done
+}
+
+# pipec_input_file SLOT NAME: an input with a fixed file name. When the slot holds exactly
+# one file, it is renamed NAME (in the slot's top directory); with several files the name
+# cannot apply, and they stay as staged.
+pipec_input_file() {
+    # `|| :`: under bash -o pipefail (Slurm) a missing slot or head leaving early fails the pipe.
+    pipec_found=$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 2) || :
+    case $pipec_found in
+        "" | *"
+"*) return 0 ;;
+    esac
+    [ "$pipec_found" = "$PIPEC_INPUTS_DIR/$1/$2" ] || mv -f "$pipec_found" "$PIPEC_INPUTS_DIR/$1/$2"
+}
+
+# pipec_require SLOT: an input that is not optional must have received at least one file.
+pipec_require() {
+    if [ -z "$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 1)" ]; then
+        pipec_die "input $1 received no files (mark it optional if the job can run without it)"
+    fi
+}
+
+# pipec_json_string VALUE: VALUE as a JSON string.
+pipec_json_string() {
+    printf '%s' "$1" | od -An -v -tu1 | LC_ALL=C awk '
+        BEGIN { printf "\"" }
+        { for (i = 1; i <= NF; i++) {
+            c = $i + 0
+            if (c == 34) printf "\\\""
+            else if (c == 92) printf "\\\\"
+            else if (c == 10) printf "\\n"
+            else if (c == 9) printf "\\t"
+            else if (c == 13) printf "\\r"
+            else if (c < 32) printf "\\u%04x", c
+            else printf "%c", c
+        } }
+        END { printf "\"" }'
+}
+
+# pipec_param_json TYPE VALUE: a parameter value given at submit time, as JSON (numbers were
+# checked by submit.sh).
+pipec_param_json() {
+    case "$1" in
+        integer | float) printf '%s' "$2" ;;
+        *) pipec_json_string "$2" ;;
+    esac
+}
+
+# pipec_metadata JOB KEY FORM: the value of metadata KEY printed by JOB (the last JSON
+# object line on its stdout that has the key), as FORM "json" or "text" (strings bare).
+# Several executions give a list, in execution order. Needs python3 on the node.
+pipec_metadata() {
+    python3 - "$PIPEC_RUN_DIR/$1" "$2" "$3" <<'PIPEC_PY'
+import json, os, sys
+root, key, form = sys.argv[1], sys.argv[2], sys.argv[3]
+values = []
+runs = sorted((d for d in os.listdir(root) if d.isdigit()), key=int) if os.path.isdir(root) else []
+for run in runs:
+    if not os.path.exists(os.path.join(root, run, ".pipec", "ok")):
+        continue
+    found = None
+    try:
+        with open(os.path.join(root, run, ".pipec", "stdout"), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        data = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(data, dict) and key in data:
+                        found = (data[key],)
+    except OSError:
+        pass
+    if found is not None:
+        values.append(found[0])
+if not values:
+    sys.exit("pipec: %s printed no metadata %r" % (os.path.basename(root), key))
+value = values[0] if len(runs) == 1 else values
+if form == "text" and isinstance(value, str):
+    sys.stdout.write(value)
+else:
+    sys.stdout.write(json.dumps(value))
+PIPEC_PY
+}
+
+# pipec_cancel_run: stop-all. Mark the run failed and, on Slurm, cancel every other job of the
+# run, then this one (pipec_cancel_jobs, in the Slurm part). (On Argo the DAG's failFast stops
+# the run, so there is nothing to cancel from inside the pod.)
+pipec_cancel_run() {
+    printf '%s failed (execution %s)\n' "$PIPEC_JOB" "$PIPEC_EXECUTION" >> "$PIPEC_RUN_DIR/FAILED"
+    [ "${PIPEC_ENGINE:-slurm}" = slurm ] || return 0
+    pipec_cancel_jobs
+}
+
+# pipec_run POLICY RETRIES COMMAND...: run the execution's command, retrying up to RETRIES
+# times, mark it ok or failed, and on failure apply the job's policy.
+pipec_run() {
+    pipec_policy=$1
+    pipec_retries=$2
+    shift 2
+    pipec_attempt=0
+    while :; do
+        pipec_attempt=$((pipec_attempt + 1))
+        if [ "$pipec_attempt" -gt 1 ]; then
+            # A retry is a fresh execution: nothing of the failed attempt flows downstream.
+            rm -rf "$PIPEC_OUTPUTS_DIR"
+            mkdir -p "$PIPEC_OUTPUTS_DIR"
+        fi
+        echo "$pipec_attempt" > "$PIPEC_EXEC_DIR/.pipec/attempts"
+        # stdout is kept (its JSON lines are the execution's metadata) and still logged.
+        pipec_status=0
+        { "$@" || echo "$?" > "$PIPEC_EXEC_DIR/.pipec/status"; } | tee -a "$PIPEC_EXEC_DIR/.pipec/stdout"
+        if [ -f "$PIPEC_EXEC_DIR/.pipec/status" ]; then
+            pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/status")
+            rm -f "$PIPEC_EXEC_DIR/.pipec/status"
+        fi
+        if [ "$pipec_status" -eq 0 ]; then
+            : > "$PIPEC_EXEC_DIR/.pipec/ok"
+            return 0
+        fi
+        [ "$pipec_attempt" -gt "$pipec_retries" ] && break
+        printf 'pipec: attempt %s of %s failed with status %s; retrying\n' \
+            "$pipec_attempt" "$((pipec_retries + 1))" "$pipec_status" >&2
+    done
+    echo "$pipec_status" > "$PIPEC_EXEC_DIR/.pipec/failed"
+    case "$pipec_policy" in
+        stop-all | retry) pipec_cancel_run ;;
+    esac
+    exit "$pipec_status"
+}

@@ -1,0 +1,231 @@
+# shellcheck shell=sh
+# pipec runtime, pod part (joined after core.sh, for Argo and GitHub Actions): one execution
+# per Argo pod or GitHub Actions job, run by pipec_pod from the PIPEC_* environment the
+# generated template sets. It holds the decoding of arguments, the checks and filling of
+# pipeline parameters given at submit time, product-grid sweeps, run-time metadata read from
+# upstream jobs and written for downstream ones, a group member's distributed.json, and the
+# inputs the engine downloaded itself.
+#
+# Kubernetes pods (Argo). One pod runs one execution; the execution directory is a volume
+# mounted at $PIPEC_EXEC_MOUNT and uploaded as the execution's artifacts afterwards; the pod's
+# own files live in $PIPEC_POD_DIR (/pipec). Upstream executions were downloaded to
+# $PIPEC_POD_DIR/up/<n>/ (the n-th job named in PIPEC_UPSTREAM) and are linked into the run
+# layout, so staging, gates and metadata work as on a shared filesystem.
+
+# pipec_arg VALUE: VALUE as the author wrote it. pipec sends a value holding two opening braces
+# (which Argo would read as its template language) base64-encoded behind a "pipec-b64:" prefix.
+# (The runtime never holds two braces in a row itself: Argo passes it through its templating.)
+pipec_arg() {
+    case "$1" in
+        pipec-b64:*) printf '%s' "${1#pipec-b64:}" | base64 -d || pipec_die "cannot decode an argument" ;;
+        *) printf '%s' "$1" ;;
+    esac
+}
+
+# pipec_replace TEXT TOKEN VALUE: TEXT with every TOKEN replaced by VALUE, byte for byte.
+pipec_replace() {
+    PIPEC_R_TEXT=$1 PIPEC_R_TOKEN=$2 PIPEC_R_VALUE=$3 awk 'BEGIN {
+        t = ENVIRON["PIPEC_R_TEXT"]; k = ENVIRON["PIPEC_R_TOKEN"]; v = ENVIRON["PIPEC_R_VALUE"]; out = ""
+        while ((i = index(t, k)) > 0) { out = out substr(t, 1, i - 1) v; t = substr(t, i + length(k)) }
+        printf "%s", out t
+    }'
+}
+
+# pipec_fill TOKEN JSON: put a late value (JSON) into parameters.json where TOKEN stands for it.
+pipec_fill() {
+    pipec_json=$(pipec_replace "$pipec_json" "$1" "$2"; printf x)
+    pipec_json=${pipec_json%x}
+}
+
+# pipec_check_param NAME TYPE VALUE: a pipeline parameter given at submit time must fit its type.
+pipec_check_param() {
+    case "$2" in
+        integer) pipec_re='^-?(0|[1-9][0-9]*)$' ;;
+        float) pipec_re='^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?$' ;;
+        *) return 0 ;;
+    esac
+    if ! printf '%s\n' "$3" | grep -Eq "$pipec_re" || [ "$(printf '%s\n' "$3" | wc -l)" -ne 1 ]; then
+        pipec_die "pipeline parameter $1 must be a number ($2), not '$3'"
+    fi
+}
+
+# pipec_check_choice NAME VALUE CHOICE...: a pipeline parameter whose step parameters list
+# their choices must be one of them.
+pipec_check_choice() {
+    pipec_name=$1
+    pipec_value=$2
+    shift 2
+    pipec_list=""
+    for pipec_choice in "$@"; do
+        [ "$pipec_choice" != "$pipec_value" ] || return 0
+        pipec_list="$pipec_list${pipec_list:+, }'$pipec_choice'"
+    done
+    pipec_die "pipeline parameter $pipec_name must be one of $pipec_list, not '$pipec_value'"
+}
+
+# pipec_pick VAR SIZE VALUE...: one axis of a product grid. Takes this execution's digit
+# (pipec_i modulo SIZE, the last axis varying fastest) and sets VAR to that VALUE.
+pipec_pick() {
+    pipec_var=$1
+    pipec_k=$((pipec_i % $2))
+    pipec_i=$((pipec_i / $2))
+    shift $((pipec_k + 2))
+    eval "$pipec_var=\$1"
+    export "${pipec_var?}"
+}
+
+# pipec_need VAR JOB KEY: fail when JOB did not print metadata KEY (VAR holds the marker).
+pipec_need() {
+    eval "pipec_value=\${$1}"
+    [ "$pipec_value" != "pipec-missing:" ] || pipec_die "$2 printed no metadata '$3'"
+}
+
+# pipec_gather VAR: the metadata of a job with several executions arrives as a JSON list of
+# each execution's value (as JSON text); turn it into the list of values (JSON in VAR_JSON,
+# and VAR), leaving out executions that printed nothing. Needs python3.
+pipec_gather() {
+    eval "pipec_value=\${$1_JSON}"
+    pipec_value=$(printf '%s' "$pipec_value" | python3 -c '
+import base64, json, sys
+values = []
+for text in json.load(sys.stdin):
+    if text.startswith("pipec-b64:"):
+        text = base64.b64decode(text[len("pipec-b64:"):]).decode("utf-8")
+    if text != "pipec-missing:":
+        values.append(json.loads(text))
+sys.stdout.write(json.dumps(values))') || pipec_die "cannot read the metadata in $1"
+    eval "$1=\$pipec_value; $1_JSON=\$pipec_value"
+    export "${1?}" "${1}_JSON"
+}
+
+# pipec_distributed RANK: config/distributed.json of a group member (hosts known to it,
+# the lead first).
+pipec_distributed() {
+    pipec_hosts_json=$(for pipec_h in $PIPEC_HOSTS; do pipec_json_string "$pipec_h"; echo; done | paste -sd, -)
+    printf '{"size": %s, "rank": %s, "lead": 0, "hosts": [%s]}\n' "$PIPEC_GROUP_SIZE" "$1" \
+        "$pipec_hosts_json" > "$PIPEC_CONFIG_DIR/distributed.json"
+}
+
+# pipec_place SLOT FILE NAME: an input the engine downloaded to FILE, placed in SLOT as NAME.
+pipec_place() {
+    mkdir -p "$PIPEC_INPUTS_DIR/$1"
+    if [ -d "$2" ]; then
+        cp -R "$2/." "$PIPEC_INPUTS_DIR/$1/"
+    else
+        cp -p "$2" "$PIPEC_INPUTS_DIR/$1/$3"
+    fi
+}
+
+# pipec_shell SCRIPT: run the command with bash where the image has it, else sh.
+pipec_shell() {
+    if command -v bash > /dev/null 2>&1; then
+        bash -e "$1"
+    else
+        sh -e "$1"
+    fi
+}
+
+# pipec_outputs: after a successful execution, write the metadata keys downstream jobs read
+# (PIPEC_METADATA, a JSON list) to $PIPEC_POD_DIR/meta/<n>.{json,text,items} for Argo's output
+# parameters: the value of the last JSON line of stdout holding the key. Needs python3.
+pipec_outputs() {
+    [ -n "${PIPEC_METADATA:-}" ] || return 0
+    mkdir -p "$PIPEC_POD_DIR/meta"
+    python3 - "$PIPEC_EXEC_DIR/.pipec/stdout" "$PIPEC_POD_DIR/meta" <<'PIPEC_PY'
+import base64, json, os, sys
+stdout, out = sys.argv[1], sys.argv[2]
+keys = json.loads(os.environ["PIPEC_METADATA"])
+found = {}
+with open(stdout, encoding="utf-8", errors="replace") as fh:
+    for line in fh:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            for key in keys:
+                if key in data:
+                    found[key] = data[key]
+def arg(text):
+    # Argo would read two opening braces as its template language: such values travel encoded.
+    if "{" + "{" in text or text.startswith("pipec-b64:"):
+        return "pipec-b64:" + base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return text
+def text(value):
+    return value if isinstance(value, str) else json.dumps(value)
+for n, key in enumerate(keys):
+    if key not in found:
+        continue
+    value = found[key]
+    items = value if isinstance(value, list) else [value]
+    files = {
+        "json": arg(json.dumps(value)),
+        "text": arg(text(value)),
+        "items": json.dumps([{"i": str(i), "json": arg(json.dumps(item)), "text": arg(text(item))}
+                             for i, item in enumerate(items)]),
+    }
+    for suffix, content in files.items():
+        with open(os.path.join(out, "%d.%s" % (n, suffix)), "w", encoding="utf-8") as fh:
+            fh.write(content)
+# GitHub Actions: the same values as step outputs (a key not printed gives the marker). A
+# matrix may not be empty: an empty list becomes one row "none" whose steps are skipped, and
+# a missing key one row carrying the marker, so that the fan-out job fails saying so.
+if os.environ.get("GITHUB_OUTPUT"):
+    missing = "pipec-missing:"
+    with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+        for n in range(len(keys)):
+            for suffix in ("json", "text", "items"):
+                try:
+                    with open(os.path.join(out, "%d.%s" % (n, suffix)), encoding="utf-8") as src:
+                        content = src.read()
+                except OSError:
+                    content = missing
+                    if suffix == "items":
+                        content = json.dumps([{"i": "0", "json": missing, "text": missing}])
+                if suffix == "items" and content == "[]":
+                    content = json.dumps([{"i": "none"}])
+                delimiter = "PIPEC_" + base64.b32encode(os.urandom(10)).decode("ascii")
+                fh.write("meta-%d-%s<<%s\n%s\n%s\n" % (n, suffix, delimiter, content, delimiter))
+PIPEC_PY
+}
+
+# pipec_pod: the whole life of one execution in a pod, from the PIPEC_* environment the
+# template sets: decode the arguments, link the run layout, stage, write parameters.json,
+# run the command (PIPEC_COMMAND) and publish its metadata.
+pipec_pod() {
+    PIPEC_POD_DIR=${PIPEC_POD_DIR:-/pipec}
+    PIPEC_RUN_DIR=$PIPEC_POD_DIR/run
+    export PIPEC_POD_DIR PIPEC_RUN_DIR
+    for pipec_var in ${PIPEC_ENCODED:-}; do
+        eval "pipec_value=\${$pipec_var}"
+        pipec_value=$(pipec_arg "$pipec_value"; printf x)
+        eval "$pipec_var=\${pipec_value%x}"
+        export "${pipec_var?}"
+    done
+    mkdir -p "$PIPEC_RUN_DIR/$PIPEC_JOB" "$PIPEC_EXEC_MOUNT"
+    ln -s "$PIPEC_EXEC_MOUNT" "$PIPEC_RUN_DIR/$PIPEC_JOB/$PIPEC_EXECUTION"
+    pipec_n=0
+    for pipec_up in ${PIPEC_UPSTREAM:-}; do
+        ln -s "$PIPEC_POD_DIR/up/$pipec_n" "$PIPEC_RUN_DIR/$pipec_up"
+        pipec_n=$((pipec_n + 1))
+    done
+    pipec_begin "$PIPEC_JOB" "$PIPEC_EXECUTION"
+    pipec_json=$PIPEC_PARAMETERS
+    pipec_i=$PIPEC_EXECUTION
+    # pipec wrote these lines (quoted values; see pipec_stage, pipec_fill, ...).
+    eval "$PIPEC_SETUP"
+    printf '%s\n' "$pipec_json" > "$PIPEC_CONFIG_DIR/parameters.json"
+    printf '%s\n' "$PIPEC_COMMAND" > "$PIPEC_EXEC_DIR/.pipec/command.sh"
+    # A failed execution leaves no outputs behind: a retry starts clean, and nothing of a
+    # failed attempt can reach a downstream job through the artifact repository.
+    if ! (pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh"); then
+        pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/failed" 2>/dev/null || echo 1)
+        rm -rf "$PIPEC_OUTPUTS_DIR"
+        mkdir -p "$PIPEC_OUTPUTS_DIR"
+        exit "$pipec_status"
+    fi
+    pipec_outputs
+}
