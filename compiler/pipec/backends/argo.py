@@ -30,6 +30,7 @@ from typing import Any
 from hera.workflows import models as m
 
 from pipec import ir
+from pipec.backends import analysis
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
 from pipec.backends.runtime import runtime_script
@@ -143,24 +144,6 @@ class _Compiler(JobRenderer):
         self.template_names: set[str] = {"main"}
         self.param_names: list[str] = []
         self.fail_fast = all(j.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY) for j in wf.jobs)
-        # job id -> metadata keys its downstream jobs read, in first-use order
-        self.meta_keys: dict[str, list[str]] = {}
-        self.fanout_keys: set[tuple[str, str]] = set()
-        self.input_readers: set[str] = set()
-        for d in wf.dependencies:
-            if d.kind in ir.RUNTIME_DEP_KINDS:
-                keys = self.meta_keys.setdefault(d.source, [])
-                if d.source_key not in keys:
-                    keys.append(d.source_key)
-            if d.kind is ir.DepKind.INPUT_FILES:
-                self.input_readers.add(d.source)
-        for job in wf.jobs:
-            if job.sweep is not None and job.sweep.fanout is not None:
-                f = job.sweep.fanout
-                keys = self.meta_keys.setdefault(f.source, [])
-                if f.key not in keys:
-                    keys.append(f.key)
-                self.fanout_keys.add((f.source, f.key))
         self.wrapped: set[str] = set()  # jobs run through a wrapper DAG (their tasks are not loops)
 
     # ---------------------------------------------------------------------------------------
@@ -193,8 +176,7 @@ class _Compiler(JobRenderer):
         profile = self.profile(job)
         requests: dict[str, str] = {}
         limits: dict[str, str] = {}
-        cpu = res.cpu if res.cpu is not None else profile.get("cpus")
-        memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
+        cpu, memory = res.cpu, res.memory_mb  # profiles were resolved by a pass
         if cpu:
             requests["cpu"] = _cpu(float(cpu))
         if res.cpu_limit:
@@ -207,13 +189,13 @@ class _Compiler(JobRenderer):
             requests["ephemeral-storage"] = f"{int(res.storage_mb)}Mi"
         # Devices name their own resources (nvidia.com/gpu, amd.com/gpu, ...); a GPU count
         # without them is counted in the profile's GPU resource.
-        gpus = 0 if res.devices else self.gpus(job)
+        gpus = 0 if res.devices else res.gpus
         if gpus:
             limits[str(profile.get("gpu_resource", "nvidia.com/gpu"))] = str(gpus)
         for device, count in res.devices:
             limits[device] = str(int(count)) if float(count).is_integer() else str(count)
         node_selector = {str(k): str(v) for k, v in dict(profile.get("node_selector", {})).items()}
-        gpu_type = res.gpu_type or profile.get("gpu_type")
+        gpu_type = res.gpu_type
         if gpu_type and not node_selector:
             node_selector["nvidia.com/gpu.product"] = str(gpu_type)  # GPU feature discovery's label
         tolerations = [_toleration(t) for t in profile.get("tolerations", [])]
@@ -329,7 +311,7 @@ class _Compiler(JobRenderer):
         for up in self.wf.upstream(job.id):
             u = self.wf.job(up)
             if u.on_error is ir.OnError.CONTINUE:
-                looped = _looped(u) and up not in self.wrapped and u.group is None
+                looped = analysis.looped(u) and up not in self.wrapped and u.group is None
                 terms.append(f"{up}.AnySucceeded" if looped else f"({up}.Succeeded || {up}.Failed)")
             else:
                 terms.append(f"{up}.Succeeded")
@@ -446,16 +428,16 @@ class _Compiler(JobRenderer):
                 return []
             args[f"value-{j}"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-text}}}}"
             args[f"value-{j}-json"] = f"{{{{tasks.{src_task}.outputs.parameters.meta-{meta}-json}}}}"
-            if _looped(self.wf.job(v.dep.source)):
+            if analysis.looped(self.wf.job(v.dep.source)):
                 value_setup.append(f"pipec_gather PIPEC_VALUE_{j}\n")
             else:
                 value_setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(v.dep.source)} {quote(v.dep.source_key)}\n")
-        setup = setup + value_setup + self.env_lines(job) + [self.staging(job)]
+        setup = setup + value_setup + analysis.env_lines(job) + [self.staging(job)]
         sweep = job.sweep
         task = _Task(name=job.id, template="", depends=self.depends(job))
         sweep_vars = 0
         if sweep is None or sweep.kind is ir.SweepKind.RUNTIME or sweep.size <= 1:
-            row = sweep.row(0) if sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size else None
+            row = analysis.single_row(job)
             values = self.values(job, row, mapping)
             args["command"] = argo_text(self.script_text(job, values, True))
             args["parameters"] = argo_text(self.parameters_json(job, values))
@@ -545,9 +527,6 @@ class _Compiler(JobRenderer):
             return None, 0
         return src.id, self.meta_keys[src.id].index(v.dep.source_key)
 
-    def env_lines(self, job: ir.Job) -> list[str]:
-        return [f"export {e.name}={quote(e.value)}\n" for e in job.env]
-
     def staging(self, job: ir.Job) -> str:
         stages, gates = self.stages(job)
         native = frozenset({"http", "https", "gs", "s3"})
@@ -610,7 +589,7 @@ class _Compiler(JobRenderer):
             group_lines = [f"PIPEC_HOSTS=\"{hosts}\" PIPEC_GROUP_SIZE={size} PIPEC_RANK={rank}\n",
                            "export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_RANK\n",
                            f"pipec_distributed {rank}\n"]
-            margs["setup"] = argo_text("".join(setup + group_lines + self.env_lines(job) + [self.staging(job)] + fills))
+            margs["setup"] = argo_text("".join(setup + group_lines + analysis.env_lines(job) + [self.staging(job)] + fills))
             if rank:
                 tasks.append(_Task(name=f"{job.id}-member-{rank}", template=member_template, args=margs))
             else:
@@ -771,11 +750,6 @@ def _order(node: Any) -> Any:
     if isinstance(node, list):
         return [_order(v) for v in node]
     return node
-
-
-def _looped(job: ir.Job) -> bool:
-    """Whether the job's task loops (its outputs aggregate into lists)."""
-    return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None)
 
 
 def _env(name: str, value: str) -> m.EnvVar:

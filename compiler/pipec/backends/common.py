@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipec import ir
+from pipec.backends import analysis
 from pipec.backends.command import RenderError, render
 from pipec.backends.shell import quote
 from pipec.config import Config
@@ -57,6 +58,9 @@ class JobRenderer:
         self.config = config
         self.diags = diags
         self.fetch = {**DEFAULT_FETCH, **config.data.get("fetch", {})}
+        self.meta_keys = analysis.metadata_keys(wf)
+        self.fanout_keys = analysis.fanout_keys(wf)
+        self.input_readers = analysis.input_readers(wf)
         self.profiles: dict[str, dict[str, Any]] = dict(config.data.get("profiles", {}))
         self.salt = _salt(wf)
         # (job id, parameter) -> index of the pipeline parameter that may override it
@@ -94,10 +98,6 @@ class JobRenderer:
 
     def profile(self, job: ir.Job) -> dict[str, Any]:
         return self.profiles.get(job.resources.profile or "", {}) if job.resources.profile else {}
-
-    def gpus(self, job: ir.Job) -> int:
-        """GPUs a job asks for: its own count, else its profile's."""
-        return job.resources.gpus or int(self.profile(job).get("gpus", 0))
 
     # ---------------------------------------------------------------------------------------
     def find_overridable(self) -> None:

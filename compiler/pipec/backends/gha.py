@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from pipec import ir
+from pipec.backends import analysis
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer
 from pipec.backends.runtime import runtime_script
@@ -80,27 +81,10 @@ class _Compiler(JobRenderer):
         self.parts: dict[str, list[str]] = {}  # job id -> GitHub job ids (a split matrix has several)
         self.labels: set[str] = set()
         self.inputs: dict[str, Any] = {}
-        self.input_readers = {d.source for d in wf.dependencies if d.kind is ir.DepKind.INPUT_FILES}
         self._after_continue: dict[str, bool] = {}
         self.job_ids = {j.id for j in wf.jobs}
         self.defaults: list[str] = []  # pipeline parameter k's default, as text
         self.param_names: list[str] = []  # pipeline parameter k's input name
-        # job id -> metadata keys its downstream jobs read, in first-use order
-        self.meta_keys: dict[str, list[str]] = {}
-        for d in wf.dependencies:
-            if d.kind in ir.RUNTIME_DEP_KINDS:
-                keys = self.meta_keys.setdefault(d.source, [])
-                if d.source_key not in keys:
-                    keys.append(d.source_key)
-        for j in wf.jobs:
-            if j.sweep is not None and j.sweep.fanout is not None:
-                keys = self.meta_keys.setdefault(j.sweep.fanout.source, [])
-                if j.sweep.fanout.key not in keys:
-                    keys.append(j.sweep.fanout.key)
-
-    @staticmethod
-    def looped(job: ir.Job) -> bool:
-        return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None)
 
     # ---------------------------------------------------------------------------------------
     def dispatch_inputs(self) -> None:
@@ -148,7 +132,7 @@ class _Compiler(JobRenderer):
         profile = self.profile(job)
         labels = profile.get("runs_on")
         if labels is None:
-            labels = ["self-hosted", "linux", "gpu"] if self.gpus(job) else self.gha.get("runs_on", "ubuntu-latest")
+            labels = ["self-hosted", "linux", "gpu"] if job.resources.gpus else self.gha.get("runs_on", "ubuntu-latest")
         for label in labels if isinstance(labels, list) else [labels]:
             if str(label) not in HOSTED_LABELS:
                 self.labels.add(str(label))
@@ -246,7 +230,7 @@ class _Compiler(JobRenderer):
             if fanout is not None and fanout.param == pname:
                 env[f"PIPEC_VALUE_{j}"], env[f"PIPEC_VALUE_{j}_JSON"] = "${{ matrix.text }}", "${{ matrix.json }}"
                 setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(src.id)} {quote(v.dep.source_key)}\n")
-            elif not self.looped(src):
+            elif not analysis.looped(src):
                 # One execution upstream: its job outputs carry the value.
                 env[f"PIPEC_VALUE_{j}"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-text }}}}"
                 env[f"PIPEC_VALUE_{j}_JSON"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-json }}}}"
@@ -264,7 +248,7 @@ class _Compiler(JobRenderer):
         keys = self.meta_keys.get(job.id)
         if keys:
             env["PIPEC_METADATA"] = gha_text(json.dumps(keys, ensure_ascii=False))
-        setup += [f"export {e.name}={quote(e.value)}\n" for e in job.env]
+        setup += analysis.env_lines(job)
         stages, gates = self.stages(job)
         setup.append(self.staging_lines(job, gates, stages, self.fetches(job)))
         if self.wf.upstream(job.id):
@@ -279,8 +263,7 @@ class _Compiler(JobRenderer):
                     env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
                 setup.append('pipec_distributed "$PIPEC_RANK"\n')
             elif sweep is None or sweep.size <= 1:
-                one = sweep is not None and sweep.kind is not ir.SweepKind.RUNTIME and sweep.size == 1
-                values = self.values(job, sweep.row(0) if one else None, mapping)
+                values = self.values(job, analysis.single_row(job), mapping)
                 env["PIPEC_COMMAND"] = self.script_text(job, values, False)
                 env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
             else:
@@ -315,7 +298,7 @@ class _Compiler(JobRenderer):
             # runner (which needs Docker); the job itself runs on the runner.
             env["PIPEC_GROUP_IMAGE"] = gha_text(job.image)
             env["PIPEC_RUNTIME"] = RUNTIME_PATH
-            if self.gpus(job):
+            if job.resources.gpus:
                 env["PIPEC_GROUP_GPUS"] = "1"
         elif job.image:
             base["container"] = {"image": gha_text(job.image)}
@@ -329,7 +312,7 @@ class _Compiler(JobRenderer):
             base["environment"] = gha_text(job.deployment.name)
         if job.timeout_seconds:
             base["timeout-minutes"] = max(1, math.ceil(job.timeout_seconds / 60))
-        if keys and not self.looped(job):
+        if keys and not analysis.looped(job):
             base["outputs"] = {f"meta-{n}-{form}": f"${{{{ steps.run.outputs.meta-{n}-{form} }}}}"
                                for n in range(len(keys)) for form in ("json", "text", "items")}
         if fanout is not None:

@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 
 from pipec import ir
+from pipec.backends import analysis
 from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.runtime import runtime_script
@@ -136,10 +137,7 @@ class _Compiler(JobRenderer):
     def resources(self, job: ir.Job) -> list[str]:
         res = job.resources
         profile = self.profile(job)
-        cpus = res.cpu if res.cpu is not None else profile.get("cpus")
-        memory = res.memory_mb if res.memory_mb is not None else profile.get("memory")
-        gpus = self.gpus(job)
-        gpu_type = res.gpu_type or profile.get("gpu_type")
+        cpus, memory, gpus, gpu_type = res.cpu, res.memory_mb, res.gpus, res.gpu_type  # profiles: a pass
         partition = profile.get("partition") or self.slurm.get("partition")
         out = []
         if partition:
@@ -203,8 +201,9 @@ class _Compiler(JobRenderer):
                 for _, v in self.job_runtime(job.id)
             ],
             "environment": "".join(
-                [f"export {e.name}={quote(e.value)}\n" for e in job.env]
-                + [f"{v.var}=$({self.value_command(v)} text)\nexport {v.var}\n"
+                analysis.env_lines(job)
+                # `&& printf x`: $(...) would drop the value's trailing newlines; a failure still ends the job.
+                + [f"{v.var}=$({self.value_command(v)} text && printf x)\n{v.var}=${{{v.var}%x}}\nexport {v.var}\n"
                    for _, v in self.job_runtime(job.id)]),
             "fanout": None,
             "layout": self.wf.layout.spec(),
@@ -232,8 +231,7 @@ class _Compiler(JobRenderer):
                 self.out.add(f"jobs/{job.id}.parameters", "\n".join(parameters) + "\n")
                 self.out.add(f"jobs/{job.id}.params.tsv", "\n".join(table) + "\n")
             else:
-                one_row = job.sweep is not None and job.sweep.kind is not ir.SweepKind.RUNTIME
-                values = self.values(job, job.sweep.row(0) if one_row else None)
+                values = self.values(job, analysis.single_row(job))
                 script = self.script_text(job, values, self.container != "none" and bool(job.image))
                 context["script"] = script
                 context["delimiter"] = heredoc_delimiter(script)
