@@ -80,14 +80,14 @@ def _exit_code(results: list[Result], strict: bool) -> int:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="pipec")
 def main() -> None:
-    """Compile ML pipeline YAML (Valohai valohai.yaml today; OSMO and runnable next) into
-    manifests for Argo Workflows, GitHub Actions and Slurm.
+    """Compile ML pipeline YAML into manifests for Argo Workflows, GitHub Actions and Slurm
+    (the input dialects are listed under --dialect of each command).
 
     \b
     Examples:
-      pipec check valohai.yaml
-      pipec plan valohai.yaml --pipeline "Training Pipeline"
-      pipec graph valohai.yaml --format mermaid
+      pipec check pipeline.yaml
+      pipec plan pipeline.yaml --pipeline "Training Pipeline"
+      pipec graph pipeline.yaml --format mermaid
     """
     # A short run over large acyclic data: the cyclic collector only costs time (about a
     # third of compiling a 10,000-job pipeline); reference counting still frees memory.
@@ -109,7 +109,7 @@ def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None) -
 
     \b
     Examples:
-      pipec check valohai.yaml
+      pipec check pipeline.yaml
       pipec check --strict --format github pipelines/*.yaml
     """
     results = [_run(Request(file=f, dialect=dialect, strict=strict)) for f in files]
@@ -131,8 +131,8 @@ def plan(file: str, dialect: str | None, config: str | None, **options: Any) -> 
 
     \b
     Examples:
-      pipec plan examples/valohai/mnist.valohai.yaml
-      pipec plan valohai.yaml --pipeline train --sweep train.learning_rate=0.1,0.01
+      pipec plan pipeline.yaml --config site/pipec.toml
+      pipec plan pipeline.yaml --pipeline train --sweep train.learning_rate=0.1,0.01
     """
     from pipec.render.plan import render_plan
 
@@ -153,8 +153,8 @@ def graph(file: str, fmt: str, dialect: str | None, config: str | None, **option
 
     \b
     Examples:
-      pipec graph valohai.yaml > pipeline.mmd
-      pipec graph valohai.yaml --format dot | dot -Tsvg > pipeline.svg
+      pipec graph pipeline.yaml > pipeline.mmd
+      pipec graph pipeline.yaml --format dot | dot -Tsvg > pipeline.svg
     """
     from pipec.render.graph import to_dot, to_mermaid
 
@@ -191,9 +191,9 @@ def compile(file: str, target: str, output: str, kind: str, schedule: str | None
 
     \b
     Examples:
-      pipec compile valohai.yaml --target argo -o workflow.yaml
-      pipec compile valohai.yaml --target argo --kind template -o manifests/
-      pipec compile valohai.yaml --target slurm -o build/slurm
+      pipec compile pipeline.yaml --target argo -o workflow.yaml
+      pipec compile pipeline.yaml --target argo --kind template -o manifests/
+      pipec compile pipeline.yaml --target slurm -o build/slurm
     """
     from pipec.backends import load
     from pipec.errors import Diagnostics

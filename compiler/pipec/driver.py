@@ -14,6 +14,7 @@ from typing import Any
 from pipec import frontends, ir
 from pipec.config import Config, find_config, load_config
 from pipec.errors import Diagnostic, Diagnostics, PipecError
+from pipec.frontends.detect import HINT as DETECTION_HINT
 from pipec.frontends.detect import detect
 from pipec.loader import load_bytes
 from pipec.passes import Context, run_passes
@@ -92,11 +93,7 @@ def load_workflows(req: Request) -> Result:
             raise PipecError(diags.sorted())
         dialect = req.dialect or detect(doc.data)
         if dialect is None:
-            diags.error(
-                "cannot tell which pipeline format this is", doc.locate(()),
-                "valohai.yaml is a list of '- step:' / '- pipeline:' items, OSMO has a top-level "
-                "'workflow:', runnable a top-level 'dag:'; or pass --dialect",
-            )
+            diags.error("cannot tell which pipeline format this is", doc.locate(()), DETECTION_HINT)
             raise PipecError(diags.sorted())
         frontend = frontends.frontend(dialect)
         if frontend is None:

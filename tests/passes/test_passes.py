@@ -7,7 +7,7 @@ import pytest
 from pipec import ir
 from pipec.errors import Diagnostics, Location
 from pipec.passes import Context, run_passes
-from pipec.passes.naming import safe_id
+from pipec.names import safe_id
 
 
 @pytest.mark.parametrize(

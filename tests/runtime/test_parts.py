@@ -112,7 +112,7 @@ def test_every_function_the_runtime_calls_is_in_it(target: str) -> None:
 def test_argo_annotation_defines_every_function(dash: Shell, tmp_path: Path) -> None:
     """What _runtime() puts in the annotation (comment and blank lines dropped) still defines
     every function, run as the pod's boot line runs it."""
-    from pipec.backends.argo import _runtime
+    from pipec.backends.argo.manifest import runtime_annotation as _runtime
     annotation = _runtime()
     assert not [line for line in annotation.splitlines() if not line.strip() or line.lstrip().startswith("# ")]
     names = sorted(defined(runtime_script("argo")))

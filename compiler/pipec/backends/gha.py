@@ -26,7 +26,7 @@ from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
 from pipec.config import Config
 from pipec.errors import Diagnostics, Location
-from pipec.passes.naming import safe_id
+from pipec.names import safe_id
 from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, Target
 
 # Labels actionlint knows without configuration (GitHub-hosted images and the self-hosted defaults).

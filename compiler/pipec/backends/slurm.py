@@ -8,7 +8,7 @@ and the POSIX-sh runtime every execution sources.
     OUT/<pipeline>/jobs/<job>.parameters      parameters.json of each execution, one per line
     OUT/<pipeline>/jobs/<job>.commands        the command of each execution, one per line
 
-Commands are rendered here, at compile time, exactly as Valohai renders them; each reaches
+Commands are rendered here, at compile time (pipec.backends.command); each reaches
 the job as a literal (a quoted heredoc, or a bash $'...' line), never through `eval` of
 user text. Values a run may change (pipeline parameters given to submit.sh) are shell
 variables inside the rendered command, so they too arrive byte for byte.
@@ -31,7 +31,7 @@ from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
 from pipec.config import Config
 from pipec.errors import Diagnostics
-from pipec.passes.naming import safe_id
+from pipec.names import safe_id
 from pipec.targets import FANOUT_OVER_SWEEPS, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, Target
 from pipec.datafiles import data_dir
 

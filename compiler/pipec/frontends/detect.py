@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 _VALOHAI_KINDS = {"step", "task", "endpoint", "pipeline", "blueprint", "deployment"}
+HINT = ("valohai.yaml is a list of '- step:' / '- pipeline:' items, OSMO has a top-level 'workflow:', "
+        "runnable a top-level 'dag:'; or pass --dialect")
 
 
 def detect(data: Any) -> str | None:

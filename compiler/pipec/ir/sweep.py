@@ -6,7 +6,7 @@ parameters) without materialising the grid, so a back end can fan out a huge swe
 Random rows depend only on (seed, index, parameter name), hashed with SHA-256, so they are
 identical on every machine, independent of PYTHONHASHSEED and of the other axes.
 
-How a dialect spells its parameter space (Valohai's variant-parameter rules, say) is read by
+How a dialect spells its parameter space (its own rules for grids and samples) is read by
 its front end; the builders here only check what every sweep must satisfy.
 """
 

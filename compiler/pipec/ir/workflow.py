@@ -19,7 +19,7 @@ from pipec.ir.sweep import Sweep, Value
 
 
 class OnError(str, Enum):
-    """What a failed job does to the rest of the run (Valohai's node `on-error`)."""
+    """What a failed job does to the rest of the run."""
 
     STOP_ALL = "stop-all"  # fail the whole run, cancel everything still running
     STOP_NEXT = "stop-next"  # only this job's downstream never runs
@@ -68,7 +68,7 @@ class Resources:
     gpus: int = 0
     gpu_type: str | None = None
     storage_mb: int | None = None
-    profile: str | None = None  # a named machine profile (Valohai environment slug, OSMO resource)
+    profile: str | None = None  # a named machine profile (pipec.toml [profiles] gives what it means)
     devices: tuple[tuple[str, float], ...] = ()  # raw device requests, e.g. ("nvidia.com/gpu", 1)
 
 
@@ -131,7 +131,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class Deployment:
-    """What a deployment job deploys (Valohai deployment nodes)."""
+    """What a deployment job deploys: a named deployment of endpoints and their files."""
 
     name: str  # deployment name/target
     endpoints: tuple[str, ...] = ()
@@ -158,7 +158,7 @@ class Job:
     on_error: OnError = OnError.STOP_ALL
     condition: Condition | None = None
     deployment: Deployment | None = None
-    step: str | None = None  # the dialect's reusable unit this job instantiates (Valohai step)
+    step: str | None = None  # the dialect's reusable unit this job instantiates (names templates)
     location: Location | None = None
 
     @property

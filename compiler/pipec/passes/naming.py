@@ -1,31 +1,14 @@
-"""Engine-safe, unique job ids derived from the names authors wrote.
-
-`Train model (MNIST)` -> `train-model-mnist`: lowercase DNS-label characters, which every
-back end accepts (Argo task names, GitHub job ids, Slurm job names). Two names that derive
-the same id are reported rather than silently renamed, so ids stay predictable.
+"""Engine-safe, unique job ids (`pipec.names.safe_id` of the names authors wrote). Two names
+that derive the same id are reported rather than silently renamed, so ids stay predictable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import replace
 
 from pipec import ir
+from pipec.names import safe_id
 from pipec.passes.context import Context
-
-MAX_ID_LENGTH = 63
-_NOT_SAFE = re.compile(r"[^a-z0-9]+")
-
-
-def safe_id(name: str, max_length: int = MAX_ID_LENGTH) -> str:
-    text = _NOT_SAFE.sub("-", name.lower()).strip("-") or "job"
-    if text[0].isdigit():
-        text = "j-" + text
-    if len(text) > max_length:
-        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-        text = text[: max_length - 9].rstrip("-") + "-" + digest
-    return text
 
 
 def assign_ids(wf: ir.Workflow, ctx: Context) -> ir.Workflow:

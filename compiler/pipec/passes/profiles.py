@@ -1,4 +1,4 @@
-"""Machine profiles: a job that names a profile (a Valohai environment slug, an OSMO resource)
+"""Machine profiles: a job that names a profile (whatever a dialect calls its machines)
 takes the CPUs, memory and GPUs it does not state itself from pipec.toml [profiles]. What
 only one engine reads of a profile (a Slurm partition, runner labels, a node selector) stays
 in the profile for that back end."""

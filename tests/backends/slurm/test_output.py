@@ -434,7 +434,7 @@ def test_dry_run_submits_every_job_after_its_upstreams(name: str, tmp_path: Path
     max_array = int(result.config.data.get("slurm", {}).get("max_array_size", 1001))
     env = forbid_sbatch(tmp_path)
     for wf in result.workflows:
-        from pipec.passes.naming import safe_id
+        from pipec.names import safe_id
 
         d = out / safe_id(wf.name)
         run_dir = tmp_path / f"run {safe_id(wf.name)}"

@@ -27,7 +27,7 @@ pipec_die() {
 
 # pipec_enter JOB EXECUTION: export the paths of an execution, under pipec's names and under
 # the dialect's (PIPEC_LAYOUT: NAME=what words, what being inputs, outputs, config, exec,
-# parameters or id; e.g. PIPEC_INPUTS_DIR=inputs for Valohai).
+# parameters or id: a dialect whose code reads MY_INPUTS sets PIPEC_LAYOUT='MY_INPUTS=inputs').
 pipec_enter() {
     PIPEC_JOB=$1
     PIPEC_EXECUTION=$2

@@ -1,0 +1,105 @@
+"""The manifest of one pipeline: a Workflow, a WorkflowTemplate (--kind template) or, for a
+pipeline with a schedule, a CronWorkflow, with the runtime in an annotation, a header an
+operator reads first, and Kubernetes' size limit checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hera.workflows import models as m
+
+from pipec import ir
+from pipec.backends.argo.names import CRON_NAME_MAX, WORKFLOW_NAME_MAX, comment, k8s_name
+from pipec.backends.argo.templates import RUNTIME_ANNOTATION
+from pipec.backends.runtime import runtime_script
+from pipec.backends.yamltext import dump
+from pipec.errors import Diagnostics, Location
+
+MAX_OBJECT_BYTES = 1024 * 1024  # etcd's default request limit for one object
+
+
+def document(wf: ir.Workflow, spec: m.WorkflowSpec, kind: str, argo: dict[str, Any], fail_fast: bool, stop: bool,
+             diags: Diagnostics, where: Location) -> str | None:
+    """The manifest's text, or None when it cannot be written (reported)."""
+    runtime = runtime_annotation()
+    annotations = {"pipec.dev/pipeline": wf.name, "pipec.dev/source": wf.source_file}
+    labels = {str(k): str(v) for k, v in dict(argo.get("labels", {})).items()} or None
+    namespace = argo.get("namespace")
+    triggers = [t.cron for t in wf.triggers]
+    zones = {t.timezone or str(argo.get("timezone", "UTC")) for t in wf.triggers}
+    if triggers and kind == "template":
+        diags.warning(f"pipeline '{wf.name}' has a cron schedule; --kind template writes a "
+                      "WorkflowTemplate, which does not run on a schedule", where)
+    elif triggers:
+        kind = "cron"
+    if len(zones) > 1:  # one CronWorkflow reads all its schedules in one time zone
+        diags.error(f"the schedules of '{wf.name}' use several time zones ({', '.join(sorted(zones))}); "
+                    "an Argo CronWorkflow has one", wf.triggers[0].location or where)
+        return None
+    doc: Any
+    if kind == "workflow":
+        meta = m.ObjectMeta(generate_name=k8s_name(wf.name, WORKFLOW_NAME_MAX - 1) + "-", namespace=namespace,
+                            labels=labels, annotations={**annotations, RUNTIME_ANNOTATION: runtime})
+        doc = m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
+    elif kind == "template":
+        spec.workflow_metadata = m.WorkflowMetadata(annotations={RUNTIME_ANNOTATION: runtime})
+        meta = m.ObjectMeta(name=k8s_name(wf.name, 63), namespace=namespace, labels=labels, annotations=annotations)
+        doc = m.WorkflowTemplate(api_version="argoproj.io/v1alpha1", kind="WorkflowTemplate", metadata=meta,
+                                 spec=spec)
+    else:
+        meta = m.ObjectMeta(name=k8s_name(wf.name, CRON_NAME_MAX), namespace=namespace, labels=labels,
+                            annotations=annotations)
+        doc = m.CronWorkflow(
+            api_version="argoproj.io/v1alpha1", kind="CronWorkflow", metadata=meta,
+            spec=m.CronWorkflowSpec(schedules=triggers, timezone=zones.pop(),
+                                    workflow_metadata=m.ObjectMeta(annotations={RUNTIME_ANNOTATION: runtime}),
+                                    workflow_spec=spec))
+    data = _order(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    limit = int(argo.get("max_object_bytes", MAX_OBJECT_BYTES))
+    if size > limit:
+        diags.error(f"the {doc.kind} for '{wf.name}' is {size:,} bytes; Kubernetes stores at most "
+                    f"{limit:,} bytes in one object", where,
+                    "split the pipeline, or raise [argo] max_object_bytes if your cluster's etcd "
+                    "accepts larger requests")
+        return None
+    return _header(wf, doc.kind, fail_fast, stop) + dump(data)
+
+
+def runtime_annotation() -> str:
+    """The Argo runtime without its comment and blank lines (the annotation is read by machines;
+    the commented parts ship with the Slurm and GitHub Actions targets and live in the pipec
+    sources, templates/runtime/)."""
+    text = runtime_script("argo")
+    return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _header(wf: ir.Workflow, kind: str, fail_fast: bool, stop: bool) -> str:
+    submit = {"Workflow": "argo submit FILE [-p NAME=VALUE ...] (a value holding two braces: -p NAME=pipec-b64:BASE64)",
+              "WorkflowTemplate": "argo template create FILE; argo submit --from workflowtemplate/NAME",
+              "CronWorkflow": "argo cron create FILE"}[kind]
+    if stop:
+        policy = "a failed stop-all job stops the workflow (hook pipec-stop; needs patch on workflows)"
+    elif fail_fast:
+        policy = ("failFast: after a failure no new task starts once the running ones have ended; "
+                  'for an immediate stop set [argo] stop_all = "stop"')
+    else:
+        policy = "failFast is off: independent branches finish after a failure"
+    lines = [f"Generated by pipec from {wf.source_file}, pipeline {wf.name}.", f"Use: {submit}",
+             f"Failures: {policy}."]
+    return "".join(f"# {comment(line)}\n" for line in lines)
+
+
+_FIRST = ("name", "image", "template", "depends", "entrypoint", "inputs", "outputs")
+
+
+def _order(node: Any) -> Any:
+    """Names and what a reader looks for first, then the model's own order (readability)."""
+    if isinstance(node, dict):
+        out = {k: _order(node[k]) for k in _FIRST if k in node}
+        out.update((k, _order(v)) for k, v in node.items() if k not in out)
+        return out
+    if isinstance(node, list):
+        return [_order(v) for v in node]
+    return node

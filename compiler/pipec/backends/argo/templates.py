@@ -1,0 +1,140 @@
+"""Container templates: one per job shape (image, resources, what the pod receives), shared by
+every job of that shape. A pod runs one execution under the runtime contract; everything the
+author wrote reaches it in environment variables filled from template parameters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hera.workflows import models as m
+
+from pipec import ir
+from pipec.backends.argo.artifacts import key_artifact, url_artifact
+from pipec.backends.argo.names import MISSING
+
+EXEC_MOUNT = "/pipec/exec"  # where the execution directory is mounted when the layout has no root
+RUNTIME_ANNOTATION = "pipec-runtime"
+BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything a container template depends on; jobs of one shape share the template."""
+
+    image: str
+    requests: tuple[tuple[str, str], ...]
+    limits: tuple[tuple[str, str], ...]
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: str  # JSON
+    timeout: int | None
+    retries: int
+    upstream: int
+    inputs_area: bool  # a downstream reads this job's inputs too
+    urls: tuple[str, ...]  # native URL artifacts by kind
+    params: tuple[tuple[int, str], ...]  # (pipeline parameter index, Argo name)
+    values: int
+    sweep: int
+    metadata: tuple[bool, ...]  # per metadata output: also a list of items (fan-out source)
+    daemon: bool
+    lead: bool
+
+
+def env_var(name: str, value: str) -> m.EnvVar:
+    return m.EnvVar(name=name, value=value)
+
+
+def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[str, Any]) -> m.Template:
+    """The container template of every job of one shape: the pod runs `pipec_pod` from the
+    runtime in the workflow's annotation, with the execution's values in its environment."""
+    mount = layout.root or EXEC_MOUNT
+    # Areas that do not sit under one root get mounts of their own.
+    area_mounts = [] if layout.root else [
+        m.VolumeMount(name="pipec-execution", mount_path=layout.path(area), sub_path=area) for area in ir.AREAS]
+    storage = str(argo.get("artifact_storage", "s3"))
+    inputs = [m.Parameter(name="job"), m.Parameter(name="execution", default="0"),
+              m.Parameter(name="command"), m.Parameter(name="setup", default=""),
+              m.Parameter(name="parameters", default="{}")]
+    env = [
+        env_var("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
+        env_var("PIPEC_ENGINE", "argo"),
+        env_var("PIPEC_EXEC_MOUNT", mount),
+        *([env_var("PIPEC_LAYOUT", layout.spec())] if layout.exports else []),
+        env_var("PIPEC_JOB", "{{inputs.parameters.job}}"),
+        env_var("PIPEC_EXECUTION", "{{inputs.parameters.execution}}"),
+        env_var("PIPEC_COMMAND", "{{inputs.parameters.command}}"),
+        env_var("PIPEC_SETUP", "{{inputs.parameters.setup}}"),
+        env_var("PIPEC_PARAMETERS", "{{inputs.parameters.parameters}}"),
+    ]
+    encoded = ["PIPEC_COMMAND", "PIPEC_SETUP", "PIPEC_PARAMETERS"]
+    artifacts = []
+    for i in range(shape.upstream):
+        inputs.append(m.Parameter(name=f"up-{i}"))
+        artifacts.append(m.Artifact(name=f"up-{i}", path=f"/pipec/up/{i}", optional=True,
+                                    **key_artifact(storage, f"{{{{workflow.name}}}}/{{{{inputs.parameters.up-{i}}}}}/")))
+    if shape.upstream:
+        env.append(env_var("PIPEC_UPSTREAM", " ".join(f"{{{{inputs.parameters.up-{i}}}}}"
+                                                   for i in range(shape.upstream))))
+    for i, kind in enumerate(shape.urls):
+        names = [f"url-{i}"] if kind == "http" else [f"url-{i}-bucket", f"url-{i}-key"]
+        inputs += [m.Parameter(name=n) for n in names]
+        artifacts.append(m.Artifact(name=f"url-{i}", path=f"/pipec/url/{i}", **url_artifact(kind, i, argo)))
+    for k, pname in shape.params:
+        env.append(env_var(f"PIPEC_PARAM_{k}", f"{{{{workflow.parameters.{pname}}}}}"))
+        encoded.append(f"PIPEC_PARAM_{k}")  # -p NAME=pipec-b64:... carries values holding "{{"
+    for j in range(shape.values):
+        inputs += [m.Parameter(name=f"value-{j}"), m.Parameter(name=f"value-{j}-json")]
+        env += [env_var(f"PIPEC_VALUE_{j}", f"{{{{inputs.parameters.value-{j}}}}}"),
+                env_var(f"PIPEC_VALUE_{j}_JSON", f"{{{{inputs.parameters.value-{j}-json}}}}")]
+        encoded += [f"PIPEC_VALUE_{j}", f"PIPEC_VALUE_{j}_JSON"]
+    for j in range(shape.sweep):
+        inputs.append(m.Parameter(name=f"sweep-{j}", default=""))
+        env.append(env_var(f"PIPEC_SWEEP_{j}", f"{{{{inputs.parameters.sweep-{j}}}}}"))
+        encoded.append(f"PIPEC_SWEEP_{j}")
+    if shape.metadata:
+        inputs.append(m.Parameter(name="metadata"))
+        env.append(env_var("PIPEC_METADATA", "{{inputs.parameters.metadata}}"))
+        encoded.append("PIPEC_METADATA")
+    if shape.daemon or shape.lead:
+        env.append(m.EnvVar(name="PIPEC_POD_IP", value_from=m.EnvVarSource(
+            field_ref=m.ObjectFieldSelector(field_path="status.podIP"))))
+    if shape.lead:
+        inputs.append(m.Parameter(name="hosts"))
+        env.append(env_var("PIPEC_MEMBER_HOSTS", "{{inputs.parameters.hosts}}"))
+    env.append(env_var("PIPEC_ENCODED", " ".join(encoded)))
+    key = "{{workflow.name}}/{{inputs.parameters.job}}/{{inputs.parameters.execution}}"
+    out_artifacts = [
+        m.Artifact(name=area.strip(".") or area, path=f"{mount}/{area}", optional=True,
+                   archive=m.ArchiveStrategy(none=m.NoneStrategy()), **key_artifact(storage, f"{key}/{area}/"))
+        for area in (["outputs", ".pipec"] + (["inputs"] if shape.inputs_area else []))
+    ]
+    out_params = []
+    for n, items in enumerate(shape.metadata):
+        forms = ["json", "text"] + (["items"] if items else [])
+        for form in forms:
+            out_params.append(m.Parameter(
+                name=f"meta-{n}-{form}",
+                value_from=m.ValueFrom(path=f"/pipec/meta/{n}.{form}", default="[]" if form == "items" else MISSING)))
+    requests, limits = dict(shape.requests), dict(shape.limits)
+    container = m.Container(
+        image=shape.image,
+        command=["sh", "-c", BOOT],
+        env=env,
+        resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
+        if requests or limits else None,
+        volume_mounts=[m.VolumeMount(name="pipec", mount_path="/pipec"),
+                       m.VolumeMount(name="pipec-execution", mount_path=mount), *area_mounts],
+        image_pull_policy=argo.get("image_pull_policy"),
+    )
+    return m.Template(
+        name=name,
+        inputs=m.Inputs(parameters=inputs, artifacts=artifacts or None),
+        outputs=m.Outputs(artifacts=out_artifacts, parameters=out_params or None),
+        container=container,
+        active_deadline_seconds=shape.timeout,
+        retry_strategy=m.RetryStrategy(limit=shape.retries) if shape.retries else None,
+        node_selector=dict(shape.node_selector) or None,
+        tolerations=[m.Toleration(**t) for t in json.loads(shape.tolerations)] or None,
+        daemon=True if shape.daemon else None,
+    )
