@@ -36,7 +36,6 @@ from pipec.targets import FANOUT_OVER_SWEEPS, METADATA_INTO_GROUPS, METADATA_OUT
 from pipec.datafiles import data_dir
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
-DEFAULT_RETRIES = 2
 
 
 @dataclass
@@ -98,6 +97,7 @@ class _Param:
     default: str
     default_text: str
     choices: tuple[str, ...] = ()
+    description: str = ""
 
 
 TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS}))
@@ -111,7 +111,7 @@ class _Compiler(JobRenderer):
         self.slurm: dict[str, Any] = dict(config.data.get("slurm", {}))
         self.container = str(self.slurm.get("container", "none"))
         self.max_array = int(self.slurm.get("max_array_size", DEFAULT_MAX_ARRAY_SIZE))
-        self.retries = int(self.slurm.get("retries", DEFAULT_RETRIES))
+        self.retries = self.slurm.get("retries")  # [slurm] retries overrides the job's own count
         self.workflow_id = safe_id(wf.name)
         self.out = Output()
         self.params: list[_Param] = []
@@ -131,7 +131,7 @@ class _Compiler(JobRenderer):
                 continue
             text = self.default_text(k)
             self.params.append(_Param(p.name, f"PIPEC_PARAM_{k}", self.param_type(k), text, text or "empty",
-                                      self.param_choices(k)))
+                                      self.param_choices(k), p.description or ""))
 
     # ---------------------------------------------------------------------------------------
     def resources(self, job: ir.Job) -> list[str]:
@@ -151,6 +151,8 @@ class _Compiler(JobRenderer):
             out.append(f"--cpus-per-task={max(1, math.ceil(float(cpus)))}")
         if memory:
             out.append(f"--mem={int(math.ceil(float(memory)))}M")
+        if res.storage_mb:
+            out.append(f"--tmp={int(res.storage_mb)}M")  # local scratch disk the node must have
         if gpus:
             out.append(_option("gres", f"gpu:{gpu_type}:{gpus}" if gpu_type else f"gpu:{gpus}"))
         out.extend(quote(str(o)) if not str(o).startswith("--") else _raw_option(str(o))
@@ -188,7 +190,8 @@ class _Compiler(JobRenderer):
             # Lines repeated for every input are rendered here rather than in the template:
             # at 10,000 jobs the template's per-line filter calls dominate compile time.
             "staging": self.staging_lines(job, gates, stages, fetches),
-            "retries": self.retries if job.on_error is ir.OnError.RETRY else 0,
+            "retries": int(self.retries if self.retries is not None else job.retries)
+            if job.on_error is ir.OnError.RETRY else 0,
             "command_prefix": self.launcher(job),
             "group_prefix": self.launcher(job, in_srun=True),
             "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),

@@ -151,7 +151,6 @@ class Job:
     timeout_seconds: int | None = None
     retries: int = 0
     inputs: tuple[Input, ...] = ()
-    outputs: tuple[str, ...] = ()  # declared output names (informational; all files are kept)
     params: tuple[Param, ...] = ()
     sweep: Sweep | None = None
     group: str | None = None  # group name

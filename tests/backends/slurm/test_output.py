@@ -883,3 +883,22 @@ def test_submit_accepts_only_the_listed_choices(tmp_path: Path) -> None:
                               capture_output=True, text=True)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not mark.exists()
+
+
+def test_ir_fields_reach_the_scripts() -> None:
+    # Resources.storage_mb becomes --tmp; Job.retries is the retry count unless [slurm] retries
+    # says otherwise; a pipeline parameter's description is in submit.sh's usage.
+    from pipec import ir
+    from pipec.backends.slurm import compile_workflows
+    from pipec.config import Config
+    from pipec.errors import Diagnostics
+
+    job = ir.Job("a", "a", command=ir.Command.shell("true"), resources=ir.Resources(storage_mb=2048),
+                 retries=3, on_error=ir.OnError.RETRY, params=(ir.Param("n", args=ir.ArgSpec(("--n={v}",))),))
+    wf = ir.Workflow("w", jobs=(job,), params=(ir.PipelineParam("n", "1", (("a", "n"),), "How many."),))
+    diags = Diagnostics()
+    files = compile_workflows([wf], Config(), diags)
+    assert not diags.has_errors, diags.items
+    sbatch = files["w/jobs/a.sbatch"][0]
+    assert "#SBATCH --tmp=2048M\n" in sbatch and "pipec_run retry 3 " in sbatch
+    assert "#                         n: How many. (default 1)\n" in files["w/submit.sh"][0]

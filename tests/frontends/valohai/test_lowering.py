@@ -82,7 +82,6 @@ def test_job_fields_from_step(write):
     assert job.param("tags").value == ["a"] and job.param("tags").args.multiple == "join"
     assert job.param("learning_rate").args.words == ("--lr={v}",)
     assert job.input("dataset").urls == ("https://example.com/d.csv",)
-    assert job.outputs == ("model",)
     assert job.on_error is ir.OnError.STOP_ALL
 
 

@@ -104,7 +104,6 @@ def _job(cfg: Config, node: Node, fed_inputs: set[str], diags: Diagnostics) -> i
         timeout_seconds=parse_duration(step["time-limit"]) if step.get("time-limit") is not None else None,
         retries=retries,
         inputs=tuple(inputs),
-        outputs=tuple(o["name"] for o in step.get("outputs") or []),
         params=tuple(ir_param(p, doc.locate(node.param_paths[n])) for n, p in node.params.items()),
         on_error=on_error,
         step=node.step.name,

@@ -6,7 +6,7 @@
 #   --run-dir PATH      run directory on a filesystem all nodes share
 #                       (default: ./pipec-runs/parameterised-training-pipeline-<UTC timestamp>)
 #   --param NAME=VALUE  set a pipeline parameter for this run:
-#                         batch_size (default 64)
+#                         batch_size: Batch size shared by both training nodes. (default 64)
 #                         report_title (default Nightly training report)
 #   --dry-run           print the sbatch command lines and submit nothing
 #
