@@ -549,7 +549,7 @@ def check_workflows(root: Path, actionlint_config: Path | None = None) -> list[s
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args or len(args) > 2 or args[0] in ("-h", "--help"):
-        print("usage: python -m tests.gha_check DIR [ACTIONLINT_CONFIG]", file=sys.stderr)
+        print("usage: python -m tests.harness.gha_check DIR [ACTIONLINT_CONFIG]", file=sys.stderr)
         return 2
     config = Path(args[1]) if len(args) == 2 else None
     try:

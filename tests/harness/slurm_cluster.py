@@ -340,7 +340,7 @@ class SlurmCluster:
             for n in NODES
         )
         text = f"""\
-# Written by tests/slurm_cluster.py: a private test cluster.
+# Written by tests/harness/slurm_cluster.py: a private test cluster.
 ClusterName=pipectest
 SlurmctldHost={self.hostname}(127.0.0.1)
 SlurmctldPort={self.ctld_port}

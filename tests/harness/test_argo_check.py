@@ -1,4 +1,4 @@
-"""Tests of tests/argo_check.py, the offline Argo manifest checker."""
+"""Tests of tests/harness/argo_check.py, the offline Argo manifest checker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of tests/gha_check.py, the GitHub Actions workflow judge (actionlint with
+"""Tests of tests/harness/gha_check.py, the GitHub Actions workflow judge (actionlint with
 ShellCheck, zizmor offline, check-jsonschema), on hand-written workflows.
 
 The tests that run the tools take the ``gha_tools`` fixture: they skip when a tool is

@@ -1,4 +1,4 @@
-"""Self-test of the real Slurm test cluster (tests/slurm_cluster.py).
+"""Self-test of the real Slurm test cluster (tests/harness/slurm_cluster.py).
 
 Proves that the private cluster runs what pipec's Slurm back end relies on:
 batch jobs, dependency chains, --kill-on-invalid-dep, throttled job arrays,

@@ -1,5 +1,5 @@
 """End to end on an emulated Argo: compile valohai.yaml pipelines with ``pipec compile
---target argo`` and run the manifests through tests/argo_sim.py, whose pods are real ``sh``
+--target argo`` and run the manifests through tests/harness/argo_sim.py, whose pods are real ``sh``
 processes running pipec's pod runtime, with a directory standing in for the S3 artifact
 repository.
 

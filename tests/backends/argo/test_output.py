@@ -13,10 +13,10 @@ Golden files
 
     To accept a deliberate change of the output, rewrite the golden files and review the diff:
 
-        PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/test_argo_output.py -k golden
+        PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/backends/argo/test_output.py -k golden
         git diff golden/
 
-Every manifest here is judged by tests/argo_check.py (a strict offline stand-in for
+Every manifest here is judged by tests/harness/argo_check.py (a strict offline stand-in for
 `argo lint --strict --offline`). Compiles run in-process through click's CliRunner; only the
 PYTHONHASHSEED determinism test starts subprocesses.
 
@@ -261,7 +261,7 @@ def test_golden(name: str, tmp_path: Path) -> None:
     assert golden.is_dir(), f"no golden files for {name}: run with PIPEC_UPDATE_GOLDEN=1 to create {golden}"
     compare_trees(out, golden, f"golden/argo/{_stem(name)}",
                   "If the change is intended: PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest "
-                  "tests/test_argo_output.py -k golden, then review `git diff golden/`.")
+                  "tests/backends/argo/test_output.py -k golden, then review `git diff golden/`.")
 
 
 def test_golden_has_no_stale_examples() -> None:

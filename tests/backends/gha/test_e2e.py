@@ -1,5 +1,5 @@
 """End to end on an emulated GitHub Actions: compile valohai.yaml pipelines with ``pipec
-compile --target gha`` and run the workflows through tests/gha_sim.py, whose steps are real
+compile --target gha`` and run the workflows through tests/harness/gha_sim.py, whose steps are real
 ``sh``/``bash`` processes running pipec's runtime (pipec_pod), with a directory standing in
 for the run's artifact storage.
 

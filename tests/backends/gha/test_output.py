@@ -1,5 +1,5 @@
 """The GitHub Actions target: golden files, and every generated workflow judged by
-actionlint (with ShellCheck), zizmor and the SchemaStore schema (tests/gha_check.py),
+actionlint (with ShellCheck), zizmor and the SchemaStore schema (tests/harness/gha_check.py),
 including hostile names, values and commands, split matrices, groups and self-hosted labels.
 
 Regenerate the golden files with PIPEC_UPDATE_GOLDEN=1 (read the diff before committing).

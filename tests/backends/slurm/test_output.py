@@ -12,7 +12,7 @@ Golden files
 
     To accept a deliberate change of the output, rewrite the golden files and review the diff:
 
-        PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/test_slurm_output.py
+        PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest tests/backends/slurm/test_output.py
         git diff golden/
 
     Every example compiles for Slurm.
@@ -227,6 +227,12 @@ def test_golden(name: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = compile_example(name, out)
     assert result.returncode == 0, result.stderr
+    # The runtime copy is the joined runtime (tests/runtime tests it); golden files hold the rest.
+    from pipec.backends.runtime import runtime_script
+
+    for copy in out.rglob("pipec-runtime.sh"):
+        assert copy.read_text(encoding="utf-8") == runtime_script("slurm")
+        copy.unlink()
     golden = GOLDEN / _stem(name)
     if UPDATE:
         shutil.rmtree(golden, ignore_errors=True)
@@ -235,8 +241,8 @@ def test_golden(name: str, tmp_path: Path) -> None:
         return
     assert golden.is_dir(), f"no golden files for {name}: run with PIPEC_UPDATE_GOLDEN=1 to create {golden}"
     compare_trees(out, golden, f"golden/slurm/{_stem(name)}",
-                  "If the change is intended: PIPEC_UPDATE_GOLDEN=1 PYTHONPATH=compiler python3 -m pytest "
-                  "tests/test_slurm_output.py, then review `git diff golden/`.")
+                  "If the change is intended: PIPEC_UPDATE_GOLDEN=1 .venv/bin/python -m pytest "
+                  "tests/backends/slurm/test_output.py -k golden, then review `git diff golden/`.")
 
 
 @pytest.mark.parametrize("name", COMPILING)
