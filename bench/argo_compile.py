@@ -60,10 +60,11 @@ from hera.workflows import (
     Workflow,
 )
 from hera.workflows import models as hm
+from synthetic import IMAGE, PIPELINE, STEPS, generate_dag, generate_grid
+
 from pipec.backends import argo
 from pipec.driver import Request, load_workflows
 from pipec.errors import Diagnostics
-from synthetic import IMAGE, PIPELINE, STEPS, generate_dag, generate_grid
 
 LAYERS = 50
 WIDTH = 100

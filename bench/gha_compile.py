@@ -35,10 +35,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "compiler"))
 
+from synthetic import generate_dag, generate_grid
+
 from pipec.backends import gha
 from pipec.driver import Request, load_workflows
 from pipec.errors import Diagnostics
-from synthetic import generate_dag, generate_grid
 
 LAYERS, WIDTH = 10, 20
 TOO_BIG = (8, 250)

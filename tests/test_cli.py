@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from pipec import __version__
 from pipec.cli import main
-
 from tests.paths import EXAMPLES, ROOT
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))

@@ -39,12 +39,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.paths import ROOT
 from pipec import ir
 from pipec.driver import Request, Result, UsageError, load_workflows
-from tests.requests import valohai_request
 from pipec.errors import Diagnostic, Diagnostics, PipecError
 from pipec.loader import Document, load_bytes, load_text
+from tests.paths import ROOT
+from tests.requests import valohai_request
 
 REPO = ROOT
 COMPILER_DIR = REPO / "compiler"

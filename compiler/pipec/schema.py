@@ -12,9 +12,9 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
+from pipec.datafiles import data_dir
 from pipec.errors import Diagnostics
 from pipec.loader import Document, Path
-from pipec.datafiles import data_dir
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe errors: valid files never need it
     from jsonschema import Draft202012Validator

@@ -21,6 +21,7 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pipec import ir
 from pipec.backends.command import render
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote

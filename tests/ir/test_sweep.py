@@ -8,15 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.paths import COMPILER_DIR
-from pipec.ir import Axis, RandomAxis, RuntimeFanout, Sweep, SweepKind
 from pipec.frontends.valohai.sweep_rules import axis_values, random_axis
+from pipec.ir import Axis, RandomAxis, RuntimeFanout, Sweep, SweepKind
 from pipec.ir.sweep import (
     DEFAULT_SEED,
     SweepRuleError,
@@ -26,7 +24,7 @@ from pipec.ir.sweep import (
     rows_sweep,
     sweep_row,
 )
-
+from tests.paths import COMPILER_DIR
 
 
 def rule_error(style: str, rules: dict) -> SweepRuleError:

@@ -6,8 +6,8 @@ import pytest
 
 from pipec import ir
 from pipec.errors import Diagnostics, Location
-from pipec.passes import Context, run_passes
 from pipec.names import safe_id
+from pipec.passes import Context, run_passes
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from pipec.backends.runtime import ORDER, PARTS, part_text, runtime_script
 from pipec.cli import main
-
 from tests.paths import EXAMPLES, ROOT
 from tests.runtime.conftest import TARGETS, Shell
 

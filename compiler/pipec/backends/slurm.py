@@ -30,10 +30,10 @@ from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
 from pipec.config import Config
+from pipec.datafiles import data_dir
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import FANOUT_OVER_SWEEPS, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, Target
-from pipec.datafiles import data_dir
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
 

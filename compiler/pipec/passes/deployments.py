@@ -13,7 +13,6 @@ from pipec.passes.context import Context
 from pipec.targets import DEPLOY_MANIFESTS
 
 
-
 def lower_deployments(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
     if not any(j.kind is ir.JobKind.DEPLOYMENT for j in wf.jobs):
         return wf

@@ -16,7 +16,6 @@ Known pipec bugs are ``xfail(strict=True)`` tests that describe the bug in their
 from __future__ import annotations
 
 import base64
-
 import functools
 import http.server
 import itertools
@@ -29,9 +28,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
-
 from tests.harness.argo_sim import (
     ArgoError,
     Node,

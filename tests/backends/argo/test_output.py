@@ -48,7 +48,6 @@ import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
-
 from tests.harness.argo_check import check_manifest, check_yaml
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 

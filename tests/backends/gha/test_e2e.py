@@ -31,10 +31,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
-
-from tests.paths import EXAMPLES
 from tests.harness.gha_sim import (
     TOKEN,
     GhaError,
@@ -49,6 +48,7 @@ from tests.harness.gha_sim import (
     render,
     run_workflow,
 )
+from tests.paths import EXAMPLES
 
 
 # --------------------------------------------------------------------------- helpers

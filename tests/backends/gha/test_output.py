@@ -8,9 +8,8 @@ Regenerate the golden files with PIPEC_UPDATE_GOLDEN=1 (read the diff before com
 from __future__ import annotations
 
 import json
-import re
-
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +20,8 @@ import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
-
-from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 from tests.harness.gha_check import check_workflows
+from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
 GOLDEN = ROOT / "golden" / "gha"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.valohai.yaml"))

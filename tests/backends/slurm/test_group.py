@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-
 from tests.paths import ROOT
 
 PIPELINE = """

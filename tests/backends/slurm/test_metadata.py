@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 
-
 from tests.paths import ROOT
 
 LABEL = "it's $(touch pwned) `touch pwned` \"q\" ü\n-n"

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.paths import ROOT
 from pipec.cli import main
 from pipec.driver import Request, Result, load_workflows
+from tests.paths import ROOT
 from tests.requests import valohai_request
 
 REPO = ROOT

@@ -6,10 +6,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
-from pipec import ir
 from click.testing import CliRunner
 
+from pipec import ir
 from pipec.cli import main
 from pipec.driver import Request, UsageError, load_workflows
 from tests.requests import valohai_request

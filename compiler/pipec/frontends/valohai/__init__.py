@@ -13,8 +13,7 @@ from typing import Any
 from pipec import ir
 from pipec.errors import Diagnostics
 from pipec.frontends import Options as FrontendOptions
-from pipec.frontends import OptionSpec
-from pipec.frontends import UsageError
+from pipec.frontends import OptionSpec, UsageError
 from pipec.frontends.valohai.checks import lint_deployment, lint_step, lint_task
 from pipec.frontends.valohai.lower import pipeline_workflow, step_workflow
 from pipec.frontends.valohai.model import (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from pipec.errors import Diagnostics
+from pipec.frontends.valohai.command import check_pass_as
 from pipec.frontends.valohai.model import (
     ON_CHILD_ERROR,
     TASK_TYPES,
@@ -14,7 +15,6 @@ from pipec.frontends.valohai.model import (
     Item,
     did_you_mean_hint,
 )
-from pipec.frontends.valohai.command import check_pass_as
 from pipec.frontends.valohai.values import (
     ValueSyntaxError,
     check_expression,

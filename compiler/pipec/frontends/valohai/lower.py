@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from pipec import ir
-from pipec.errors import Diagnostics, Location
+from pipec.errors import Diagnostics
 from pipec.frontends import UsageError
 from pipec.frontends.valohai.checks import task_type
 from pipec.frontends.valohai.command import VALOHAI_LAYOUT, ir_param
