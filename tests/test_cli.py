@@ -125,3 +125,23 @@ def test_slurm_needs_an_output_directory():
     result = CliRunner().invoke(main, ["compile", "examples/valohai/mnist.valohai.yaml", "--target", "slurm"])
     assert result.exit_code == 2
     assert "writes a directory" in result.output
+
+
+def test_an_option_of_another_dialect_is_a_usage_error(tmp_path, monkeypatch) -> None:
+    # A front end takes only the options it declares; `--pipeline` belongs to Valohai's.
+    import sys
+    import types
+
+    from pipec import frontends
+
+    fake = types.ModuleType("fake_osmo_frontend")
+    fake.OPTIONS = {}
+    fake.load = lambda doc, diags, options: []
+    monkeypatch.setitem(sys.modules, "fake_osmo_frontend", fake)
+    monkeypatch.setitem(frontends.DIALECTS, "osmo", "fake_osmo_frontend")
+    path = tmp_path / "workflow.yaml"
+    path.write_text("workflow:\n  name: w\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(path), "--pipeline", "p"])
+    assert result.exit_code == 2
+    assert "--pipeline applies to other dialects, not to osmo files" in result.output
+    assert CliRunner().invoke(main, ["plan", str(path)]).exit_code == 0

@@ -40,7 +40,7 @@ SENTINEL = "@@PIPEC_P{salt}_{k}@@"
 class RuntimeValue:
     """A job parameter whose value an upstream prints at run time (metadata, deployment facts)."""
 
-    index: int  # sentinel index
+    index: int  # its number among the late values (its placeholder in parameters.json)
     var: str  # environment variable holding the value as text
     dep: ir.Dependency
 
@@ -75,7 +75,7 @@ class JobRenderer:
         for (j, pname), v in self.runtime.items():
             self._runtime_by_job.setdefault(j, []).append((pname, v))
         self._overrides_by_job: dict[str, list[tuple[str, int]]] | None = None
-        # sentinel index -> environment variable, for every value rendered late
+        # late value number -> the environment variable holding it, for every value rendered late
         self.late_vars: dict[int, str] = {k: f"PIPEC_PARAM_{k}" for k in range(len(wf.params))}
         self.late_vars.update({v.index: v.var for v in self.runtime.values()})
 
@@ -87,12 +87,6 @@ class JobRenderer:
         """Late value k, read from the variable `names` gives it (default: late_vars)."""
         return ir.Late((names or self.late_vars)[k], self.sentinel(k))
 
-    def new_late_var(self, var: str) -> int:
-        """Register one more late value (e.g. a sweep value the engine expands); its sentinel index."""
-        k = max(self.late_vars, default=-1) + 1
-        self.late_vars[k] = var
-        return k
-
     def loc(self, obj: Any) -> Location:
         return getattr(obj, "location", None) or self.wf.location or Location(self.wf.source_file, 1, 1)
 
@@ -102,7 +96,7 @@ class JobRenderer:
     # ---------------------------------------------------------------------------------------
     def find_overridable(self) -> None:
         """Which job parameters each pipeline parameter can change at submit time; warn where
-        the pass-as rules need the value at compile time."""
+        the way a parameter is written on the command line needs the value at compile time."""
         for k, p in enumerate(self.wf.params):
             for job_id, pname in p.targets:
                 job = self.wf.job(job_id)
@@ -127,7 +121,7 @@ class JobRenderer:
                     continue
                 if not self.renders_late(job, pname, k):
                     self.diags.warning(
-                        f"pipeline parameter '{p.name}': the pass-as format of '{pname}' in '{job.name}' "
+                        f"pipeline parameter '{p.name}': the command-line format of '{pname}' in '{job.name}' "
                         f"needs the value at compile time, so it cannot be changed at submit time on {self.engine}",
                         self.loc(p))
                     continue
