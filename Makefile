@@ -15,7 +15,7 @@ LOCK_PYTHON := 3.11
 UV_VERSION := 0.13.9
 LATEST := .venv-latest
 
-.PHONY: demo test test-fast test-latest lock bench clean
+.PHONY: demo test test-fast test-latest fuzz lock bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -54,6 +54,11 @@ test: $(VENV)/.installed
 # The quick tests only: no real cluster, no end-to-end runs, no external judges, no fuzzing.
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not cluster and not e2e and not tools and not fuzz"
+
+# Long fuzzing, not run by CI: about 100,000 generated and mutated documents through check,
+# and every one that passes compiled for each target; any traceback fails. Takes about 30 min.
+fuzz: $(VENV)/.installed
+	PIPEC_FUZZ_SCALE=55 PIPEC_FUZZ_TARGETS=argo,gha,slurm $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 # The newest releases pyproject.toml allows, in a venv of their own: upstream drift seen on
 # purpose. Not run by CI; failures here are findings to fix or to document.

@@ -20,10 +20,12 @@ The plain `test_regression_*` tests at the end are minimal reproductions of cras
 from __future__ import annotations
 
 import atexit
+import collections
 import copy
 import itertools
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -67,8 +69,24 @@ FUZZ = settings(
 )
 
 
+# `make fuzz` (long mode, not run by CI) multiplies the examples and also compiles every
+# document that passes the front end for each target in PIPEC_FUZZ_TARGETS.
+FUZZ_SCALE = float(os.environ.get("PIPEC_FUZZ_SCALE", "1"))
+FUZZ_TARGETS = [t for t in os.environ.get("PIPEC_FUZZ_TARGETS", "").split(",") if t]
+STATS: collections.Counter[str] = collections.Counter()
+
+
+def _report_stats() -> None:
+    if FUZZ_TARGETS:
+        print(f"\nfuzz: {STATS['documents']:,} documents through check, {STATS['compiled']:,} of them valid and "
+              f"compiled for {', '.join(FUZZ_TARGETS)} ({STATS['compiles']:,} compiles), 0 tracebacks")
+
+
+atexit.register(_report_stats)
+
+
 def fuzz(max_examples: int) -> settings:
-    return settings(FUZZ, max_examples=max_examples)
+    return settings(FUZZ, max_examples=max(1, int(max_examples * FUZZ_SCALE)))
 
 
 # ============================================================================================
@@ -529,9 +547,27 @@ def run_driver(raw: bytes | str, **options: Any) -> Result | None:
             return None
         text = raw if isinstance(raw, str) else raw.decode("utf-8-sig", errors="replace")
         check_result(result, str(path), text)
+        STATS["documents"] += 1
+        if FUZZ_TARGETS and result.workflows:
+            compile_everywhere(path, text, options)
         return result
     finally:
         path.unlink(missing_ok=True)
+
+
+def compile_everywhere(path: Path, text: str, options: dict[str, Any]) -> None:
+    """Compile a valid document for every target: only located diagnostics, never an exception."""
+    from pipec.backends import load
+
+    STATS["compiled"] += 1
+    for target in FUZZ_TARGETS:
+        result = load_workflows(valohai_request(str(path), target=target, **options))
+        check_result(result, str(path), text)
+        diags = Diagnostics(list(result.diagnostics))
+        if result.workflows:
+            load(target).compile_workflows(result.workflows, result.config, diags)
+            check_diagnostics(diags.sorted(), str(path), text)
+        STATS["compiles"] += 1
 
 
 def non_string_keys(data: Any) -> list[Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -45,15 +47,46 @@ class Config:
 
 
 def find_config(start: FsPath) -> FsPath | None:
-    """The nearest pipec.toml, or pyproject.toml with a [tool.pipec] table, from `start` up."""
+    """The nearest pipec.toml, or pyproject.toml with a [tool.pipec] table, from `start` up to
+    the repository's root (the nearest folder holding `.git`), or `start` alone outside a
+    repository: a pipec.toml in a shared parent folder (/tmp, a home directory) is never
+    picked up by accident."""
     here = start.resolve()
+    folders = [here]
     for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            folders = [f for f in (here, *here.parents) if f == folder or folder in f.parents]
+            break
+    for folder in folders:
         candidate = folder / "pipec.toml"
         if candidate.is_file():
-            return candidate
+            return _shown(candidate)
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and "[tool.pipec" in pyproject.read_text(encoding="utf-8", errors="replace"):
-            return pyproject
+            return _shown(pyproject)
+    return None
+
+
+def _shown(path: FsPath) -> FsPath:
+    """The path as messages show it: relative to the working directory when it is below it."""
+    try:
+        return path.relative_to(FsPath.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def untrusted(path: FsPath) -> str | None:
+    """Why a config file must not be used (it decides commands jobs run), or None: writable by
+    other users, or owned by another user than the one running pipec (as git's
+    safe.directory refuses a repository owned by someone else)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if info.st_mode & 0o002:
+        return "it is writable by every user"
+    if hasattr(os, "getuid") and info.st_uid not in (os.getuid(), 0):
+        return f"it belongs to another user (uid {info.st_uid})"
     return None
 
 
@@ -61,6 +94,11 @@ def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
     if path is None:
         return Config()
     file = str(path)
+    why = untrusted(path)
+    if why:
+        diags.error(f"refusing the configuration {file}: {why}", Location(file, 1, 1),
+                    "make it yours and not writable by others (chmod o-w), or pass --config with a file you trust")
+        raise PipecError(diags.sorted())
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -94,6 +132,9 @@ def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
         else:
             message = f"{where}: {err.message}"
         diags.error(message, cfg.locate(*keys) if keys else Location(file, 1, 1), hint)
+    for keys in _odd_numbers(data, ()):
+        diags.error(f"{'.'.join(keys)}: not a usable number (infinite, NaN or beyond ±1e18)", cfg.locate(*keys),
+                    "write a finite number")
     for keys, zone in _time_zones(data):
         if not _is_time_zone(zone):
             diags.error(f"{'.'.join(keys)}: '{zone}' is not an IANA time zone (like Europe/Helsinki)",
@@ -101,6 +142,18 @@ def load_config(path: FsPath | None, diags: Diagnostics) -> Config:
     if diags.has_errors:
         raise PipecError(diags.sorted())
     return cfg
+
+
+def _odd_numbers(value: Any, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Where the config holds numbers no setting means (TOML reads inf and nan)."""
+    if isinstance(value, float) and not math.isfinite(value) or (
+            isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18):
+        return [keys]
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _odd_numbers(v, (*keys, str(key)))]
+    if isinstance(value, list):
+        return [k for v in value for k in _odd_numbers(v, keys)]
+    return []
 
 
 def _time_zones(data: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:

@@ -13,10 +13,11 @@ from typing import Any
 
 from pipec import frontends, ir
 from pipec.config import Config, find_config, load_config
-from pipec.errors import Diagnostic, Diagnostics, PipecError
+from pipec.errors import Diagnostic, Diagnostics, Location, PipecError
 from pipec.frontends.detect import HINT as DETECTION_HINT
 from pipec.frontends.detect import detect
 from pipec.loader import load_bytes
+from pipec.names import safe_id
 from pipec.passes import Context, run_passes
 from pipec.targets import Target
 
@@ -72,12 +73,15 @@ def _read(file: str) -> tuple[bytes, str]:
 
 def _config(req: Request, diags: Diagnostics) -> Config:
     if req.config is not None:
-        path = FsPath(req.config)
-        if not path.is_file():
+        path: FsPath | None = FsPath(req.config)
+        if not path.is_file():  # type: ignore[union-attr]
             raise UsageError(f"--config {req.config}: no such file")
-        return load_config(path, diags)
-    start = FsPath.cwd() if req.file == "-" else FsPath(req.file).parent
-    return load_config(find_config(start), diags)
+    else:
+        path = find_config(FsPath.cwd() if req.file == "-" else FsPath(req.file).parent)
+    config = load_config(path, diags)
+    if config.file is not None:  # say which one: a configuration decides what jobs run
+        diags.note(f"configuration: {config.file}", Location(config.file, 1, 1))
+    return config
 
 
 def load_workflows(req: Request) -> Result:
@@ -116,14 +120,34 @@ def load_workflows(req: Request) -> Result:
                 if pipeline not in names:
                     diags.warning(f"[triggers] names '{pipeline}', which is not a pipeline of {name}; it is ignored",
                                   config.locate(pipeline), f"pipelines: {', '.join(sorted(names)) or 'none'}")
+        if not workflows and not diags.has_errors:
+            what = "nothing to compile: no pipeline and no step"
+            if req.for_compile:
+                diags.error(f"{name} holds {what}", doc.locate(()))
+            else:
+                diags.warning(f"{name} holds {what}", doc.locate(()))
         ctx = Context(diags, config, _target(req.target), req.schedule)
         result.workflows = [run_passes(wf, ctx) for wf in workflows]
+        _refuse_colliding_ids(result.workflows, diags)
         if diags.has_errors:
             result.workflows = []
     except PipecError:
         pass
     result.diagnostics = diags.sorted()
     return result
+
+
+def _refuse_colliding_ids(workflows: list[ir.Workflow], diags: Diagnostics) -> None:
+    """Every target names its files after the workflow's id: two workflows of one file whose ids
+    collide would overwrite each other."""
+    owners: dict[str, ir.Workflow] = {}
+    for wf in workflows:
+        wid = safe_id(wf.name)
+        first = owners.setdefault(wid, wf)
+        if first is not wf:
+            diags.error(f"pipelines '{first.name}' and '{wf.name}' both become '{wid}'",
+                        wf.location or Location(wf.source_file, 1, 1),
+                        "rename one of them so they differ in letters or digits")
 
 
 def _target(name: str | None) -> Target | None:

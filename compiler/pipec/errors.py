@@ -11,6 +11,23 @@ from typing import Iterable
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # information (which configuration was used); never fails a run
+
+
+def visible(text: str) -> str:
+    """`text` with control and format characters (ESC, CR, NUL, bidi overrides, ...) written
+    as escapes, so a message can neither drive a terminal nor hide what it says."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
 
 
 @dataclass(frozen=True, order=True)
@@ -32,12 +49,14 @@ class Diagnostic:
 
     def sort_key(self) -> tuple[str, int, int, int, str]:
         loc = self.location
-        return (loc.file, loc.line, loc.col, 0 if self.severity is Severity.ERROR else 1, self.message)
+        rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}[self.severity]
+        return (loc.file, loc.line, loc.col, rank, self.message)
 
     def format_text(self) -> str:
-        text = f"{self.location}: {self.severity.value}: {self.message}"
+        # Text from the input (names, values) may hold terminal control sequences: never print them.
+        text = f"{visible(str(self.location))}: {self.severity.value}: {visible(self.message)}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {visible(self.hint)}"
         return text
 
     def format_github(self) -> str:
@@ -49,9 +68,10 @@ class Diagnostic:
             return value
 
         loc = self.location
-        message = self.message + (f" (hint: {self.hint})" if self.hint else "")
+        message = visible(self.message + (f" (hint: {self.hint})" if self.hint else ""))
+        command = "notice" if self.severity is Severity.NOTE else self.severity.value
         return (
-            f"::{self.severity.value} file={esc(loc.file, True)},line={loc.line},col={loc.col}::"
+            f"::{command} file={esc(visible(loc.file), True)},line={loc.line},col={loc.col}::"
             f"{esc(message)}"
         )
 
@@ -77,6 +97,9 @@ class Diagnostics:
 
     def warning(self, message: str, location: Location, hint: str | None = None) -> None:
         self.items.append(Diagnostic(Severity.WARNING, message, location, hint))
+
+    def note(self, message: str, location: Location) -> None:
+        self.items.append(Diagnostic(Severity.NOTE, message, location))
 
     def extend(self, other: Iterable[Diagnostic]) -> None:
         self.items.extend(other)

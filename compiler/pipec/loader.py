@@ -25,6 +25,8 @@ MAX_INT = 10**18
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 @dataclass
@@ -204,16 +206,22 @@ class _Builder:
 
     def merge(self, top: _Frame, value: Any, mark: Any) -> None:
         sources = value if isinstance(value, list) else [value]
+        taken: set[str] = set()  # in `<<: [*a, *b]` the first mapping wins, as in PyYAML
         for source in sources:
             if not isinstance(source, dict):
                 raise _BuildError("a merge key '<<' takes a mapping or a list of mappings", mark)
             for k, v in source.items():
+                if k in taken:
+                    continue
                 if k not in top.value or k in top.merged:
                     top.value[k] = v
                     top.merged[k] = True
                     top.key_marks.setdefault(k, mark)
+                    taken.add(k)
 
     def scalar(self, ev: Any) -> None:
+        if "\x00" in ev.value:  # no shell variable, argument or file name can carry it
+            self.diags.error("a NUL character cannot be part of a pipeline", Location(self.doc.file, *_pos(ev.start_mark)))
         top = self.stack[-1] if self.stack else None
         if top is not None and top.kind == "map" and top.expect_key:
             if ev.value == "<<" and self.scalars.is_merge_key(ev):
@@ -240,6 +248,9 @@ class _Builder:
         self.add(value, 1, ev.start_mark, ev.anchor)
 
     def collection_start(self, ev: Any) -> None:
+        allowed = _MAP_TAG if isinstance(ev, yaml.MappingStartEvent) else _SEQ_TAG
+        if ev.tag not in (None, "!", allowed):
+            raise _BuildError(f"unsupported YAML tag {ev.tag!r}", ev.start_mark)
         if self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key:
             raise _BuildError("a mapping key must be a plain value, not a mapping or list", ev.start_mark)
         if len(self.stack) >= self.max_depth:

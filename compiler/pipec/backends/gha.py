@@ -25,7 +25,7 @@ from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
 from pipec.backends.yamltext import dump
 from pipec.config import Config
-from pipec.errors import Diagnostics, Location
+from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, Target
 
@@ -454,10 +454,7 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
         labels |= compiler.labels
         if out is None:
             continue
-        for path in out:
-            if path in files:
-                diags.error(f"two pipelines become {path}", wf.location or Location(wf.source_file, 1, 1))
-        files.update(out)
+        files.update(out)  # the driver refused colliding workflow ids
     if files:
         runtime = runtime_script("gha")
         files[RUNTIME_PATH] = (runtime, False)

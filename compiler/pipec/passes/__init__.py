@@ -17,6 +17,7 @@ from pipec import ir
 from pipec.passes.context import Context
 from pipec.passes.deployments import lower_deployments
 from pipec.passes.graph import order_jobs
+from pipec.passes.names import check_names
 from pipec.passes.naming import assign_ids
 from pipec.passes.profiles import resolve_profiles
 from pipec.passes.support import check_support
@@ -24,8 +25,8 @@ from pipec.passes.triggers import attach_triggers
 
 Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
-PASSES: tuple[Pass, ...] = (assign_ids, order_jobs, attach_triggers, resolve_profiles, lower_deployments,
-                            check_support)
+PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, attach_triggers, resolve_profiles,
+                            lower_deployments, check_support)
 
 
 def run_passes(wf: ir.Workflow, ctx: Context, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:

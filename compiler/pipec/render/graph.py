@@ -4,6 +4,7 @@ execution count; a group is a cluster."""
 from __future__ import annotations
 
 from pipec import ir
+from pipec.errors import visible
 from pipec.render.plan import executions_text
 
 
@@ -29,9 +30,19 @@ def _edge_labels(wf: ir.Workflow) -> dict[tuple[str, str], list[str]]:
     return labels
 
 
+# Graphviz refuses a quoted string over 16 KB; a label that long is unreadable anyway.
+MAX_LABEL = 200
+
+
+def _shown(text: str) -> str:
+    """A label as it is shown: control and format characters escaped, long text cut."""
+    text = visible(text)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
 def _mermaid_text(text: str) -> str:
     # Inside a quoted Mermaid label only " and the entity syntax need escaping.
-    return text.replace("&", "#amp;").replace('"', "#quot;").replace("\n", " ")
+    return _shown(text).replace("&", "#amp;").replace('"', "#quot;")
 
 
 def to_mermaid(wf: ir.Workflow) -> str:
@@ -64,7 +75,7 @@ def _mermaid_node(job: ir.Job, ids: dict[str, str]) -> str:
 
 
 def _dot_text(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return '"' + _shown(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def to_dot(wf: ir.Workflow) -> str:

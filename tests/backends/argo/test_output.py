@@ -250,7 +250,8 @@ def test_golden(name: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = pipec("compile", f"examples/valohai/{name}", "--target", "argo", "-o", f"{out}/", cwd=ROOT)
     assert r.exit_code == 0, r.stderr
-    assert r.stderr == "", r.stderr  # the examples compile without warnings
+    # the examples compile without warnings (the one note names examples/valohai/pipec.toml)
+    assert [line for line in r.stderr.splitlines() if ": note: configuration:" not in line] == [], r.stderr
     golden = GOLDEN / _stem(name)
     if UPDATE:
         shutil.rmtree(golden, ignore_errors=True)

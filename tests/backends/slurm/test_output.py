@@ -283,7 +283,8 @@ def hostile_document(mark: Path) -> list[dict]:
     return [
         {"step": {
             "name": prep_step,
-            "image": f"python:3.12 $(touch {mark})",
+            # Spaces are refused in image references (on every target); the rest must stay inert.
+            "image": f"python:3.12-$(touch\\t{mark})`touch`",
             "command": [
                 f"echo \"it's a \\\"quoted\\\" $HOME\" 'single $(touch {mark}) `touch {mark}`'; echo done",
                 "cat <<'EOF'\nPIPEC_EOF\nPIPEC_EOF_1\nEOF",

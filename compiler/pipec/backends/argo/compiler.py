@@ -24,7 +24,7 @@ from pipec.backends.command import RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
 from pipec.backends.shell import quote
 from pipec.config import Config
-from pipec.errors import Diagnostics, Location
+from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import DEPLOY_MANIFESTS, SCHEDULE_TIME_ZONES, Target
 
@@ -66,7 +66,8 @@ class Compiler(JobRenderer):
             text = self.default_text(k)
             described = p.description or (p.name if name != p.name else None)
             if described is not None:
-                described = described.replace("{{", "{ {")  # Argo templates the whole spec
+                while "{{" in described:  # Argo templates the whole spec; "{{{" needs two passes
+                    described = described.replace("{{", "{ {")
             # The pod decodes a pipec-b64: value, given here or with `argo submit -p`.
             choices = self.param_choices(k)
             enum = [argo_text(c) for c in choices] if text in choices else None  # Argo checks it at submit
@@ -439,17 +440,10 @@ def _kind(value: Any) -> str | None:
 
 def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagnostics, kind: str = "workflow",
                       ) -> dict[str, tuple[str, bool]]:
-    """One manifest per pipeline, keyed `<name>.yaml`."""
+    """One manifest per pipeline, keyed `<id>.yaml` (the driver refused colliding ids)."""
     files: dict[str, tuple[str, bool]] = {}
-    owners: dict[str, ir.Workflow] = {}
     for wf in workflows:
         path = f"{safe_id(wf.name)}.yaml"
-        if path in owners:
-            diags.error(f"pipelines '{owners[path].name}' and '{wf.name}' both become {path}",
-                        wf.location or Location(wf.source_file, 1, 1),
-                        "rename one of them so they differ in letters or digits")
-            continue
-        owners[path] = wf
         text = Compiler(wf, config, diags, kind).compile()
         if text is not None:
             files[path] = (text, False)
