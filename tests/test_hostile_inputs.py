@@ -250,3 +250,24 @@ def test_a_file_with_nothing_to_compile_says_so(tmp_path: Path) -> None:
     assert checked.exit_code == 0 and "nothing to compile" in checked.output
     compiled = run("compile", str(path), "--target", "slurm", "-o", str(tmp_path / "out"))
     assert compiled.exit_code == 1 and "nothing to compile" in compiled.output
+
+
+def test_a_command_that_cannot_be_built_is_reported_by_check(tmp_path: Path) -> None:
+    # A grid gives a list to a parameter that takes one value: every target would refuse it.
+    text = STEP + """\
+    parameters:
+      - {name: lr, type: string, pass-as: "--lr={v:.2e}"}
+- task:
+    name: grid
+    step: train
+    type: grid_search
+    parameters:
+      - {name: lr, style: multiple, rules: {items: [0.1, "not a number"]}}
+- pipeline:
+    name: p
+    nodes:
+      - {name: t, type: task, task: grid}
+    edges: []
+"""
+    code, errs = check(tmp_path, text)
+    assert code == 1 and len(errs) == 1 and "cannot build the command of 't'" in errs[0]

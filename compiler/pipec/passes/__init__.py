@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipec import ir
+from pipec.passes.commands import check_commands
 from pipec.passes.context import Context
 from pipec.passes.deployments import lower_deployments
 from pipec.passes.graph import order_jobs
@@ -26,7 +27,7 @@ from pipec.passes.triggers import attach_triggers
 Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
 PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, attach_triggers, resolve_profiles,
-                            lower_deployments, check_support)
+                            lower_deployments, check_commands, check_support)
 
 
 def run_passes(wf: ir.Workflow, ctx: Context, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:
