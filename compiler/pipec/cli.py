@@ -184,8 +184,11 @@ def _cron(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
 @click.option("--schedule", default=None, metavar="CRON", callback=_cron,
               help="Run the compiled pipelines on this five-field cron schedule (overrides [triggers]).")
 @click.option("--strict", is_flag=True, help="Warnings fail the compile (exit 1).")
+@click.option("--force", is_flag=True,
+              help="Replace files in the way that pipec did not generate (never through a symbolic link, "
+                   "never a configuration file of yours such as .github/actionlint.yaml).")
 @_select_options
-def compile(file: str, target: str, output: str, kind: str, schedule: str | None, strict: bool,
+def compile(file: str, target: str, output: str, kind: str, schedule: str | None, strict: bool, force: bool,
             dialect: str | None, config: str | None, **options: Any) -> None:
     """Compile FILE into manifests for TARGET.
 
@@ -197,7 +200,7 @@ def compile(file: str, target: str, output: str, kind: str, schedule: str | None
     """
     from pipec.backends import load
     from pipec.errors import Diagnostics
-    from pipec.output import write_documents, write_tree
+    from pipec.output import OutputError, plan_output
 
     module = load(target)
     if not module.TARGET.streams and output == "-":
@@ -216,13 +219,29 @@ def compile(file: str, target: str, output: str, kind: str, schedule: str | None
     code = _exit_code([result], strict)
     if code:
         sys.exit(code)
+    # Writing (pipec/output.py): every problem with the output is found before anything is written.
+    # A run that compiles only some pipelines of the file removes none of the others' files.
+    partial = any(spec.selects and options.get(name) not in (None, (), {}) for name, spec in DIALECT_OPTIONS.items())
     try:
-        if module.TARGET.streams and (output == "-" or output.endswith((".yaml", ".yml"))):
-            write_documents(output, [text for _, (text, _) in sorted(files.items())])
-        else:
-            write_tree(output, files)
-    except OSError as exc:
-        raise click.UsageError(f"cannot write to {output}: {exc.strerror or exc}") from None
+        plan = plan_output(output, files, target=target, source=file, streams=module.TARGET.streams, force=force,
+                           partial=partial, shared=module.TARGET.shared)
+    except OutputError as exc:
+        raise click.UsageError(" ".join(exc.problems)) from None
+    for line in plan.warnings:
+        click.echo(line, err=True)
+    if plan.problems:
+        for line in plan.problems:
+            click.echo(line, err=True)
+        click.echo(f"pipec: nothing written ({len(plan.problems)} problem(s) with the output)", err=True)
+        sys.exit(2)
+    if strict and plan.warnings:
+        sys.exit(1)
+    try:
+        plan.apply()
+    except OutputError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

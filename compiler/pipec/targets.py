@@ -4,7 +4,8 @@ what a workflow needs that the chosen target lacks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 # Features a back end may declare.
 CONDITIONS = "conditions"  # a job that runs only when an upstream value matches
@@ -21,9 +22,25 @@ FEATURES = (CONDITIONS, MULTI_JOB_GROUPS, GROUP_FANOUT, METADATA_INTO_GROUPS, ME
 
 
 @dataclass(frozen=True)
+class SharedFile:
+    """A file that every compile into one output directory writes (each source is an owner).
+    `check(existing, wanted)`: for a file users may keep themselves (a tool's configuration
+    pipec never replaces unless it wrote it), what it lacks, as a warning, or None.
+    `merge(existing, wanted)`: the content for all owners when several share pipec's copy."""
+
+    check: Callable[[bytes, bytes], str | None] | None = None
+    merge: Callable[[bytes, bytes], bytes] | None = None
+
+    @property
+    def user_config(self) -> bool:
+        return self.check is not None
+
+
+@dataclass(frozen=True)
 class Target:
     name: str  # --target NAME
     title: str  # in messages: "Argo", "GitHub Actions", "Slurm"
     supports: frozenset[str]  # of FEATURES
     streams: bool = False  # writes one YAML stream (a file or standard output), not only a directory
     options: frozenset[str] = frozenset()  # target-specific compile options it takes ("kind")
+    shared: Mapping[str, SharedFile] = field(default_factory=dict)  # files compiles into one directory share

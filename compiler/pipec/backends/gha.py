@@ -13,6 +13,7 @@ script or an expression.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from typing import Any
@@ -27,7 +28,7 @@ from pipec.backends.yamltext import dump
 from pipec.config import Config
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
-from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, Target
+from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, SharedFile, Target
 
 # Labels actionlint knows without configuration (GitHub-hosted images and the self-hosted defaults).
 HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64", "ubuntu-latest",
@@ -64,7 +65,49 @@ def static_text(text: str) -> str:
     return text.replace("${{", "$ {{")
 
 
-TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES}))
+def _labels_text(labels: list[str]) -> str:
+    """actionlint's configuration declaring self-hosted runner labels."""
+    return "self-hosted-runner:\n  labels:\n" + "".join(f"    - {json.dumps(x)}\n" for x in labels)
+
+
+def _runner_labels(data: bytes) -> list[str] | None:
+    """The `self-hosted-runner: labels:` of an actionlint configuration (None: not readable)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    section = doc.get("self-hosted-runner") if isinstance(doc, dict) else None
+    labels = section.get("labels") if isinstance(section, dict) else None
+    return [str(x) for x in labels] if isinstance(labels, list) else []
+
+
+def _missing_labels(existing: bytes, wanted: bytes) -> str | None:
+    """What a user's own .github/actionlint.yaml lacks of the labels the workflows use."""
+    declared = _runner_labels(existing)
+    needed = _runner_labels(wanted) or []
+    if declared is None:
+        return (f"cannot read it as YAML; pipec leaves it alone (it did not write it): make sure it declares "
+                f"the self-hosted runner labels {', '.join(needed)} under self-hosted-runner: labels:")
+    # actionlint reads each declared label as a glob and compares labels case-insensitively.
+    missing = [x for x in needed if not any(fnmatch.fnmatchcase(x.lower(), p.lower()) for p in declared)]
+    if not missing:
+        return None
+    return (f"does not declare the self-hosted runner label{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} that the compiled workflows use (actionlint reports undeclared labels); pipec leaves "
+            f"this file alone as it did not write it: add them under self-hosted-runner: labels:")
+
+
+def _merge_labels(existing: bytes, wanted: bytes) -> bytes:
+    labels = set(_runner_labels(existing) or []) | set(_runner_labels(wanted) or [])
+    return _labels_text(sorted(labels)).encode()
+
+
+ACTIONLINT_CONFIG = ".github/actionlint.yaml"
+TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES}),
+                shared={RUNTIME_PATH: SharedFile(), ACTIONLINT_CONFIG: SharedFile(check=_missing_labels,
+                                                                                   merge=_merge_labels)})
 
 
 class _Compiler(JobRenderer):
@@ -460,6 +503,5 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
         files[RUNTIME_PATH] = (runtime, False)
     if files and labels:
         # actionlint knows GitHub's hosted labels only; self-hosted ones are declared here.
-        text = "self-hosted-runner:\n  labels:\n" + "".join(f"    - {json.dumps(x)}\n" for x in sorted(labels))
-        files[".github/actionlint.yaml"] = (text, False)
+        files[ACTIONLINT_CONFIG] = (_labels_text(sorted(labels)), False)
     return files

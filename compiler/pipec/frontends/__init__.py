@@ -46,6 +46,7 @@ class OptionSpec:
     metavar: str | None = None
     multiple: bool = False
     parse: Callable[[Any], Any] | None = None
+    selects: bool = False  # compiles only part of the file (the output keeps the rest's files)
 
 
 class UsageError(Exception):

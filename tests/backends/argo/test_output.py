@@ -48,6 +48,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
+from pipec.output import MANIFEST
 from tests.harness.argo_check import check_manifest, check_yaml
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
@@ -121,7 +122,9 @@ def compile_fails(path: str | Path, *extra: str, cwd: Path | None = None) -> lis
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The files of a compiled tree (not pipec's manifest of them, which names the source's path)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != MANIFEST}
 
 
 def compare_trees(actual: Path, expected: Path, what: str, hint: str) -> None:
@@ -815,7 +818,7 @@ def test_hostile_names_in_directory_output(write, tmp_path: Path) -> None:
     out = tmp_path / "manifests"
     r = pipec("compile", path, "--target", "argo", "-o", f"{out}/")
     assert r.exit_code == 0, r.stderr
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if p.name != MANIFEST)
     assert len(files) == 2
     for f in files:
         stem = f[: -len(".yaml")]
@@ -1198,8 +1201,8 @@ def test_directory_output_one_file_per_pipeline(tmp_path: Path) -> None:
     r = pipec("compile", "examples/valohai/hyperparameter-grid.valohai.yaml", "--target", "argo", "-o", f"{out}/",
               cwd=ROOT)
     assert r.exit_code == 0 and r.stdout == ""
-    assert sorted(p.name for p in out.iterdir()) == ["grid-sweep-pipeline.yaml", "random-sweep-pipeline.yaml"]
-    for p in out.iterdir():
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "grid-sweep-pipeline.yaml", "random-sweep-pipeline.yaml"]
+    for p in out.glob("*.yaml"):
         docs = list(yaml.safe_load_all(p.read_text(encoding="utf-8")))
         assert len(docs) == 1 and docs[0]["metadata"]["generateName"] == p.name[: -len("yaml")].rstrip(".") + "-"
 

@@ -20,6 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
+from pipec.output import MANIFEST
 from tests.harness.gha_check import check_workflows
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
@@ -43,7 +44,7 @@ def test_golden(example: Path, tmp_path: Path, monkeypatch) -> None:
     assert code == 0, output
     golden = GOLDEN / example.name.removesuffix(".valohai.yaml")
     got = {p.relative_to(tmp_path).as_posix(): p.read_text(encoding="utf-8")
-           for p in tmp_path.rglob("*") if p.is_file() and p.name != "pipec-runtime.sh"}
+           for p in tmp_path.rglob("*") if p.is_file() and p.name not in ("pipec-runtime.sh", MANIFEST)}
     if os.environ.get("PIPEC_UPDATE_GOLDEN") == "1":
         shutil.rmtree(golden, ignore_errors=True)
         for rel, text in got.items():

@@ -48,6 +48,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipec.output import MANIFEST
 from tests.paths import EXAMPLES, ROOT
 
 GOLDEN = ROOT / "golden" / "slurm"
@@ -86,7 +87,9 @@ def compile_file(path: Path, out: Path, *extra: str, hashseed: str | None = None
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The files of a compiled tree (not pipec's manifest of them, which names the source's path)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != MANIFEST}
 
 
 def compare_trees(actual: Path, expected: Path, what: str, hint: str = "") -> None:
@@ -237,7 +240,7 @@ def test_golden(name: str, tmp_path: Path) -> None:
     if UPDATE:
         shutil.rmtree(golden, ignore_errors=True)
         golden.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(out, golden)
+        shutil.copytree(out, golden, ignore=shutil.ignore_patterns(MANIFEST))
         return
     assert golden.is_dir(), f"no golden files for {name}: run with PIPEC_UPDATE_GOLDEN=1 to create {golden}"
     compare_trees(out, golden, f"golden/slurm/{_stem(name)}",

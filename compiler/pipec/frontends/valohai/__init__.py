@@ -41,8 +41,9 @@ def parse_sweeps(values: tuple[str, ...]) -> dict[str, list[Any]]:
 # The command-line options this dialect takes (cli.py offers them; other dialects refuse them).
 OPTIONS = {
     spec.name: spec for spec in (
-        OptionSpec("pipeline", "--pipeline", "Valohai: only this pipeline (default: every pipeline in the file)."),
-        OptionSpec("step", "--step", "Valohai steps-only file: compile just this step."),
+        OptionSpec("pipeline", "--pipeline", "Valohai: only this pipeline (default: every pipeline in the file).",
+                   selects=True),
+        OptionSpec("step", "--step", "Valohai steps-only file: compile just this step.", selects=True),
         OptionSpec("sweeps", "--sweep", "Valohai: a parameter grid for a task node without a task blueprint "
                    "(repeatable).", metavar="NODE.PARAM=V1,V2,...", multiple=True, parse=parse_sweeps),
     )
