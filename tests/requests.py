@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipec.driver import Request
+from pipec.driver import Request, UsageError
 from pipec.frontends.valohai import parse_sweeps
 
 
@@ -17,5 +17,8 @@ def valohai_request(file: str, *, for_compile: bool = False, target: str | None 
     if step is not None:
         options["step"] = step
     if sweeps:
-        options["sweeps"] = parse_sweeps(tuple(sweeps))
+        try:
+            options["sweeps"] = parse_sweeps(tuple(sweeps))
+        except ValueError as exc:  # the CLI makes it a usage error before the file is read
+            raise UsageError(str(exc)) from None
     return Request(file=file, target=target or ("slurm" if for_compile else None), options=options, **kw)

@@ -42,7 +42,11 @@ def _samples(job: ir.Job) -> Iterator[dict[str, Any]]:
             yield dict(row)
         return
     if sweep.kind is ir.SweepKind.RANDOM:
-        yield sweep.row(0)
+        first = sweep.row(0)
+        yield first
+        for raxis in sweep.random_axes:  # a grid style sampled in a random search: each of its values
+            for value in raxis.choices[:MAX_ROWS]:
+                yield {**first, raxis.name: value}
         return
     first = {axis.name: axis.values[0] for axis in sweep.axes}
     for axis in sweep.axes:

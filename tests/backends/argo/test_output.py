@@ -1480,3 +1480,21 @@ def test_choices_become_an_enum_and_a_pod_check(write) -> None:
     texts = [decode(t) for _, t in strings(wf)]
     assert any("pipec_check_choice mode \"$PIPEC_PARAM_0\" fast 'slow {{x}}'\n" in t for t in texts)
     assert not any("pipec_check_choice free" in t for t in texts)
+
+
+def test_a_group_command_that_cannot_be_built_is_a_located_error_not_a_crash() -> None:
+    # Regression (found by `make fuzz`): the group path rendered commands outside the error handling.
+    from pipec import ir
+    from pipec.backends.argo import compile_workflows
+    from pipec.config import Config
+    from pipec.errors import Diagnostics, Location
+
+    param = ir.Param("lr", args=ir.ArgSpec(("--lr={v}",)))
+    sweep = ir.Sweep(ir.SweepKind.ROWS, 2, rows=((("lr", 1),), (("lr", []),)))
+    job = ir.Job("g", "g", image="busybox", command=ir.Command((ir.CommandKind.SHELL), ((ir.Args(None),),)),
+                 params=(param,), sweep=sweep, group="g", location=Location("f.yaml", 3, 5))
+    wf = ir.Workflow("w", jobs=(job,), groups=(ir.Group("g", "g", ("g",)),))
+    diags = Diagnostics()
+    assert compile_workflows([wf], Config(), diags) == {}
+    [d] = diags.items
+    assert d.location == Location("f.yaml", 3, 5) and "cannot build the command of 'g'" in d.message

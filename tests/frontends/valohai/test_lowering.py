@@ -266,7 +266,7 @@ def test_sweep_option_and_config_table(write, tmp_path):
         one(write, TASK_STEP_ONLY, sweeps=("train.nope=1",))
     with pytest.raises(UsageError, match="not an integer|invalid literal"):
         one(write, TASK_STEP_ONLY, sweeps=("train.epochs=x",))
-    with pytest.raises(ValueError, match="expected NODE.PARAM"):  # the CLI makes it a usage error
+    with pytest.raises(UsageError, match="expected NODE.PARAM"):  # the CLI makes it a usage error
         one(write, TASK_STEP_ONLY, sweeps=("epochs",))
 
 

@@ -133,10 +133,8 @@ class Compiler(JobRenderer):
                                  f"set {where} in pipec.toml")
                 return []
             job = replace(job, image=str(default))
-        if job.group is not None:
-            return self.group_tasks(job)
         try:
-            return self.exec_tasks(job)
+            return self.group_tasks(job) if job.group is not None else self.exec_tasks(job)
         except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return []
