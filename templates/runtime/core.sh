@@ -8,17 +8,52 @@
 #
 # Run directory layout ($PIPEC_RUN_DIR, on a filesystem every node shares):
 #   jobs.tsv                        name<TAB>scheduler id, one line per submitted job
+#   watchers.tsv                    Slurm: name<TAB>watched id<TAB>watcher id (see slurm.sh)
+#   .pipec/                         Slurm: the run's pipeline id, its parameters (for
+#                                   submit.sh --resume), the records of earlier attempts
 #   logs/<job>/                     scheduler logs
 #   <job>/<execution>/inputs/<slot>/   files staged for each input slot
 #   <job>/<execution>/outputs/         everything the execution writes is kept
 #   <job>/<execution>/config/parameters.json   the execution's parameter values
-#   <job>/<execution>/.pipec/{ok,failed,command.sh,attempts,stdout}
+#   <job>/<execution>/.pipec/{ok,failed,reason,cancelled,command.sh,attempts,stdout}
+#                                   ok: it succeeded (the only executions downstream jobs
+#                                   stage from); failed: it failed (the status; reason: why);
+#                                   cancelled: it was stopped because the run was stopped
 #   <job>/items.jsonl               the items of a run-time fan-out, one JSON value per line
-#   FAILED                          written when a stop-all job fails the run
+#   <job>/array.id                  Slurm: the id of the array a fan-out launcher submitted
+#   FAILED                          the run's failures, one line each, whatever the policy:
+#                                   "<job> failed (execution N): <reason>", or submit.sh's
+#   STOPPED                         the run was stopped (a stop-all failure, or submit.sh's)
 
 pipec_die() {
+    # shellcheck disable=SC2034 # the reason a job's guard records (Slurm: pipec_guard)
+    pipec_error="$*"
     printf 'pipec: %s\n' "$*" >&2
     exit 1
+}
+
+# pipec_confined WHAT PATH: PATH, a slot or file name the runtime puts under an input directory,
+# must name something below that directory: not absolute, not empty, and no `..` that climbs
+# out of it. Checked on the words, not on the disk (an engine may link the execution directory
+# in from elsewhere), so nothing is staged, fetched or placed outside the execution's inputs,
+# whatever name reaches the runtime.
+pipec_confined() {
+    case $2 in
+        /*) pipec_die "$1 '$2' is an absolute path, outside the execution's inputs; refused" ;;
+    esac
+    pipec_depth=0
+    pipec_rest=$2/
+    while [ -n "$pipec_rest" ]; do
+        pipec_part=${pipec_rest%%/*}
+        pipec_rest=${pipec_rest#*/}
+        case $pipec_part in
+            "" | .) ;;
+            ..) pipec_depth=$((pipec_depth - 1)) ;;
+            *) pipec_depth=$((pipec_depth + 1)) ;;
+        esac
+        [ "$pipec_depth" -ge 0 ] || pipec_die "$1 '$2' leads outside the execution's inputs; refused"
+    done
+    [ "$pipec_depth" -gt 0 ] || pipec_die "$1 '$2' names no path below the execution's inputs; refused"
 }
 
 # pipec_enter JOB EXECUTION: export the paths of an execution, under pipec's names and under
@@ -49,16 +84,22 @@ pipec_enter() {
     done
 }
 
-# pipec_begin JOB EXECUTION: enter the execution and create its directories afresh.
+# pipec_begin JOB EXECUTION: enter the execution and create its directories afresh. An
+# execution that starts again (requeued by the scheduler, or run again in a resumed run) keeps
+# nothing of an earlier start: its markers go first (downstream jobs stage only executions
+# marked ok, so from here on nobody takes its outputs), then what was staged, written or
+# configured before, so inputs are never staged twice and old and new outputs never mix.
 pipec_begin() {
     pipec_enter "$1" "$2"
     rm -rf "$PIPEC_EXEC_DIR/.pipec"
+    rm -rf "$PIPEC_INPUTS_DIR" "$PIPEC_OUTPUTS_DIR" "$PIPEC_CONFIG_DIR"
     mkdir -p "$PIPEC_INPUTS_DIR" "$PIPEC_OUTPUTS_DIR" "$PIPEC_CONFIG_DIR" "$PIPEC_EXEC_DIR/.pipec"
 }
 
 # pipec_fetch SLOT URL COMMAND: fetch URL into the slot with a shell COMMAND that receives
 # the URL as $1 and the destination directory as $2.
 pipec_fetch() {
+    pipec_confined "input slot" "$1"
     mkdir -p "$PIPEC_INPUTS_DIR/$1"
     if [ -z "$3" ]; then
         pipec_die "no fetch command for $2 (input $1); set [fetch] ${2%%://*} = \"...\" in pipec.toml"
@@ -81,7 +122,10 @@ pipec_gate() {
 # sorted order; a file whose name is already taken in the slot gets ".<job>-<execution>"
 # (then "-2", "-3", ...) before its extension, so no file is ever dropped or overwritten.
 # Files are copied, never linked: a job that changes its inputs cannot touch upstream outputs.
+# An upstream execution whose ok marker disappears while its files are copied was started
+# again (requeued): what was copied may be partial, so the job fails rather than use it.
 pipec_stage() {
+    pipec_confined "input slot" "$4"
     mkdir -p "$PIPEC_INPUTS_DIR/$4"
     for pipec_index in $(ls "$PIPEC_RUN_DIR/$1" 2>/dev/null | sort -n); do
         pipec_src="$PIPEC_RUN_DIR/$1/$pipec_index"
@@ -116,6 +160,8 @@ pipec_stage() {
                 mkdir -p "$(dirname "$dst")"
                 cp -p "$f" "$dst"
             done' pipec-stage "$pipec_src/$2" "$3" "$PIPEC_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
+        [ -e "$pipec_src/.pipec/ok" ] ||
+            pipec_die "execution $pipec_index of $1 started again while its files were staged into input $4"
     done
 }
 
@@ -123,6 +169,8 @@ pipec_stage() {
 # one file, it is renamed NAME (in the slot's top directory); with several files the name
 # cannot apply, and they stay as staged.
 pipec_input_file() {
+    pipec_confined "input slot" "$1"
+    pipec_confined "input file name" "$2"
     # `|| :`: under bash -o pipefail (Slurm) a missing slot or head leaving early fails the pipe.
     pipec_found=$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 2) || :
     case $pipec_found in
@@ -134,6 +182,7 @@ pipec_input_file() {
 
 # pipec_require SLOT: an input that is not optional must have received at least one file.
 pipec_require() {
+    pipec_confined "input slot" "$1"
     if [ -z "$(find "$PIPEC_INPUTS_DIR/$1" -type f 2>/dev/null | head -n 1)" ]; then
         pipec_die "input $1 received no files (mark it optional if the job can run without it)"
     fi
@@ -203,11 +252,25 @@ else:
 PIPEC_PY
 }
 
-# pipec_cancel_run: stop-all. Mark the run failed and, on Slurm, cancel every other job of the
-# run, then this one (pipec_cancel_jobs, in the Slurm part). (On Argo the DAG's failFast stops
-# the run, so there is nothing to cancel from inside the pod.)
+# pipec_mark_failed STATUS REASON [EXECUTION_DIR]: mark an execution (the current one by
+# default) failed: .pipec/failed holds the status, .pipec/reason says why.
+pipec_mark_failed() {
+    pipec_marks="${3:-$PIPEC_EXEC_DIR}/.pipec"
+    mkdir -p "$pipec_marks"
+    printf '%s\n' "$2" > "$pipec_marks/reason"
+    echo "$1" > "$pipec_marks/failed"
+}
+
+# pipec_report LINE: add a failure to the run's report (RUN/FAILED), whatever the policy.
+pipec_report() {
+    printf '%s\n' "$1" >> "$PIPEC_RUN_DIR/FAILED"
+}
+
+# pipec_cancel_run: stop-all. Mark the run stopped (RUN/STOPPED) and, on Slurm, cancel every
+# other job of the run, then this one (pipec_cancel_jobs, in the Slurm part). (On Argo the
+# DAG's failFast stops the run, so there is nothing to cancel from inside the pod.)
 pipec_cancel_run() {
-    printf '%s failed (execution %s)\n' "$PIPEC_JOB" "$PIPEC_EXECUTION" >> "$PIPEC_RUN_DIR/FAILED"
+    : > "$PIPEC_RUN_DIR/STOPPED"
     [ "${PIPEC_ENGINE:-slurm}" = slurm ] || return 0
     pipec_cancel_jobs
 }
@@ -242,7 +305,13 @@ pipec_run() {
         printf 'pipec: attempt %s of %s failed with status %s; retrying\n' \
             "$pipec_attempt" "$((pipec_retries + 1))" "$pipec_status" >&2
     done
-    echo "$pipec_status" > "$PIPEC_EXEC_DIR/.pipec/failed"
+    pipec_reason="the command exited with status $pipec_status"
+    [ "$pipec_attempt" -eq 1 ] || pipec_reason="$pipec_reason (attempt $pipec_attempt of $pipec_attempt)"
+    # The failure is handled here, policy and all: a job's guard (Slurm) has nothing to add.
+    # shellcheck disable=SC2034 # read by the guard (slurm.sh)
+    pipec_handled=1
+    pipec_mark_failed "$pipec_status" "$pipec_reason"
+    pipec_report "$PIPEC_JOB failed (execution $PIPEC_EXECUTION): $pipec_reason"
     case "$pipec_policy" in
         stop-all | retry) pipec_cancel_run ;;
     esac

@@ -106,8 +106,11 @@ pipec_distributed() {
         "$pipec_hosts_json" > "$PIPEC_CONFIG_DIR/distributed.json"
 }
 
-# pipec_place SLOT FILE NAME: an input the engine downloaded to FILE, placed in SLOT as NAME.
+# pipec_place SLOT FILE NAME: an input the engine downloaded to FILE, placed in SLOT as NAME
+# (neither may lead outside the execution's inputs: pipec_confined).
 pipec_place() {
+    pipec_confined "input slot" "$1"
+    pipec_confined "input file name" "$3"
     mkdir -p "$PIPEC_INPUTS_DIR/$1"
     if [ -d "$2" ]; then
         cp -R "$2/." "$PIPEC_INPUTS_DIR/$1/"

@@ -1,12 +1,63 @@
 # shellcheck shell=sh
-# pipec runtime, Slurm part (joined after core.sh, for the Slurm target only): the launcher of
-# a run-time fan-out, which submits its job again as an sbatch array of one execution per item
-# and waits for it, each execution's item of that fan-out, and the scancel side of stop-all.
+# pipec runtime, Slurm part (joined after core.sh, for the Slurm target only): the guard that
+# reports every death of a job, the watcher job for the deaths a job cannot see, the scancel
+# side of stop-all, the launcher of a run-time fan-out (which submits its job again as an
+# sbatch array of one execution per item and waits for it), each execution's item of that
+# fan-out, and what submit.sh shares with the jobs (log paths, what is left to run).
+#
+# How a failure is seen. An execution that fails in its command is handled by pipec_run (core).
+# Everything else that ends a job is handled twice over:
+#   - the guard (pipec_guard), EXIT and signal traps in the job itself, sees what the job can
+#     see: a staging or set-up error (pipec_die, set -e), scancel, the time limit, preemption
+#     (Slurm sends SIGTERM, then SIGKILL KillWait seconds later). It marks the executions
+#     failed with the reason and applies the job's policy; on a requeue it leaves them alone
+#     (they start again), and when the run was stopped (RUN/STOPPED) it marks them cancelled.
+#   - the watcher (pipec_watch, in watch.sbatch), a small job submit.sh submits after each job
+#     (or array chunk) with --dependency=afternotok:<id>, sees what kills a job outright: SIGKILL
+#     (the memory limit), a node failure, a job that never started (launch failure), a command
+#     that ignored SIGTERM until SIGKILL. Slurm starts it only if the job ended in a failed
+#     state (for an array: once every task has ended and one failed); it marks what the job
+#     left unmarked and applies the policy. It is submitted with --kill-on-invalid-dep=yes: when
+#     the job succeeds, its afternotok dependency can never be met and Slurm cancels the watcher
+#     itself (DependencyNeverSatisfied), so a run that succeeded leaves nothing queued, and no
+#     job has to find and cancel its watcher (an array task cannot know it is the last).
+# Watchers are listed in RUN/watchers.tsv (job name, watched id, watcher id); stop-all cancels
+# them with the jobs. A watcher needs scontrol; submit.sh submits none when `scontrol ping`
+# does not answer (it says so).
+
+# pipec_log_path PATH: PATH as sbatch must be given it in --output/--error, where % starts a
+# replacement symbol (%j, %A, ...): every % doubled. (A backslash in the path would turn the
+# symbols off altogether; submit.sh refuses such a run directory.)
+pipec_log_path() {
+    printf '%s\n' "$1" | sed 's/%/%%/g'
+}
+
+# pipec_pending JOB FIRST COUNT: the executions FIRST..FIRST+COUNT-1 of JOB that have not
+# succeeded (no .pipec/ok), as an sbatch --array list of indices relative to FIRST ("0-3,5,7-9";
+# empty when every one succeeded).
+pipec_pending() {
+    pipec_list=""
+    pipec_from=-1
+    pipec_k=0
+    while [ "$pipec_k" -le "$3" ]; do
+        if [ "$pipec_k" -lt "$3" ] && [ ! -e "$PIPEC_RUN_DIR/$1/$(($2 + pipec_k))/.pipec/ok" ]; then
+            [ "$pipec_from" -ge 0 ] || pipec_from=$pipec_k
+        elif [ "$pipec_from" -ge 0 ]; then
+            pipec_range=$pipec_from
+            [ "$pipec_from" -eq $((pipec_k - 1)) ] || pipec_range="$pipec_from-$((pipec_k - 1))"
+            pipec_list="$pipec_list${pipec_list:+,}$pipec_range"
+            pipec_from=-1
+        fi
+        pipec_k=$((pipec_k + 1))
+    done
+    printf '%s\n' "$pipec_list"
+}
 
 # pipec_fanout JOB SOURCE KEY PARALLEL POLICY: the launcher of a run-time fan-out. Lists the
 # items of SOURCE's metadata KEY, submits JOB again as an array of that many executions (at
 # most PARALLEL at once; 0 = no limit), waits for it, and succeeds when every execution did
-# (POLICY continue: when at least one did).
+# (POLICY continue: when at least one did). Started again (requeued, or in a resumed run) with
+# the same items, it runs only the executions that have not succeeded; with other items, all.
 pipec_fanout() {
     mkdir -p "$PIPEC_RUN_DIR/$1"
     pipec_items="$PIPEC_RUN_DIR/$1/items.jsonl"
@@ -14,31 +65,60 @@ pipec_fanout() {
 import json, sys
 value = json.load(sys.stdin)
 for item in value if isinstance(value, list) else [value]:
-    print(json.dumps(item))' > "$pipec_items" || pipec_die "cannot list the items of $2 metadata $3"
+    print(json.dumps(item))' > "$pipec_items.new" || pipec_die "cannot list the items of $2 metadata $3"
+    # An earlier start of this launcher (requeued) may have left its executions running.
+    if [ -f "$PIPEC_RUN_DIR/$1/array.id" ]; then
+        pipec_wait_job "$(cat "$PIPEC_RUN_DIR/$1/array.id")"
+    fi
+    if [ -f "$pipec_items" ] && cmp -s "$pipec_items" "$pipec_items.new"; then
+        rm -f "$pipec_items.new"
+    else
+        for pipec_dir in "$PIPEC_RUN_DIR/$1"/*; do
+            case ${pipec_dir##*/} in
+                *[!0-9]* | "") ;;
+                *) rm -rf "$pipec_dir" ;;
+            esac
+        done
+        mv -f "$pipec_items.new" "$pipec_items"
+    fi
     pipec_count=$(wc -l < "$pipec_items")
     if [ "$pipec_count" -eq 0 ]; then
         printf 'pipec: %s metadata %s is an empty list; %s runs no execution\n' "$2" "$3" "$1" >&2
         return 0
     fi
-    pipec_array="0-$((pipec_count - 1))"
-    [ "$4" = 0 ] || pipec_array="$pipec_array%$4"
-    pipec_id=$(PIPEC_FANOUT=1 sbatch --parsable --array="$pipec_array" \
-        --output="$PIPEC_RUN_DIR/logs/$1/%A_%a.out" --error="$PIPEC_RUN_DIR/logs/$1/%A_%a.err" \
-        "$PIPEC_SCRIPT_DIR/jobs/$1.sbatch") || pipec_die "submitting the executions of $1 failed"
-    pipec_id=${pipec_id%%;*}
-    printf '%s\t%s\n' "$1" "$pipec_id" >> "$PIPEC_RUN_DIR/jobs.tsv"
-    printf 'pipec: %s runs %s executions as job %s\n' "$1" "$pipec_count" "$pipec_id"
-    while squeue -h -j "$pipec_id" 2>/dev/null | grep -q .; do
-        sleep 2
-    done
+    pipec_array=$(pipec_pending "$1" 0 "$pipec_count")
+    if [ -n "$pipec_array" ]; then
+        [ "$4" = 0 ] || pipec_array="$pipec_array%$4"
+        pipec_logs=$(pipec_log_path "$PIPEC_RUN_DIR/logs/$1")
+        pipec_id=$(PIPEC_FANOUT=1 sbatch --parsable --array="$pipec_array" \
+            --output="$pipec_logs/%A_%a.out" --error="$pipec_logs/%A_%a.err" \
+            "$PIPEC_SCRIPT_DIR/jobs/$1.sbatch") || pipec_die "submitting the executions of $1 failed"
+        pipec_id=${pipec_id%%;*}
+        echo "$pipec_id" > "$PIPEC_RUN_DIR/$1/array.id"
+        printf '%s\t%s\n' "$1" "$pipec_id" >> "$PIPEC_RUN_DIR/jobs.tsv"
+        pipec_watch_job "$1" "$5" "$pipec_id" 0 "$pipec_count"
+        printf 'pipec: %s runs %s executions as job %s (array %s)\n' "$1" "$pipec_count" "$pipec_id" "$pipec_array"
+        pipec_wait_job "$pipec_id"
+    else
+        printf 'pipec: every execution of %s already succeeded\n' "$1"
+    fi
     pipec_ok=0
-    for pipec_marker in "$PIPEC_RUN_DIR/$1"/*/.pipec/ok; do
-        [ -e "$pipec_marker" ] && pipec_ok=$((pipec_ok + 1))
+    pipec_k=0
+    while [ "$pipec_k" -lt "$pipec_count" ]; do
+        [ ! -e "$PIPEC_RUN_DIR/$1/$pipec_k/.pipec/ok" ] || pipec_ok=$((pipec_ok + 1))
+        pipec_k=$((pipec_k + 1))
     done
     case "$5" in
         continue) [ "$pipec_ok" -gt 0 ] ;;
         *) [ "$pipec_ok" -eq "$pipec_count" ] ;;
     esac || pipec_die "$pipec_ok of $pipec_count executions of $1 succeeded"
+}
+
+# pipec_wait_job ID: wait until job ID has left the queue.
+pipec_wait_job() {
+    while squeue -h -j "$1" 2>/dev/null | grep -q .; do
+        sleep 2
+    done
 }
 
 # pipec_fanout_item FORM: this execution's item of a run-time fan-out (see pipec_metadata).
@@ -49,14 +129,296 @@ value = json.loads(sys.stdin.read())
 sys.stdout.write(value if sys.argv[1] == "text" and isinstance(value, str) else json.dumps(value))' "$1"
 }
 
-# pipec_cancel_jobs: the Slurm side of stop-all (see pipec_cancel_run): cancel every other job
-# of the run (jobs.tsv), then this one.
+# pipec_cancel_jobs: the Slurm side of stop-all (see pipec_cancel_run): cancel the run's
+# watchers (watchers.tsv; first, so that cancelling the jobs starts none of them), then every
+# other job of the run (jobs.tsv), then this one (an array task: its whole array). One scancel
+# for many ids: a job being stopped has only KillWait seconds. Where pipec_exclude is set
+# (submit.sh: to nothing; a watcher: to its own id), that id is left out and nothing is
+# cancelled last.
 pipec_cancel_jobs() {
-    pipec_self=${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}
-    if [ -f "$PIPEC_RUN_DIR/jobs.tsv" ]; then
-        cut -f2 "$PIPEC_RUN_DIR/jobs.tsv" | while read -r pipec_id; do
-            [ "$pipec_id" = "$pipec_self" ] || scancel "$pipec_id" 2>/dev/null || true
-        done
+    if [ "${pipec_exclude+set}" = set ]; then
+        pipec_self=$pipec_exclude pipec_last=""
+    else
+        pipec_self=${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}
+        pipec_last=$pipec_self
     fi
-    [ -z "$pipec_self" ] || scancel "$pipec_self" 2>/dev/null || true
+    for pipec_table in watchers.tsv:3 jobs.tsv:2; do
+        pipec_file="$PIPEC_RUN_DIR/${pipec_table%:*}"
+        [ -f "$pipec_file" ] || continue
+        pipec_ids=$(cut -f"${pipec_table#*:}" "$pipec_file" | grep -vxF -e "$pipec_self" | grep -v '^$' | tr '\n' ' ') || :
+        # shellcheck disable=SC2086 # job ids, one word each
+        [ -z "$pipec_ids" ] || scancel $pipec_ids 2>/dev/null || :
+    done
+    [ -z "$pipec_last" ] || scancel "$pipec_last" 2>/dev/null || :
+}
+
+# pipec_stop_run: stop-all from outside pipec_run (a guard, a watcher): the run is marked
+# stopped (RUN/STOPPED) and every other job of the run is cancelled.
+pipec_stop_run() {
+    : > "$PIPEC_RUN_DIR/STOPPED"
+    pipec_cancel_jobs
+}
+
+# pipec_watch_job JOB POLICY ID FIRST COUNT: submit the watcher (watch.sbatch) of job ID, which
+# runs executions FIRST..FIRST+COUNT-1 of JOB (COUNT 0: the launcher of a run-time fan-out), and
+# list it in RUN/watchers.tsv. Nothing when PIPEC_WATCH is 0 (submit.sh found no scontrol). A
+# watcher that cannot be submitted is reported, not fatal: the job runs, its guard still works.
+pipec_watch_job() {
+    [ "${PIPEC_WATCH:-1}" = 1 ] || return 0
+    pipec_w_job=$1
+    pipec_w_id=$3
+    pipec_logs=$(pipec_log_path "$PIPEC_RUN_DIR/logs/$1")
+    set -- --parsable --job-name="${PIPEC_PIPELINE_ID:-pipec}.$1.watch" --dependency="afternotok:$3" \
+        --kill-on-invalid-dep=yes --time=0-00:10:00 --ntasks=1 \
+        --output="$pipec_logs/watch-%j.out" --error="$pipec_logs/watch-%j.out" \
+        "$PIPEC_SCRIPT_DIR/watch.sbatch" "$@"
+    [ -z "${PIPEC_WATCH_PARTITION:-}" ] || set -- --partition="$PIPEC_WATCH_PARTITION" "$@"
+    [ -z "${PIPEC_WATCH_ACCOUNT:-}" ] || set -- --account="$PIPEC_WATCH_ACCOUNT" "$@"
+    [ -z "${PIPEC_WATCH_QOS:-}" ] || set -- --qos="$PIPEC_WATCH_QOS" "$@"
+    if pipec_watcher=$(sbatch "$@" 2>&1); then
+        printf '%s\t%s\t%s\n' "$pipec_w_job" "$pipec_w_id" "${pipec_watcher%%;*}" >> "$PIPEC_RUN_DIR/watchers.tsv"
+    else
+        printf 'pipec: warning: cannot submit the watcher of %s (job %s): %s\n' "$pipec_w_job" "$pipec_w_id" \
+            "$pipec_watcher" >&2
+    fi
+}
+
+# pipec_field KEY: the value of KEY in the `scontrol show job -o` line on stdin.
+pipec_field() {
+    awk -v key="$1" '{ for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit } }'
+}
+
+# pipec_guard POLICY JOB [EXECUTION...]: guard a job script from here on: however it ends, an
+# execution it runs is never left unmarked (see the top of this file). EXECUTIONs: the job's
+# (one; a group: every member; none: a fan-out launcher). A group sets pipec_exit_hook to the
+# function that stops its members.
+pipec_guard() {
+    pipec_guard_policy=$1
+    pipec_guard_job=$2
+    shift 2
+    pipec_guard_executions=$*
+    pipec_handled=""
+    pipec_requeued=""
+    pipec_error=""
+    trap pipec_guard_exit EXIT
+    trap 'pipec_guard_signal TERM 143' TERM
+    trap 'pipec_guard_signal INT 130' INT
+    trap 'pipec_guard_signal HUP 129' HUP
+}
+
+pipec_guard_exit() {
+    pipec_status=$?
+    set +e
+    trap '' TERM INT HUP
+    [ -z "${pipec_exit_hook:-}" ] || "$pipec_exit_hook"
+    if [ "$pipec_status" -gt 128 ] && [ -z "$pipec_handled" ] && [ -z "$pipec_error" ]; then
+        # A signal can end the script before its trap runs: when the command it waits for dies
+        # of the signal, set -e may stop the script first. The same questions, then.
+        pipec_guard_signalled "$(pipec_signal_name "$pipec_status")" "$pipec_status" exit
+    fi
+    if [ "$pipec_status" -ne 0 ] && [ -z "$pipec_requeued" ]; then
+        if [ -z "$pipec_handled" ]; then
+            pipec_guard_died "$pipec_status" \
+                "${pipec_error:-the job script ended with status $pipec_status outside the command (see its log)}"
+        fi
+        # A group whose lead failed: the members it stopped.
+        pipec_guard_cancel "stopped: $pipec_guard_job failed"
+    fi
+    exit "$pipec_status"
+}
+
+pipec_guard_signal() {
+    set +e
+    trap '' TERM INT HUP
+    [ -n "$pipec_handled" ] || pipec_guard_signalled "$1" "$2" signal
+    exit "$2"
+}
+
+# pipec_guard_signalled NAME STATUS HOW: the job got signal NAME (HOW: signal, its trap ran;
+# exit, it ended with status 128+n): requeued (it starts again: leave everything as it is),
+# stopped because the run was stopped (cancelled), or ended (failed). Nothing on the exit path when
+# Slurm is not stopping the job (a command of the script died of a signal of its own).
+pipec_guard_signalled() {
+    pipec_cause=$(pipec_signal_cause "$1" "$3")
+    case $pipec_cause in
+        "") ;;
+        requeued)
+            pipec_handled=1 pipec_requeued=1
+            printf 'pipec: %s was requeued; it starts again\n' "$pipec_guard_job" >&2 ;;
+        stopped)
+            pipec_handled=1
+            pipec_guard_cancel "stopped: the run was stopped (see FAILED)" ;;
+        *) pipec_guard_died "$2" "$pipec_cause" ;;
+    esac
+}
+
+# pipec_signal_name STATUS: the name of the signal a status above 128 stands for.
+pipec_signal_name() {
+    case $1 in
+        129) echo HUP ;;
+        130) echo INT ;;
+        137) echo KILL ;;
+        143) echo TERM ;;
+        *) echo "$(($1 - 128))" ;;
+    esac
+}
+
+# pipec_signal_cause NAME HOW: why this job got signal NAME: requeued, stopped (RUN/STOPPED
+# exists: the run's stop-all cancelled it), a sentence, or (HOW exit) nothing when Slurm is not
+# ending the job.
+pipec_signal_cause() {
+    pipec_info=$(scontrol show job -o "${SLURM_JOB_ID:-none}" 2>/dev/null | head -n 1) || :
+    pipec_restarts=$(printf '%s\n' "$pipec_info" | pipec_field Restarts)
+    pipec_why=$(printf '%s\n' "$pipec_info" | pipec_field Reason)
+    pipec_state=$(printf '%s\n' "$pipec_info" | pipec_field JobState)
+    if [ -n "$pipec_restarts" ] && [ "$pipec_restarts" -gt "${SLURM_RESTART_COUNT:-0}" ]; then
+        echo requeued
+    elif [ -e "$PIPEC_RUN_DIR/STOPPED" ]; then
+        echo stopped
+    elif [ "$2" = exit ] && { [ -z "$pipec_state" ] || [ "$pipec_state" = RUNNING ]; }; then
+        :
+    elif [ "$pipec_why" = TimeLimit ]; then
+        printf 'the time limit (%s) was reached: Slurm stopped the job (SIG%s)\n' \
+            "$(printf '%s\n' "$pipec_info" | pipec_field TimeLimit)" "$1"
+    else
+        printf 'the job was cancelled or stopped by Slurm (SIG%s%s)\n' "$1" \
+            "$([ -z "$pipec_why" ] || [ "$pipec_why" = None ] || printf '; reason %s' "$pipec_why")"
+    fi
+}
+
+# pipec_guard_died STATUS REASON: the guarded job died: mark its unmarked executions failed and
+# apply its policy.
+pipec_guard_died() {
+    pipec_handled=1
+    pipec_which=""
+    for pipec_e in $pipec_guard_executions; do
+        ! pipec_marked "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e" || continue
+        pipec_mark_failed "$1" "$2" "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e"
+        pipec_which="$pipec_which $pipec_e"
+    done
+    pipec_line=$(pipec_failure "$pipec_guard_job" "$pipec_which" "$2")
+    printf 'pipec: %s\n' "$pipec_line" >&2
+    pipec_report "$pipec_line"
+    case $pipec_guard_policy in
+        stop-all | retry) pipec_stop_run ;;
+    esac
+}
+
+# pipec_guard_cancel REASON: mark the guarded executions that have no marker cancelled.
+pipec_guard_cancel() {
+    for pipec_e in $pipec_guard_executions; do
+        pipec_marks="$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e/.pipec"
+        [ -d "$pipec_marks" ] || continue
+        ! pipec_marked "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e" || continue
+        printf '%s\n' "$1" > "$pipec_marks/reason"
+        : > "$pipec_marks/cancelled"
+    done
+}
+
+# pipec_marked EXECUTION_DIR: the execution has its result (ok, failed or cancelled).
+pipec_marked() {
+    [ -e "$1/.pipec/ok" ] || [ -e "$1/.pipec/failed" ] || [ -e "$1/.pipec/cancelled" ]
+}
+
+# pipec_failure JOB "EXECUTION..." REASON: the line RUN/FAILED gets for a failure.
+pipec_failure() {
+    # shellcheck disable=SC2086 # the executions' numbers, without the spaces around them
+    set -- "$1" "$(echo $2)" "$3"
+    case $2 in
+        "") printf '%s failed (%s): %s\n' "$1" "$([ -n "$pipec_guard_executions" ] && echo "after its executions ended" || echo launcher)" "$3" ;;
+        *" "*) printf '%s failed (executions %s): %s\n' "$1" "$2" "$3" ;;
+        *) printf '%s failed (execution %s): %s\n' "$1" "$2" "$3" ;;
+    esac
+}
+
+# pipec_watch JOB POLICY ID FIRST COUNT: the watcher of job ID (see the top of this file), run by
+# watch.sbatch once ID ended in a failed state. For each execution FIRST..FIRST+COUNT-1 of JOB
+# (array task k is execution FIRST+k) that has no marker: one that started (.pipec exists) died
+# unseen, unless the run had failed and Slurm cancelled it (then it was stopped); one that never
+# started died only if Slurm ended it in a failed state (a job cancelled while it waited, for an
+# upstream's failure or the run's stop-all, is not a failure of its own). Died executions are
+# marked failed with Slurm's account (state, reason, exit code, slurmstepd's error line) and the
+# job's policy is applied. COUNT 0: a fan-out launcher, which has no execution.
+pipec_watch() {
+    pipec_guard_job=$1 pipec_guard_policy=$2 pipec_guard_executions=""
+    pipec_records=$(scontrol show job -o "$3" 2>/dev/null) || pipec_records=""
+    pipec_stopped=""
+    [ ! -e "$PIPEC_RUN_DIR/STOPPED" ] || pipec_stopped=1
+    pipec_which="" pipec_reason="" pipec_first_reason="" pipec_died=""
+    pipec_k=0
+    while [ "$pipec_k" -lt "$5" ] || { [ "$5" -eq 0 ] && [ "$pipec_k" -eq 0 ]; }; do
+        pipec_n=$(($4 + pipec_k))
+        pipec_marks="$PIPEC_RUN_DIR/$1/$pipec_n/.pipec"
+        pipec_task=$pipec_k
+        pipec_k=$((pipec_k + 1))
+        if [ "$5" -gt 0 ] && pipec_marked "$PIPEC_RUN_DIR/$1/$pipec_n"; then
+            continue
+        fi
+        pipec_record=$(printf '%s\n' "$pipec_records" | pipec_task_record "$pipec_task")
+        pipec_state=$(printf '%s\n' "$pipec_record" | pipec_field JobState)
+        pipec_why=$(printf '%s\n' "$pipec_record" | pipec_field Reason)
+        pipec_code=$(printf '%s\n' "$pipec_record" | pipec_field ExitCode)
+        pipec_log="$PIPEC_RUN_DIR/logs/$1/$3.err"
+        [ -z "$(printf '%s\n' "$pipec_record" | pipec_field ArrayTaskId)" ] ||
+            pipec_log="$PIPEC_RUN_DIR/logs/$1/$3_$pipec_task.err"
+        if [ "$5" -eq 0 ] || [ ! -d "$pipec_marks" ]; then
+            case $pipec_state in
+                "" | CANCELLED | COMPLETED | PENDING | RUNNING | REQUEUED | SUSPENDED) continue ;;
+            esac
+            [ "$5" -eq 0 ] && [ -n "$pipec_stopped" ] && continue
+            pipec_what="never started its script"
+            [ "$5" -gt 0 ] || pipec_what="ended"
+        elif [ -n "$pipec_stopped" ] && [ "$pipec_state" = CANCELLED ]; then
+            printf 'stopped: the run was stopped (see FAILED)\n' > "$pipec_marks/reason"
+            : > "$pipec_marks/cancelled"
+            continue
+        else
+            pipec_what="ended without a result"
+        fi
+        pipec_reason="$pipec_what: Slurm ended it as ${pipec_state:-unknown (no record of job $3)}"
+        [ -z "$pipec_why" ] || [ "$pipec_why" = None ] || pipec_reason="$pipec_reason, reason $pipec_why"
+        [ -z "$pipec_code" ] || pipec_reason="$pipec_reason, exit code $pipec_code"
+        pipec_said=$(grep -h 'slurmstepd.*error:' "$pipec_log" 2>/dev/null | head -n 1 | sed 's/^.*error: *//') || :
+        [ -z "$pipec_said" ] || pipec_reason="$pipec_reason ($pipec_said)"
+        pipec_status=1
+        case $pipec_code in
+            *:0 | "") pipec_status=${pipec_code%%:*} ;;
+            *:*) pipec_status=$((128 + ${pipec_code#*:})) ;;
+        esac
+        case $pipec_status in "" | 0 | *[!0-9]*) pipec_status=1 ;; esac
+        if [ "$5" -gt 0 ]; then
+            pipec_mark_failed "$pipec_status" "$pipec_reason" "$PIPEC_RUN_DIR/$1/$pipec_n"
+            pipec_which="$pipec_which $pipec_n"
+        fi
+        [ -n "$pipec_first_reason" ] || pipec_first_reason=$pipec_reason
+        pipec_died=1
+    done
+    if [ -z "$pipec_died" ]; then
+        printf 'pipec: watcher of %s (job %s): nothing left unmarked\n' "$1" "$3"
+        return 0
+    fi
+    pipec_line=$(pipec_failure "$1" "$pipec_which" "$pipec_first_reason")
+    printf 'pipec: %s\n' "$pipec_line"
+    pipec_report "$pipec_line"
+    case $2 in
+        stop-all | retry) pipec_stop_run ;;
+    esac
+}
+
+# pipec_task_record TASK: of the `scontrol show job -o` lines on stdin, the one of array task
+# TASK (a pending range such as 3-5 or 1,4%2 included), or the first line for a job that is no
+# array (a group: its lead component).
+pipec_task_record() {
+    awk -v task="$1" '
+        { id = ""; for (i = 1; i <= NF; i++) if (index($i, "ArrayTaskId=") == 1) id = substr($i, 13) }
+        id == "" { if (first == "") first = $0; next }
+        {
+            sub(/%.*/, "", id); n = split(id, parts, ",")
+            for (j = 1; j <= n; j++) {
+                lo = parts[j]; hi = parts[j]
+                if (index(parts[j], "-") > 0) { lo = substr(parts[j], 1, index(parts[j], "-") - 1); hi = substr(parts[j], index(parts[j], "-") + 1) }
+                if (task + 0 >= lo + 0 && task + 0 <= hi + 0) { print; found = 1; exit }
+            }
+        }
+        END { if (!found && first != "") print first }'
 }

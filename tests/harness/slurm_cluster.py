@@ -365,7 +365,13 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=100
 SchedulerType=sched/backfill
 SchedulerParameters=bf_interval=1
-JobAcctGatherType=jobacct_gather/none
+# Memory limits are enforced (a job step above its --mem is killed, the job ends FAILED with
+# "exceeded memory limit" in its log) by polling every second: the tests' host has no cgroup
+# setup Slurm could use (task/cgroup), and tests/backends/slurm/test_faults.py needs a job that
+# dies of its memory limit.
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2

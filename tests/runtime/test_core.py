@@ -318,11 +318,14 @@ def test_run_that_keeps_failing_exits_with_the_status(shell: Shell, tmp_path: Pa
     assert r.stdout == b"attempt 1 sees [stale ]\nattempt 2 sees []\n"  # nothing after pipec_run
     assert r.stderr == b"to stderr 1\npipec: attempt 1 of 2 failed with status 7; retrying\nto stderr 2\n"
     ex = tmp_path / "train" / "0"
-    assert sorted(p.name for p in (ex / ".pipec").iterdir()) == ["attempts", "failed", "stdout"]
+    assert sorted(p.name for p in (ex / ".pipec").iterdir()) == ["attempts", "failed", "reason", "stdout"]
     assert (ex / ".pipec" / "failed").read_text() == "7\n"
+    assert (ex / ".pipec" / "reason").read_text() == "the command exited with status 7 (attempt 2 of 2)\n"
     assert (ex / ".pipec" / "attempts").read_text() == "2\n"
     assert (ex / ".pipec" / "stdout").read_bytes() == r.stdout
-    assert not (tmp_path / "FAILED").exists()  # policy none: the run goes on
+    # policy none: the failure is reported, the run goes on (not stopped)
+    assert (tmp_path / "FAILED").read_text() == "train failed (execution 0): the command exited with status 7 (attempt 2 of 2)\n"
+    assert not (tmp_path / "STOPPED").exists()
 
 
 def test_run_passes_arguments_through(shell: Shell, tmp_path: Path) -> None:
@@ -371,3 +374,93 @@ def test_metadata_nobody_printed_fails(dash: Shell, tmp_path: Path, job: str) ->
     metadata_run(tmp_path)
     r = metadata(dash, tmp_path, job, "accuracy", "json")
     assert (r.returncode, r.stdout, r.stderr) == (1, b"", f"pipec: {job} printed no metadata 'accuracy'\n".encode())
+
+
+# -------------------------------------------------- pipec_begin: a start again keeps nothing
+def test_begin_again_clears_inputs_outputs_config_and_markers(shell: Shell, tmp_path: Path) -> None:
+    """A requeued (or resumed) execution starts from nothing: nothing staged twice, no stale outputs."""
+    ex = tmp_path / "train" / "0"
+    for area, name in (("inputs/data", "a.csv"), ("outputs", "model.pt"), ("config", "parameters.json"),
+                       (".pipec", "ok"), (".pipec", "failed"), (".pipec", "reason")):
+        (ex / area).mkdir(parents=True, exist_ok=True)
+        (ex / area / name).write_text("old")
+    shell.out("pipec_begin train 0", source=CORE, env={"PIPEC_RUN_DIR": str(tmp_path)})
+    assert sorted(p.relative_to(ex).as_posix() for p in ex.rglob("*")) == [".pipec", "config", "inputs", "outputs"]
+
+
+def test_begin_leaves_other_executions_alone(dash: Shell, tmp_path: Path) -> None:
+    make_execution(tmp_path, "train", "1", {"model.pt": "1"})
+    dash.out("pipec_begin train 0", source=CORE, env={"PIPEC_RUN_DIR": str(tmp_path)})
+    assert (tmp_path / "train" / "1" / "outputs" / "model.pt").read_text() == "1"
+    assert (tmp_path / "train" / "1" / ".pipec" / "ok").exists()
+
+
+# ------------------------------------------------ pipec_stage: an upstream that starts again
+def test_stage_fails_when_the_upstream_starts_again_while_copying(dash: Shell, upstream: Path, tmp_path: Path) -> None:
+    """A cp that, like a requeued upstream's pipec_begin, takes the ok marker away mid-copy: what
+    was copied may be partial, so staging fails rather than hand it on."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "cp").write_text(f'#!/bin/sh\nrm -f "{upstream}/prep/0/.pipec/ok"\nexec /bin/cp "$@"\n')
+    (bin_dir / "cp").chmod(0o755)
+    env = {"PIPEC_RUN_DIR": str(upstream), "PATH": f"{bin_dir}:{dash.env['PATH']}"}
+    r = dash.run("pipec_begin train 0; pipec_stage prep outputs 'data/*' data none", source=CORE, env=env)
+    assert r.returncode == 1
+    assert r.stderr == b"pipec: execution 0 of prep started again while its files were staged into input data\n"
+
+
+# ----------------------------------------------- pipec_confined: nothing outside the inputs
+ESCAPES = ["../../x", "..", "../outputs", "a/../..", "a/../../b", "/etc", "/", ".", "", "./", "a/.."]
+
+
+@pytest.mark.parametrize("slot", ESCAPES)
+def test_confined_refuses_a_path_that_leaves_its_directory(dash: Shell, slot: str) -> None:
+    r = dash.run('pipec_confined "input slot" "$1"; echo not reached', slot, source=CORE)
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr.startswith(f"pipec: input slot '{slot}' ".encode()) and b"refus" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("slot", ["data", "a/b", "./a", "a/../b", "a//b/", "..a", "a..", "...", "-n", "a b"])
+def test_confined_accepts_a_path_below_its_directory(dash: Shell, slot: str) -> None:
+    assert dash.out('pipec_confined "input slot" "$1"; echo ok', slot, source=CORE) == b"ok\n"
+
+
+def refused(shell: Shell, run: Path, code: str, *args: str) -> None:
+    """`code` must fail saying it refused, and write nothing outside the execution's inputs."""
+    before = sorted(p.relative_to(run).as_posix() for p in run.rglob("*"))
+    r = shell.run(f"pipec_enter train 0; mkdir -p \"$PIPEC_INPUTS_DIR\"; {code}; echo not reached", *args,
+                  source=CORE, env={"PIPEC_RUN_DIR": str(run / "run")})
+    assert r.returncode == 1 and r.stdout == b"", (r.stdout, r.stderr)
+    assert b"refus" in r.stderr, r.stderr
+    after = sorted(p.relative_to(run).as_posix() for p in run.rglob("*"))
+    made = {"run", "run/train", "run/train/0"}
+    assert [p for p in after if p not in before and p not in made and not p.startswith("run/train/0/inputs")] == [], after
+
+
+def test_stage_refuses_a_slot_outside_the_inputs(shell: Shell, upstream: Path) -> None:
+    base = upstream.parent
+    (base / "run").mkdir(exist_ok=True)
+    r = shell.run('pipec_begin train 0; pipec_stage prep outputs "data/*" "$1" none; echo not reached', "../../../x",
+                  source=CORE, env={"PIPEC_RUN_DIR": str(upstream)})
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert r.stderr == b"pipec: input slot '../../../x' leads outside the execution's inputs; refused\n"
+    assert not (upstream / "x").exists() and not (upstream / "train" / "x").exists() and not (base / "x").exists()
+
+
+@pytest.mark.parametrize("slot", ["../../../../x", "/tmp/pipec-abs-slot"])
+def test_fetch_refuses_a_slot_outside_the_inputs(shell: Shell, tmp_path: Path, slot: str) -> None:
+    refused(shell, tmp_path, 'pipec_fetch "$1" /etc/hostname \'touch "$2/fetched"\'', slot)
+    assert not Path("/tmp/pipec-abs-slot").exists()
+
+
+def test_input_file_refuses_a_name_or_slot_outside_the_inputs(shell: Shell, tmp_path: Path) -> None:
+    slot = tmp_path / "run" / "train" / "0" / "inputs" / "data"
+    slot.mkdir(parents=True)
+    (slot / "only.csv").write_text("x")
+    refused(shell, tmp_path, 'pipec_input_file data "$1"', "../../../../evil.csv")
+    assert (slot / "only.csv").read_text() == "x" and not (tmp_path / "evil.csv").exists()
+    refused(shell, tmp_path, 'pipec_input_file "$1" x.csv', "../../outputs")
+
+
+def test_require_refuses_a_slot_outside_the_inputs(dash: Shell, tmp_path: Path) -> None:
+    refused(dash, tmp_path, 'pipec_require "$1"', "../../../..")

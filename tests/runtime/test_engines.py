@@ -31,8 +31,11 @@ def test_stop_all_on_slurm_cancels_the_others_then_itself(shell: Shell, scancel,
     r = shell.run('pipec_begin train 0; pipec_run "$1" 0 sh -c "exit 4"; echo not reached', policy, source="slurm",
                   env={**env, "SLURM_JOB_ID": "102"})
     assert (r.returncode, r.stdout, r.stderr) == (4, b"", b"")
-    assert (Path(env["PIPEC_RUN_DIR"]) / "FAILED").read_text() == "train failed (execution 0)\n"
-    assert log.read_text() == "101\n103_4\n102\n"
+    assert (Path(env["PIPEC_RUN_DIR"]) / "FAILED").read_text() == (
+        "train failed (execution 0): the command exited with status 4\n")
+    assert (Path(env["PIPEC_RUN_DIR"]) / "STOPPED").exists()
+    # One scancel for the others (a job being stopped has only KillWait seconds), then itself.
+    assert log.read_text() == "101 103_4\n102\n"
 
 
 def test_stop_all_in_an_array_cancels_the_whole_array(dash: Shell, scancel) -> None:
@@ -40,7 +43,7 @@ def test_stop_all_in_an_array_cancels_the_whole_array(dash: Shell, scancel) -> N
     r = dash.run("pipec_begin report 4; pipec_run stop-all 0 false", source="slurm",
                  env={**env, "SLURM_JOB_ID": "107", "SLURM_ARRAY_JOB_ID": "103_4"})
     assert r.returncode == 1
-    assert log.read_text() == "101\n102\n103_4\n"
+    assert log.read_text() == "101 102\n103_4\n"
 
 
 @pytest.mark.parametrize("target", ["argo", "gha"])
@@ -50,7 +53,8 @@ def test_stop_all_elsewhere_marks_the_run_and_cancels_nothing(shell: Shell, scan
     r = shell.run('pipec_begin train 0; pipec_run stop-all 0 sh -c "exit 4"', source=target,
                   env={**env, "PIPEC_ENGINE": target, "SLURM_JOB_ID": "102"})
     assert (r.returncode, r.stderr) == (4, b"")
-    assert (Path(env["PIPEC_RUN_DIR"]) / "FAILED").read_text() == "train failed (execution 0)\n"
+    assert (Path(env["PIPEC_RUN_DIR"]) / "FAILED").read_text() == (
+        "train failed (execution 0): the command exited with status 4\n")
     assert not log.exists()
 
 

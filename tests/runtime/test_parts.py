@@ -67,11 +67,15 @@ def test_no_function_is_defined_twice() -> None:
             assert name not in seen, f"{name} is in {seen[name]}.sh and {part}.sh"
             seen[name] = part
     # Where the functions the back ends call live.
-    assert {n for n, p in seen.items() if p == "slurm"} == {"pipec_fanout", "pipec_fanout_item", "pipec_cancel_jobs"}
+    assert {n for n, p in seen.items() if p == "slurm"} == {
+        "pipec_fanout", "pipec_fanout_item", "pipec_cancel_jobs", "pipec_wait_job", "pipec_log_path", "pipec_pending",
+        "pipec_stop_run", "pipec_watch_job", "pipec_field", "pipec_guard", "pipec_guard_exit", "pipec_guard_signal",
+        "pipec_signal_cause", "pipec_guard_signalled", "pipec_signal_name", "pipec_guard_died", "pipec_guard_cancel", "pipec_marked", "pipec_failure",
+        "pipec_watch", "pipec_task_record"}
     assert {"pipec_pod", "pipec_arg", "pipec_fill", "pipec_pick", "pipec_gather", "pipec_place"} <= {
         n for n, p in seen.items() if p == "pod"}
     assert {"pipec_publish", "pipec_group", "pipec_member"} <= {n for n, p in seen.items() if p == "gha"}
-    assert {"pipec_run", "pipec_stage", "pipec_metadata", "pipec_json_string"} <= {
+    assert {"pipec_run", "pipec_stage", "pipec_metadata", "pipec_json_string", "pipec_confined", "pipec_mark_failed"} <= {
         n for n, p in seen.items() if p == "core"}
 
 

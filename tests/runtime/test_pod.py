@@ -148,3 +148,16 @@ def test_place_copies_a_file_under_its_name_and_a_directory_inside(dash: Shell, 
     slot = tmp_path / "run" / "j" / "0" / "inputs" / "data"
     assert sorted(p.relative_to(slot).as_posix() for p in slot.rglob("*")) == ["a b.csv", "sub", "sub/b"]
     assert (slot / "a b.csv").read_text() == "file"
+
+
+@pytest.mark.parametrize(("slot", "name"), [("../../../x", "f"), ("data", "../../../../x"), ("/tmp", "f"),
+                                            ("data", "..")])
+def test_place_refuses_a_path_outside_the_inputs(shell: Shell, tmp_path: Path, slot: str, name: str) -> None:
+    (tmp_path / "url").mkdir()
+    (tmp_path / "url" / "0").write_text("file")
+    r = shell.run('pipec_enter j 0; pipec_place "$2" "$1/url/0" "$3"; echo not reached', str(tmp_path), slot, name,
+                  source=POD, env={"PIPEC_RUN_DIR": str(tmp_path / "run")})
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert b"refused" in r.stderr, r.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "run" / "x").exists()
+    assert not Path("/tmp/f").exists() or Path("/tmp/f").read_text() != "file"

@@ -264,7 +264,6 @@ class _Compiler(JobRenderer):
 
     def submissions(self) -> list[str]:
         index = {j.id: n for n, j in enumerate(self.wf.jobs)}
-        has_dependents = {d.source for d in self.wf.dependencies}
         subs = []
         for n, job in enumerate(self.wf.jobs):
             after: dict[str, list[str]] = {"afterok": [], "afterany": []}
@@ -279,8 +278,9 @@ class _Compiler(JobRenderer):
             sweep = job.sweep
             chunks = []
             log = "%A_%a" if executions > 1 and job.group is None else "%j"
-            logs = [f'--output="$PIPEC_RUN_DIR/logs/{job.id}/{log}.out"',
-                    f'--error="$PIPEC_RUN_DIR/logs/{job.id}/{log}.err"']
+            # $PIPEC_LOG_DIR is RUN/logs with every % doubled: sbatch expands % in these paths.
+            logs = [f'--output="$PIPEC_LOG_DIR/{job.id}/{log}.out"',
+                    f'--error="$PIPEC_LOG_DIR/{job.id}/{log}.err"']
             if executions > 1 and job.group is None:
                 parallel = sweep.max_parallel if sweep is not None else None
                 for offset in range(0, executions, self.max_array):
@@ -289,11 +289,12 @@ class _Compiler(JobRenderer):
                     deps = common
                     if offset and parallel:
                         # %P limits one array; chaining the arrays keeps the limit for the sweep.
-                        chained = ",".join(filter(None, [dependency, "afterany:$job_id"]))
+                        chained = ",".join(filter(None, [dependency, f"afterany:${{ids_{n}##*:}}"]))
                         deps = [f'--dependency="{chained}"', "--kill-on-invalid-dep=yes"]
-                    chunks.append({"offset": offset, "args": [array, *deps, *logs]})
+                    chunks.append({"offset": offset, "size": size, "args": [array, *deps, *logs]})
             else:
-                chunks.append({"offset": 0, "args": [*common, *logs]})
+                size = 0 if sweep is not None and sweep.fanout is not None else executions
+                chunks.append({"offset": 0, "size": size, "args": [*common, *logs]})
             what = f"{executions} executions" if executions > 1 else "1 execution"
             if sweep is not None and sweep.fanout is not None:
                 what = f"one execution per item of {sweep.fanout.source}'s {sweep.fanout.key}, submitted when it is known"
@@ -304,8 +305,13 @@ class _Compiler(JobRenderer):
             if sweep is not None and sweep.max_parallel and executions > 1:
                 what += f", at most {sweep.max_parallel} at once"
             what += f"; on error: {job.on_error.value}"
-            subs.append(_submission(job, f"ids_{n}", chunks, what, job.id in has_dependents))
+            subs.append(_submission(job, f"ids_{n}", chunks, what))
         return subs
+
+    def watch_options(self) -> list[tuple[str, str]]:
+        """Where watcher jobs run: the [slurm] partition, account and qos (a profile's partition
+        is the job's own; any partition serves a watcher)."""
+        return [(key.upper(), str(self.slurm[key])) for key in ("partition", "account", "qos") if self.slurm.get(key)]
 
     def compile(self) -> Output:
         self.pipeline_params()
@@ -313,9 +319,10 @@ class _Compiler(JobRenderer):
             self.job_files(job)
         context = {
             "workflow": self.wf, "workflow_id": self.workflow_id, "jobs": self.wf.jobs, "params": self.params,
-            "submissions": self.submissions(),
+            "submissions": self.submissions(), "watch_options": self.watch_options(),
         }
         self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
+        self.out.add("watch.sbatch", _templates().get_template("slurm/watch.sbatch.j2").render(context), True)
         for trigger in self.wf.triggers:
             self.out.add("install-cron.sh", _templates().get_template("slurm/install-cron.sh.j2").render(
                 workflow=self.wf, workflow_id=self.workflow_id, trigger=trigger,
@@ -325,16 +332,18 @@ class _Compiler(JobRenderer):
         return self.out
 
 
-def _submission(job: ir.Job, var: str, chunks: list[dict[str, Any]], what: str, needed: bool) -> str:
-    """submit.sh's lines for one job (rendered here: the template loop is slow at scale)."""
+def _submission(job: ir.Job, var: str, chunks: list[dict[str, Any]], what: str) -> str:
+    """submit.sh's lines for one job (rendered here: the template loop is slow at scale). `var`
+    collects the ids of the job's submitted chunks (`:id` each; none when --resume finds that
+    the job has nothing left to run), which its dependents wait for."""
     name = f" ({_comment(job.name)})" if job.id != job.name else ""
-    lines = [f"# {job.id}{name}: {_comment(what)}\n"]
-    for i, chunk in enumerate(chunks):
+    lines = [f"# {job.id}{name}: {_comment(what)}\n", f'{var}=""\n']
+    for chunk in chunks:
         lines.append(f"export PIPEC_ARRAY_OFFSET={chunk['offset']}\n")
         args = "".join(f" {a}" for a in chunk["args"])
-        lines.append(f'submit {quote(job.id)}{args} "$PIPEC_SCRIPT_DIR/jobs/{job.id}.sbatch"\n')
-        if needed:
-            lines.append(f"{var}=$job_id\n" if i == 0 else f'{var}="${{{var}}}:$job_id"\n')
+        lines.append(f'submit {quote(job.id)} {job.on_error.value} {chunk["size"]}{args} '
+                     f'"$PIPEC_SCRIPT_DIR/jobs/{job.id}.sbatch"\n')
+        lines.append(f'{var}="${{{var}}}${{job_id:+:$job_id}}"\n')
     return "".join(lines)
 
 

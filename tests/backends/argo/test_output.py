@@ -259,7 +259,7 @@ def test_golden(name: str, tmp_path: Path) -> None:
     if UPDATE:
         shutil.rmtree(golden, ignore_errors=True)
         golden.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(out, golden)
+        shutil.copytree(out, golden, ignore=shutil.ignore_patterns(MANIFEST))
         return
     assert golden.is_dir(), f"no golden files for {name}: run with PIPEC_UPDATE_GOLDEN=1 to create {golden}"
     compare_trees(out, golden, f"golden/argo/{_stem(name)}",

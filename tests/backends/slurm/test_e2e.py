@@ -684,7 +684,7 @@ def test_stop_all_cancels_the_whole_run(
     assert not (run / "b" / "0" / ".pipec" / "ok").exists()
     assert state(slurm_cluster, ids, "a-next") == "CANCELLED"
     assert not (run / "a-next" / "0" / ".pipec").exists(), "a-next ran after a failed"
-    assert (run / "FAILED").is_file()
+    assert (run / "FAILED").is_file() and (run / "STOPPED").is_file()
     assert "a failed" in (run / "FAILED").read_text()
 
 
@@ -739,9 +739,9 @@ def test_stop_all_while_still_submitting(
         cwd=str(tmp_path),
         env={"PATH": f"{shim}{os.pathsep}{slurm_cluster.env['PATH']}"},
     )
-    # The run failed while submitting: submit.sh says so, cancels the rest and exits 1.
+    # The run was stopped while submitting: submit.sh says so, cancels the rest and exits 1.
     assert r.returncode == 1, r.stderr
-    assert "the run failed while submitting" in r.stderr
+    assert "the run was stopped while submitting" in r.stderr
     ids = wait_run(slurm_cluster, run, timeout=40)
     assert (run / "a" / "0" / ".pipec" / "failed").read_text().strip() == "3"
     assert (run / "FAILED").is_file()
@@ -819,7 +819,9 @@ def test_stop_next_cancels_only_the_downstream(
         run / "b-next" / "0" / "inputs" / "upstream" / "b.txt"
     ).read_text() == "b-output\n"
     assert (run / "b-next" / "0" / "outputs" / "ran.txt").read_text() == "b.txt\n"
-    assert not (run / "FAILED").exists()
+    # stop-next: the failure is reported, the run is not stopped.
+    assert (run / "FAILED").read_text().startswith("a failed (execution 0): ")
+    assert not (run / "STOPPED").exists()
 
 
 # --------------------------------------------------------------------- 5. continue
@@ -911,7 +913,9 @@ def test_continue_stages_only_successful_executions(
     assert sorted(
         (run / "merge" / "0" / "outputs" / "received.txt").read_text().split()
     ) == sorted(staged)
-    assert not (run / "FAILED").exists()
+    # continue: the failed execution is reported, the run is not stopped.
+    assert "shards failed (execution 1): " in (run / "FAILED").read_text()
+    assert not (run / "STOPPED").exists()
 
     arr = ids2["shards"][0]
     assert set(slurm_cluster.job_states(arr).values()) == {"FAILED"}, (
