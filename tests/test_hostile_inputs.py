@@ -121,6 +121,26 @@ def test_invalid_environment_variable_names_are_refused_by_check(tmp_path: Path,
     assert code == 1 and len(errs) == 1 and "is not a valid shell name" in errs[0]
 
 
+@pytest.mark.parametrize("image", ["--privileged", "busybox\\tx", "a\\u001bb"])
+def test_an_image_read_as_an_option_or_holding_control_characters_is_refused(tmp_path: Path, image: str) -> None:
+    code, errs = check(tmp_path, STEP.replace("python:3.12", f'"{image}"'))
+    assert code == 1 and len(errs) == 1 and "is not an image reference" in errs[0] and ":2:" in errs[0]
+
+
+def test_an_image_with_spaces_is_a_warning_that_argo_and_slurm_still_compile(tmp_path: Path) -> None:
+    # Valohai accepts any text as an image (valohai-yaml's own examples hold "merge node image").
+    text = STEP.replace("python:3.12", '"my image"') + (
+        "- pipeline:\n    name: p\n    nodes:\n      - {name: t, type: execution, step: train}\n    edges: []\n")
+    path = tmp_path / "valohai.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = run("check", str(path))
+    assert result.exit_code == 0 and "warning: image 'my image' of 't' holds spaces" in result.output
+    for target in ("argo", "slurm"):
+        assert run("compile", str(path), "--target", target, "-o", str(tmp_path / target)).exit_code == 0
+    gha = run("compile", str(path), "--target", "gha", "-o", str(tmp_path / "gha"))
+    assert gha.exit_code == 1 and "is not an image reference" in gha.output
+
+
 # ------------------------------------------------------------------- F. values and YAML
 PIPELINE_TEMPLATE = STEP + """\
     parameters:

@@ -276,13 +276,6 @@ class JobRenderer:
                 lines.append(f"pipec_require {quote(slot.name)}\n")
         return "".join(lines)
 
-    def check_env_names(self, job: ir.Job) -> bool:
-        for e in job.env:
-            if not e.name.isidentifier() or not e.name.isascii():
-                self.diags.error(f"environment variable name '{e.name}' is not a valid shell name", self.loc(e))
-                return False
-        return True
-
     def shell_job(self, job: ir.Job) -> ir.Job:
         """The job as a command to run: a stub runs `true`."""
         if job.kind is ir.JobKind.STUB:

@@ -258,8 +258,6 @@ class _Compiler(JobRenderer):
     def job(self, job: ir.Job) -> None:
         group_size = job.executions if job.group is not None else 0
         job = self.shell_job(job)
-        if not self.check_env_names(job):
-            return
         env, setup = self.job_env(job)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
         fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]

@@ -211,8 +211,6 @@ class _Compiler(JobRenderer):
             "fanout": None,
             "layout": self.wf.layout.spec(),
         }
-        if not self.check_env_names(job):
-            return
         if job.sweep is not None and job.sweep.fanout is not None:
             fanout = job.sweep.fanout
             context["fanout"] = {"source": fanout.source, "key": fanout.key, "parallel": job.sweep.max_parallel or 0}

@@ -68,10 +68,15 @@ def check_names(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
                       "pipec's runtime uses PIPEC_* and the workflow's directory names; choose another name")
             if "\x00" in var.value:
                 error(f"environment variable {var.name} of '{job.name}' holds a NUL character", var)
-        if job.image is not None and (job.image.startswith("-") or not job.image.isprintable()
-                                      or any(ch.isspace() for ch in job.image)):
+        if job.image is not None and (job.image.startswith("-") or not job.image.isprintable()):
+            # A leading '-' reads as an option to docker/srun, control characters break the output.
             error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' or holds "
-                  "spaces or control characters", job)
+                  "control characters", job)
+        elif job.image is not None and any(ch.isspace() for ch in job.image):
+            # Some dialects accept any text; no registry has such a name, so the run fails when it pulls.
+            ctx.diags.warning(f"image {job.image!r} of '{job.name}' holds spaces: no registry has such an image, "
+                              "the engine will fail to pull it (and the GitHub Actions target refuses it)",
+                              ctx.where(wf, job))
         if any("\x00" in text for text in job.command.texts()):
             error(f"the command of '{job.name}' holds a NUL character", job)
         for param in job.params:

@@ -113,8 +113,6 @@ class Compiler(JobRenderer):
                 self.template_names.add("stub")
                 self.templates.append(m.Template(name="stub", suspend=m.SuspendTemplate(duration="0")))
             return [Task(name=job.id, template="stub", depends=self.depends(job))]
-        if not self.check_env_names(job):
-            return []
         if job.image and "{{" in job.image:
             self.diags.error(f"the image of '{job.name}' holds '{{{{', which Argo would read as its template "
                              "language", self.loc(job))
