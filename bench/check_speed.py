@@ -1,5 +1,6 @@
-"""Benchmark: wall time of `pipec check` on the seed MNIST pipeline (target: under 250 ms),
-and on hostile nesting 100,000 levels deep (refused with a located error, target under 1 s).
+"""Benchmark: wall time of `pipec check` on the seed MNIST pipeline and on two OSMO
+workflows, a plain one and a Jinja template (target: under 250 ms each), and on hostile
+nesting 100,000 levels deep (refused with a located error, target under 1 s).
 
 Runs the installed `pipec` console script when it is beside this interpreter, else
 `python -m pipec`, several times, and reports the median and the best run. Exit 1 with
@@ -16,7 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "valohai" / "mnist.valohai.yaml"
+EXAMPLES = (ROOT / "examples" / "valohai" / "mnist.valohai.yaml", ROOT / "examples" / "osmo" / "serial-data-flow.yaml",
+            ROOT / "examples" / "osmo" / "multi-node-training.yaml")
 TARGET_MS = 250.0
 DEEP_TARGET_MS = 1000.0
 DEEP_LEVELS = 100_000
@@ -34,28 +36,36 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--enforce", action="store_true", help="exit 1 when the median misses the target")
     args = ap.parse_args()
-    cmd = command() + ["check", str(EXAMPLE)]
+    cmd = command() + ["check"]
     env = None
     if cmd[0] == sys.executable:
         import os
 
         env = dict(os.environ, PYTHONPATH=str(ROOT / "compiler"))
-    subprocess.run(cmd, check=True, capture_output=True, env=env)  # warm the file cache
-    times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, env=env)
-        times.append((time.perf_counter() - start) * 1000)
-    median = statistics.median(times)
-    verdict = "ok" if median < TARGET_MS else "MISSED"
-    print(f"pipec check {EXAMPLE.name}: median {median:.0f} ms, best {min(times):.0f} ms "
-          f"over {args.runs} runs (target < {TARGET_MS:.0f} ms: {verdict})")
-    deep_ms = deep_nesting(cmd[:-1], env)
+    missed = False
+    for example in EXAMPLES:
+        median, best = timed(cmd + [str(example)], env, args.runs)
+        verdict = "ok" if median < TARGET_MS else "MISSED"
+        missed = missed or median >= TARGET_MS
+        print(f"pipec check {example.parent.name}/{example.name}: median {median:.0f} ms, best {best:.0f} ms "
+              f"over {args.runs} runs (target < {TARGET_MS:.0f} ms: {verdict})")
+    deep_ms = deep_nesting(cmd, env)
     deep_verdict = "ok" if deep_ms < DEEP_TARGET_MS else "MISSED"
     print(f"pipec check on {DEEP_LEVELS:,} nested levels: {deep_ms:.0f} ms, refused with a located error "
           f"(target < {DEEP_TARGET_MS:.0f} ms: {deep_verdict})")
-    missed = median >= TARGET_MS or deep_ms >= DEEP_TARGET_MS
+    missed = missed or deep_ms >= DEEP_TARGET_MS
     return 1 if args.enforce and missed else 0
+
+
+def timed(cmd: list[str], env: dict[str, str] | None, runs: int) -> tuple[float, float]:
+    """Median and best wall time of `cmd` in ms (after one run that warms the file cache)."""
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), min(times)
 
 
 def deep_nesting(check: list[str], env: dict[str, str] | None) -> float:

@@ -49,6 +49,13 @@ def _select_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return _dialect_option(f)
 
 
+def _check_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for spec in reversed([s for s in DIALECT_OPTIONS.values() if s.on_check]):
+        f = click.option(spec.flag, spec.name, multiple=spec.multiple, metavar=spec.metavar, default=None,
+                         help=spec.help, callback=_parsed(spec), expose_value=True)(f)
+    return f
+
+
 def _given(values: dict[str, Any]) -> dict[str, Any]:
     """The dialect-specific options the command line set."""
     return {name: value for name, value in values.items() if name in DIALECT_OPTIONS and value not in (None, (), {})}
@@ -100,7 +107,8 @@ def main() -> None:
               help="text: file:line:col messages; json: one array; github: workflow annotations.")
 @click.option("--strict", is_flag=True, help="Warnings fail the check (exit 1); duplicate YAML keys become errors.")
 @_dialect_option
-def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None) -> None:
+@_check_options
+def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None, **options: Any) -> None:
     """Validate pipeline files without compiling them. Fast enough for a pre-commit hook.
 
     \b
@@ -112,7 +120,7 @@ def check(files: tuple[str, ...], fmt: str, strict: bool, dialect: str | None) -
       pipec check pipeline.yaml
       pipec check --strict --format github pipelines/*.yaml
     """
-    results = [_run(Request(file=f, dialect=dialect, strict=strict)) for f in files]
+    results = [_run(Request(file=f, dialect=dialect, strict=strict, options=_given(options))) for f in files]
     _report(results, fmt, sys.stdout)
     if fmt == "text":
         errors = sum(1 for r in results for d in r.diagnostics if d.severity.value == "error")

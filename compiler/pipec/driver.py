@@ -15,8 +15,8 @@ from pipec import frontends, ir
 from pipec.config import Config, find_config, load_config
 from pipec.errors import Diagnostic, Diagnostics, Location, PipecError
 from pipec.frontends.detect import HINT as DETECTION_HINT
-from pipec.frontends.detect import detect
-from pipec.loader import load_bytes
+from pipec.frontends.detect import detect, detect_text
+from pipec.loader import Document, decode, load_text, remap, remap_location
 from pipec.names import safe_id
 from pipec.passes import Context, run_passes
 from pipec.targets import Target
@@ -91,7 +91,7 @@ def load_workflows(req: Request) -> Result:
     result = Result(name)
     diags = Diagnostics()
     try:
-        doc = load_bytes(raw, name, diags, strict=req.strict)
+        doc = _document(req, raw, name, diags)
         if doc.data is None:
             diags.warning("the file is empty; there is nothing to check", doc.locate(()))
             raise PipecError(diags.sorted())
@@ -106,7 +106,8 @@ def load_workflows(req: Request) -> Result:
             raise PipecError(diags.sorted())
         foreign = sorted(set(req.options) - set(frontend.OPTIONS))
         if foreign:
-            raise UsageError(f"--{foreign[0]} applies to other dialects, not to {dialect} files like {name}")
+            raise UsageError(f"{frontends.flag(foreign[0])} applies to other dialects, not to {dialect} files like "
+                             f"{name}")
         config = _config(req, diags)
         result.config = config
         try:
@@ -135,6 +136,33 @@ def load_workflows(req: Request) -> Result:
         pass
     result.diagnostics = diags.sorted()
     return result
+
+
+def _document(req: Request, raw: bytes, name: str, diags: Diagnostics) -> Document:
+    """The file parsed; a file of a templating dialect (known from --dialect or from its text,
+    which may not be YAML before rendering) is rendered first and every position is moved
+    back to the template line it came from."""
+    text = decode(raw, name, diags)
+    dialect = req.dialect or detect_text(text)
+    frontend = frontends.frontend(dialect) if dialect else None
+    prepare = getattr(frontend, "prepare", None)
+    if prepare is None:
+        return load_text(text, name, diags, strict=req.strict)
+    foreign = sorted(set(req.options) - set(frontend.OPTIONS))  # type: ignore[union-attr]
+    if foreign:
+        raise UsageError(f"{frontends.flag(foreign[0])} applies to other dialects, not to {dialect} files like {name}")
+    prepared = prepare(text, name, diags, dict(req.options))
+    if prepared is None:
+        raise PipecError(diags.sorted())
+    rendered, lines = prepared
+    found = Diagnostics()
+    try:
+        doc = load_text(rendered, name, found, strict=req.strict)
+    finally:
+        for d in found.items:
+            diags.items.append(Diagnostic(d.severity, d.message, remap_location(d.location, lines), d.hint))
+    remap(doc, lines)
+    return doc
 
 
 def _refuse_colliding_ids(workflows: list[ir.Workflow], diags: Diagnostics) -> None:

@@ -328,6 +328,11 @@ def load_text(
 
 
 def load_bytes(raw: bytes, file: str, diags: Diagnostics, *, strict: bool = False, max_bytes: int = MAX_BYTES) -> Document:
+    return load_text(decode(raw, file, diags, max_bytes), file, diags, strict=strict)
+
+
+def decode(raw: bytes, file: str, diags: Diagnostics, max_bytes: int = MAX_BYTES) -> str:
+    """The text of a file; too large a file or one that is not UTF-8 raises PipecError."""
     if len(raw) > max_bytes:
         diags.error(
             f"file is {len(raw)} bytes, more than the limit of {max_bytes}", Location(file, 1, 1),
@@ -341,4 +346,19 @@ def load_bytes(raw: bytes, file: str, diags: Diagnostics, *, strict: bool = Fals
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         diags.error("file is not valid UTF-8", Location(file, line, col))
         raise PipecError(diags.sorted()) from None
-    return load_text(text, file, diags, strict=strict)
+    return text
+
+
+def remap(doc: Document, lines: tuple[int, ...]) -> None:
+    """Move every position of a document parsed from generated text to the source line that
+    generated it (`lines[i]` is the source line of generated line i+1)."""
+    def moved(pos: tuple[int, int]) -> tuple[int, int]:
+        return (lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else (lines[-1] if lines else 1)), pos[1]
+
+    doc.positions = {path: moved(pos) for path, pos in doc.positions.items()}
+    doc.key_positions = {path: moved(pos) for path, pos in doc.key_positions.items()}
+
+
+def remap_location(location: Location, lines: tuple[int, ...]) -> Location:
+    line = lines[location.line - 1] if 0 < location.line <= len(lines) else (lines[-1] if lines else 1)
+    return Location(location.file, line, location.col)

@@ -111,7 +111,7 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
             )
         elif isinstance(instance, str) and ("number" in names or "integer" in names):
             hint = "YAML reads this as text; write a plain number"
-        elif "string" in names and isinstance(instance, bool):
+        elif "string" in names and isinstance(instance, bool) and names == ["string"]:
             hint = "YAML reads yes/no/on/off/true/false as booleans; put the value in quotes"
         elif "string" in names and not isinstance(instance, (dict, list)) and instance is not None:
             kind = "a number" if isinstance(instance, (int, float)) else f"a {type(instance).__name__}"
@@ -137,16 +137,24 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
         return
     if validator_name == "pattern":
         desc = schema.get("description")
-        diags.error(
-            f"{describe_value(instance)} does not match the pattern {err.validator_value}", loc,
-            desc if desc else None,
-        )
+        # The description says what is expected in words; the pattern is for machines.
+        message = f"{describe_value(instance)} is not in the expected form" if desc else (
+            f"{describe_value(instance)} does not match the pattern {err.validator_value}")
+        diags.error(message, loc, desc)
+        return
+    if validator_name in ("maxProperties", "minProperties"):
+        size = len(instance) if isinstance(instance, dict) else 0
+        bound = "at most" if validator_name == "maxProperties" else "at least"
+        diags.error(f"{size} entries, but {bound} {err.validator_value} are allowed", doc.locate_key(path) if path else loc)
         return
     if validator_name in ("minimum", "exclusiveMinimum"):
         diags.error(f"{describe_value(instance)} is below the minimum of {err.validator_value}", loc)
         return
     if validator_name in ("maximum", "exclusiveMaximum"):
         diags.error(f"{describe_value(instance)} is above the maximum of {err.validator_value}", loc)
+        return
+    if validator_name == "minItems" and isinstance(instance, list) and not instance:
+        diags.error("the list is empty; it needs at least one item", loc, schema.get("description"))
         return
     if validator_name in ("minItems", "maxItems", "items", "prefixItems"):
         desc = schema.get("description")
@@ -158,6 +166,10 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
         if keys:
             quoted = " and ".join(f"'{k}'" for k in keys)
             diags.error(f"{quoted} cannot be used together", doc.locate_key(path) if path else loc)
+            return
+        if not banned and path:
+            # A field the format no longer has: the schema's description says what replaced it.
+            diags.error(f"'{path[-1]}' is no longer accepted", doc.locate_key(path), schema.get("description"))
             return
     if validator_name in ("anyOf", "oneOf"):
         branches = err.validator_value

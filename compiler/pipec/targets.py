@@ -16,9 +16,19 @@ METADATA_OUT_OF_GROUPS = "metadata-out-of-groups"  # a job reads a group's metad
 FANOUT_OVER_SWEEPS = "fanout-over-sweeps"  # a fan-out over metadata of a job with several executions
 SCHEDULE_TIME_ZONES = "schedule-time-zones"  # a schedule read in a time zone of its own
 DEPLOY_MANIFESTS = "deploy-manifests"  # [deploy] manifest applied by the engine itself
+FILES = "files"  # files written into place before the command
+SECRETS = "secrets"  # credentials from the engine's secret store
+UPLOADS = "uploads"  # outputs or checkpoints copied to a storage URL
+EXIT_CODES = "exit-codes"  # exit statuses that complete, fail or reschedule
+RUN_ID = "run-id"  # the run's id in a command, an environment value, a file or a URL
+VALUE_WORDS = "value-words"  # environment values holding layout paths or peers' hosts
+INPUT_REGEX = "input-regex"  # an input slot keeping only the files a regex matches
+GROUP_BARRIER = "group-barrier"  # group members start their commands once every member is up
+GROUP_ANY_FAILS = "group-any-fails"  # a group fails with any member, not only with its lead
 
 FEATURES = (CONDITIONS, MULTI_JOB_GROUPS, GROUP_FANOUT, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS,
-            FANOUT_OVER_SWEEPS, SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS)
+            FANOUT_OVER_SWEEPS, SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS, FILES, SECRETS, UPLOADS, EXIT_CODES, RUN_ID,
+            VALUE_WORDS, INPUT_REGEX, GROUP_BARRIER, GROUP_ANY_FAILS)
 
 
 @dataclass(frozen=True)

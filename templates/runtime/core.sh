@@ -115,13 +115,15 @@ pipec_gate() {
     pipec_die "no execution of $1 succeeded"
 }
 
-# pipec_stage JOB AREA GLOB SLOT KEEP: copy the files of every successful execution of JOB
+# pipec_stage JOB AREA GLOB SLOT KEEP [ERE [ICASE]]: copy the files of every successful execution of JOB
 # (AREA "outputs", or "inputs" for input-to-input edges) whose path matches GLOB into input
 # SLOT. KEEP is none (file name only), full (the whole relative path) or suffix (the path
 # below the glob's fixed leading directories). Executions are taken in order, files in
 # sorted order; a file whose name is already taken in the slot gets ".<job>-<execution>"
 # (then "-2", "-3", ...) before its extension, so no file is ever dropped or overwritten.
-# Files are copied, never linked: a job that changes its inputs cannot touch upstream outputs.
+# ERE (with ICASE 1: ignoring case) keeps only the files whose path below AREA it matches
+# (grep -E; pipec translated the workflow's regex). Files are copied, never linked: a job
+# that changes its inputs cannot touch upstream outputs.
 # An upstream execution whose ok marker disappears while its files are copied was started
 # again (requeued): what was copied may be partial, so the job fails rather than use it.
 pipec_stage() {
@@ -132,14 +134,19 @@ pipec_stage() {
         [ -e "$pipec_src/.pipec/ok" ] || continue
         [ -d "$pipec_src/$2" ] || continue
         find "$pipec_src/$2" -type f -print0 | sort -z | xargs -0 -r sh -c '
-            src=$1 glob=$2 slot=$3 keep=$4 tag=$5
-            shift 5
+            src=$1 glob=$2 slot=$3 keep=$4 tag=$5 ere=$6 icase=$7
+            shift 7
             fixed=${glob%%[*?[]*}
             case "$fixed" in */*) fixed=${fixed%/*}/ ;; *) fixed="" ;; esac
             for f in "$@"; do
                 rel=${f#"$src"/}
                 # shellcheck disable=SC2254 # the glob is a pattern on purpose
                 case "$rel" in $glob) ;; *) continue ;; esac
+                if [ -n "$ere" ]; then
+                    flags=-Eq
+                    [ "$icase" != 1 ] || flags=-Eqi
+                    printf "%s\n" "$rel" | grep "$flags" -e "$ere" || continue
+                fi
                 case "$keep" in
                     full) name=$rel ;;
                     suffix) name=${rel#"$fixed"} ;;
@@ -159,9 +166,111 @@ pipec_stage() {
                 done
                 mkdir -p "$(dirname "$dst")"
                 cp -p "$f" "$dst"
-            done' pipec-stage "$pipec_src/$2" "$3" "$PIPEC_INPUTS_DIR/$4" "$5" "$1-$pipec_index"
+            done' pipec-stage "$pipec_src/$2" "$3" "$PIPEC_INPUTS_DIR/$4" "$5" "$1-$pipec_index" "${6:-}" "${7:-0}"
         [ -e "$pipec_src/.pipec/ok" ] ||
             pipec_die "execution $pipec_index of $1 started again while its files were staged into input $4"
+    done
+}
+
+# pipec_filter SLOT ERE ICASE: keep only the files of an input slot whose path below the slot
+# ERE matches (fetched URLs come whole; the workflow's regex then selects from them).
+pipec_filter() {
+    pipec_confined "input slot" "$1"
+    pipec_flags=-Eq
+    [ "$3" != 1 ] || pipec_flags=-Eqi
+    find "$PIPEC_INPUTS_DIR/$1" -type f | while IFS= read -r pipec_f; do
+        printf '%s\n' "${pipec_f#"$PIPEC_INPUTS_DIR/$1"/}" | grep "$pipec_flags" -e "$2" || rm -f "$pipec_f"
+    done
+}
+
+# pipec_write_file PATH BASE64 CONTENTS: write a file the workflow puts into place before its
+# command (BASE64 1: CONTENTS is base64, the file holds the decoded bytes). PATH is where the
+# command finds it (absolute); its directories are created.
+pipec_write_file() {
+    mkdir -p "$(dirname "$1")" || pipec_die "cannot create the directory of file $1"
+    if [ "$2" = 1 ]; then
+        printf '%s' "$3" | base64 -d > "$1" || pipec_die "cannot write file $1 (base64 contents)"
+    else
+        printf '%s' "$3" > "$1" || pipec_die "cannot write file $1"
+    fi
+}
+
+# pipec_exit_action STATUS: what an exit status means under PIPEC_EXIT_ACTIONS, words
+# `complete=RANGES fail=RANGES reschedule=RANGES` (RANGES like 0,3-5): complete, fail,
+# reschedule, or default (0 succeeds, anything else fails) when no range holds it.
+pipec_exit_action() {
+    for pipec_rule in ${PIPEC_EXIT_ACTIONS:-}; do
+        pipec_ranges=${pipec_rule#*=},
+        while [ -n "$pipec_ranges" ]; do
+            pipec_range=${pipec_ranges%%,*}
+            pipec_ranges=${pipec_ranges#*,}
+            pipec_low=${pipec_range%-*}
+            pipec_high=${pipec_range#*-}
+            if [ "$1" -ge "$pipec_low" ] && [ "$1" -le "$pipec_high" ]; then
+                echo "${pipec_rule%%=*}"
+                return 0
+            fi
+        done
+    done
+    echo default
+}
+
+# pipec_upload URL SOURCE ERE ICASE COMMAND: copy the files below directory SOURCE (those whose
+# path ERE matches, when given) to storage URL with a shell COMMAND that receives a directory
+# holding them as $1 and the URL as $2.
+pipec_upload() {
+    [ -n "$5" ] || pipec_die "no upload command for $1; set [upload] ${1%%://*} = \"...\" in pipec.toml"
+    [ -d "$2" ] || return 0
+    pipec_up=$(mktemp -d) || pipec_die "cannot create a directory to upload from"
+    (cd "$2" && find . -type f) | while IFS= read -r pipec_f; do
+        pipec_f=${pipec_f#./}
+        if [ -n "$3" ]; then
+            pipec_flags=-Eq
+            [ "$4" != 1 ] || pipec_flags=-Eqi
+            printf '%s\n' "$pipec_f" | grep "$pipec_flags" -e "$3" || continue
+        fi
+        mkdir -p "$pipec_up/$(dirname "$pipec_f")"
+        cp -p "$2/$pipec_f" "$pipec_up/$pipec_f"
+    done
+    pipec_status=0
+    sh -c "$5" pipec-upload "$pipec_up" "$1" || pipec_status=$?
+    rm -rf "$pipec_up"
+    [ "$pipec_status" -eq 0 ] || { printf 'pipec: uploading %s to %s failed\n' "$2" "$1" >&2; return 1; }
+}
+
+# pipec_checkpoint SECONDS URL SOURCE ERE ICASE COMMAND: upload SOURCE every SECONDS while the
+# command runs (the wait counts from the end of one upload to the start of the next) and once
+# more when it ends, whatever its status (pipec_run calls pipec_checkpoints_end).
+pipec_checkpoint() {
+    (
+        trap 'exit 0' TERM
+        while :; do
+            sleep "$1" &
+            wait $! || exit 0
+            pipec_upload "$2" "$3" "$4" "$5" "$6" || :
+        done
+    ) &
+    pipec_checkpointers="${pipec_checkpointers:-} $!"
+    pipec_checkpoint_finals="${pipec_checkpoint_finals:-}pipec_upload $(pipec_shell_words "$2" "$3" "$4" "$5" "$6") || :
+"
+}
+
+pipec_checkpoints_end() {
+    for pipec_pid in ${pipec_checkpointers:-}; do
+        kill "$pipec_pid" 2>/dev/null || :
+        wait "$pipec_pid" 2>/dev/null || :
+    done
+    pipec_checkpointers=""
+    [ -z "${pipec_checkpoint_finals:-}" ] || eval "$pipec_checkpoint_finals"
+    pipec_checkpoint_finals=""
+}
+
+# pipec_shell_words WORD...: the words quoted for the shell (single quotes), one line.
+pipec_shell_words() {
+    pipec_sep=""
+    for pipec_w in "$@"; do
+        printf "%s'%s'" "$pipec_sep" "$(printf '%s' "$pipec_w" | sed "s/'/'\\\\''/g")"
+        pipec_sep=" "
     done
 }
 
@@ -276,12 +385,16 @@ pipec_cancel_run() {
 }
 
 # pipec_run POLICY RETRIES COMMAND...: run the execution's command, retrying up to RETRIES
-# times, mark it ok or failed, and on failure apply the job's policy.
+# times, mark it ok or failed, and on failure apply the job's policy. With PIPEC_EXIT_ACTIONS
+# (see pipec_exit_action) a `complete` status succeeds, and only a `reschedule` status is run
+# again. PIPEC_ON_SUCCESS, when set, is shell code run before the execution is marked ok (its
+# uploads): if it fails, the execution fails. Checkpoint uploads end with the last attempt.
 pipec_run() {
     pipec_policy=$1
     pipec_retries=$2
     shift 2
     pipec_attempt=0
+    pipec_reason=""
     while :; do
         pipec_attempt=$((pipec_attempt + 1))
         if [ "$pipec_attempt" -gt 1 ]; then
@@ -297,16 +410,30 @@ pipec_run() {
             pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/status")
             rm -f "$PIPEC_EXEC_DIR/.pipec/status"
         fi
+        pipec_action=default
+        [ -z "${PIPEC_EXIT_ACTIONS:-}" ] || pipec_action=$(pipec_exit_action "$pipec_status")
+        [ "$pipec_action" != complete ] || pipec_status=0
         if [ "$pipec_status" -eq 0 ]; then
+            pipec_checkpoints_end
+            if [ -n "${PIPEC_ON_SUCCESS:-}" ] && ! eval "$PIPEC_ON_SUCCESS"; then
+                pipec_status=1
+                pipec_action=fail
+                pipec_reason="the command succeeded, but uploading its outputs failed"
+                break
+            fi
             : > "$PIPEC_EXEC_DIR/.pipec/ok"
             return 0
         fi
         [ "$pipec_attempt" -gt "$pipec_retries" ] && break
+        [ -z "${PIPEC_EXIT_ACTIONS:-}" ] || [ "$pipec_action" = reschedule ] || break
         printf 'pipec: attempt %s of %s failed with status %s; retrying\n' \
             "$pipec_attempt" "$((pipec_retries + 1))" "$pipec_status" >&2
     done
-    pipec_reason="the command exited with status $pipec_status"
-    [ "$pipec_attempt" -eq 1 ] || pipec_reason="$pipec_reason (attempt $pipec_attempt of $pipec_attempt)"
+    pipec_checkpoints_end
+    if [ -z "$pipec_reason" ]; then
+        pipec_reason="the command exited with status $pipec_status"
+        [ "$pipec_attempt" -eq 1 ] || pipec_reason="$pipec_reason (attempt $pipec_attempt of $pipec_attempt)"
+    fi
     # The failure is handled here, policy and all: a job's guard (Slurm) has nothing to add.
     # shellcheck disable=SC2034 # read by the guard (slurm.sh)
     pipec_handled=1

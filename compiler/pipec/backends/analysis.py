@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipec import ir
+from pipec.backends.command import render_word
 from pipec.backends.shell import quote
 
 
@@ -52,6 +53,9 @@ def single_row(job: ir.Job) -> dict[str, Any] | None:
     return sweep.row(0)
 
 
-def env_lines(job: ir.Job) -> list[str]:
-    """The job's environment variables as shell lines (names were checked, values quoted)."""
-    return [f"export {e.name}={quote(e.value)}\n" for e in job.env]
+def env_lines(job: ir.Job, layout: ir.Layout | None = None, mounted: bool = True,
+              hosts: dict[str, str] | None = None, moved: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """The job's environment variables as shell lines (names were checked, values quoted; a
+    value built of parts, with `layout` given, reads its paths and hosts from variables)."""
+    return [f"export {e.name}={render_word(e.word, layout, mounted, hosts, moved)}\n" if e.word and layout
+            else f"export {e.name}={quote(e.value)}\n" for e in job.env]

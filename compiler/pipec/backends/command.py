@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence, Union
 
 from pipec import ir
 
-__all__ = ["NeedsValue", "RenderError", "effective_values", "join_lines", "render", "render_lines", "words"]
+__all__ = ["RUN_ID", "NeedsValue", "RenderError", "effective_values", "join_lines", "render", "render_lines",
+           "render_word", "words"]
 
 
 class RenderError(ValueError):
@@ -42,6 +43,8 @@ class Var:
 
 Segment = Union[str, Var]
 Word = list[Segment]
+
+RUN_ID = "PIPEC_RUN_ID"  # every runtime exports the run's id under this name
 
 _UNSAFE = re.compile(r"[^\w@%+=:,./-]", re.ASCII)  # what shlex.quote quotes
 _FORMATTER = string.Formatter()
@@ -235,12 +238,20 @@ def quote_word(word: Word, quoting: ir.Quoting, keys: Sequence[tuple[str, str]] 
 # Commands
 
 
+def _keys(layout: ir.Layout, mounted: bool, moved: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(path, variable) pairs whose path, wherever it starts in the text, is read from the
+    variable: the layout's container paths when the engine does not mount them there, and
+    files put elsewhere than where the workflow names them (`moved`). Longest first."""
+    pairs = list(moved) + ([] if mounted else [(layout.path(a), layout.variable(a)) for a in ir.AREAS])
+    return tuple(sorted(pairs, key=lambda kv: len(kv[0]), reverse=True))
+
+
 def render_lines(command: ir.Command, params: Sequence[ir.Param], values: Mapping[str, Any] | None,
-                 layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None) -> list[str]:
+                 layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
+                 moved: Sequence[tuple[str, str]] = ()) -> list[str]:
     """The command's lines for one execution, blank ones dropped; a `#!` line at the start of
     the first becomes a line of its own."""
-    keys = () if mounted else tuple(sorted(((layout.path(a), layout.variable(a)) for a in ir.AREAS),
-                                           key=lambda kv: len(kv[0]), reverse=True))
+    keys = _keys(layout, mounted, moved)
     if command.kind is ir.CommandKind.ARGV:
         line = " ".join(quote_word(_part_word(line, params, values or {}, layout, mounted, hosts), "word", keys)
                         for line in command.lines)
@@ -261,9 +272,10 @@ def render_lines(command: ir.Command, params: Sequence[ir.Param], values: Mappin
 
 
 def render(command: ir.Command, params: Sequence[ir.Param], values: Mapping[str, Any] | None,
-           layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None) -> str:
+           layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
+           moved: Sequence[tuple[str, str]] = ()) -> str:
     """The command of one execution as one script."""
-    return join_lines(render_lines(command, params, values, layout, mounted, hosts))
+    return join_lines(render_lines(command, params, values, layout, mounted, hosts, moved))
 
 
 def join_lines(lines: Sequence[str], joiner: str = "\n") -> str:
@@ -302,7 +314,16 @@ def _render_part(part: ir.Part, params: Mapping[str, ir.Param], values: Mapping[
         return quote_word(_value_word(values[part.name]), part.quoting, keys)
     if isinstance(part, ir.Host):
         return quote_word([Var(_host(part.job, hosts))], part.quoting)
+    if isinstance(part, ir.RunId):
+        return quote_word([Var(RUN_ID)], part.quoting)
     raise TypeError(f"unknown command part {part!r}")
+
+
+def render_word(word: ir.Word, layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
+                moved: Sequence[tuple[str, str]] = ()) -> str:
+    """A value built of parts (an environment variable's, a file's contents, a URL) as one
+    shell word, its paths, hosts and run id read from the runtime's variables."""
+    return quote_word(_part_word(word, (), {}, layout, mounted, hosts), "word", _keys(layout, mounted, moved))
 
 
 def _value_word(value: Any) -> Word:
@@ -332,6 +353,8 @@ def _part_word(parts: Sequence[ir.Part], params: Sequence[ir.Param], values: Map
                 word.append(part.unset)
         elif isinstance(part, ir.Host):
             word.append(Var(_host(part.job, hosts)))
+        elif isinstance(part, ir.RunId):
+            word.append(Var(RUN_ID))
         else:  # a parameter's words are several words: they have no place inside one
             raise TypeError(f"command part {part!r} cannot be part of an argv word")
     return word

@@ -17,7 +17,8 @@ from typing import Any
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.command import RenderError, render
+from pipec.backends.command import RenderError, render, render_word
+from pipec.backends.regex import to_ere
 from pipec.backends.shell import quote
 from pipec.config import Config
 from pipec.errors import Diagnostics, Location
@@ -32,6 +33,13 @@ DEFAULT_FETCH = {
           '*) aws s3 cp "$1" "$2/" ;; esac',
     "gs": 'gsutil -m cp "$1" "$2/"',
     "azure": 'azcopy copy "$1" "$2/"',
+}
+# Upload commands by scheme: $1 is a local directory holding the files, $2 the storage URL.
+DEFAULT_UPLOAD = {
+    "file": 'mkdir -p "${2#file://}" && cp -R "$1/." "${2#file://}/"',
+    "s3": 'aws s3 cp --recursive "$1" "$2"',
+    "gs": 'gsutil -m rsync -r "$1" "$2"',
+    "azure": 'azcopy copy "$1/*" "$2" --recursive',
 }
 SENTINEL = "@@PIPEC_P{salt}_{k}@@"
 
@@ -58,6 +66,7 @@ class JobRenderer:
         self.config = config
         self.diags = diags
         self.fetch = {**DEFAULT_FETCH, **config.data.get("fetch", {})}
+        self.upload = {**DEFAULT_UPLOAD, **config.data.get("upload", {})}
         self.meta_keys = analysis.metadata_keys(wf)
         self.fanout_keys = analysis.fanout_keys(wf)
         self.input_readers = analysis.input_readers(wf)
@@ -233,8 +242,12 @@ class JobRenderer:
             if d.kind in (ir.DepKind.FILES, ir.DepKind.DEPLOY_FILE):
                 slot = job.input(d.target_key)
                 keep = slot.keep_directories if slot else "none"
-                stages.append({"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
-                               "keep": keep if keep in ("full", "suffix") else "none"})
+                stage = {"job": d.source, "area": "outputs", "glob": d.source_key, "slot": d.target_key,
+                         "keep": keep if keep in ("full", "suffix") else "none"}
+                if slot is not None and slot.regex:
+                    ere, icase = to_ere(slot.regex)  # translatable: checked by the regexes pass
+                    stage.update(ere=ere, icase=str(int(icase)))
+                stages.append(stage)
             elif d.kind is ir.DepKind.INPUT_FILES:
                 stages.append({"job": d.source, "area": "inputs", "glob": d.source_key + "/*", "slot": d.target_key,
                                "keep": "none"})
@@ -266,15 +279,82 @@ class JobRenderer:
         by glob, URLs fetched; then each slot's fixed file name, and the check that a slot
         that is not optional received something."""
         lines = [f"pipec_gate {quote(up)}\n" for up in gates]
-        lines += [f"pipec_stage {quote(s['job'])} {s['area']} {quote(s['glob'])} {quote(s['slot'])} {s['keep']}\n"
+        lines += [f"pipec_stage {quote(s['job'])} {s['area']} {quote(s['glob'])} {quote(s['slot'])} {s['keep']}"
+                  + (f" {quote(s['ere'])} {s['icase']}" if s.get("ere") else "") + "\n"
                   for s in stages]
         lines += [f"pipec_fetch {quote(f['slot'])} {quote(f['url'])} {quote(f['command'])}\n" for f in fetches]
         for slot in job.inputs:
+            if slot.regex and slot.urls:
+                ere, icase = to_ere(slot.regex)  # translatable: checked by the regexes pass
+                lines.append(f"pipec_filter {quote(slot.name)} {quote(ere)} {int(icase)}\n")
             if slot.filename:
                 lines.append(f"pipec_input_file {quote(slot.name)} {quote(slot.filename)}\n")
             if not slot.optional:
                 lines.append(f"pipec_require {quote(slot.name)}\n")
         return "".join(lines)
+
+    # ---------------------------------------------------------------------------------------
+    # Files, exit actions and uploads of a job (OSMO tasks), as runtime lines.
+
+    def moved_files(self, job: ir.Job, in_container: bool) -> tuple[tuple[str, str], ...]:
+        """Where the command does not run in the job's own container (a Slurm job on the host),
+        its files cannot go to their absolute paths, which other runs on the host share: each
+        goes below the execution directory instead, and every mention of its path (in the
+        command, the environment, other files) reads variable PIPEC_FILE_<n>."""
+        if in_container:
+            return ()
+        return tuple((f.path, f"PIPEC_FILE_{n}") for n, f in enumerate(job.files))
+
+    def file_lines(self, job: ir.Job, in_container: bool, mounted: bool,
+                   hosts: dict[str, str] | None = None) -> str:
+        """Runtime lines writing the job's files before its command runs."""
+        moved = self.moved_files(job, in_container)
+        lines = [f'{var}="$PIPEC_EXEC_DIR/files"{quote(path)}\nexport {var}\n' for path, var in moved]
+        for n, f in enumerate(job.files):
+            target = f'"${moved[n][1]}"' if moved else quote(f.path)
+            contents = render_word(f.contents, self.wf.layout, mounted, hosts, moved) if f.contents else "''"
+            lines.append(f"pipec_write_file {target} {int(f.base64)} {contents}\n")
+        return "".join(lines)
+
+    @staticmethod
+    def exit_actions(job: ir.Job) -> str:
+        """PIPEC_EXIT_ACTIONS of a job (see pipec_exit_action), or "" when it has none."""
+        codes = job.exit_codes
+        if codes is None:
+            return ""
+        words = []
+        for name, ranges in (("complete", codes.complete), ("fail", codes.fail), ("reschedule", codes.reschedule)):
+            if ranges:
+                words.append(name + "=" + ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges))
+        return " ".join(words)
+
+    def upload_command(self, job: ir.Job, upload: ir.Upload) -> str:
+        url = "".join(p.text for p in upload.url if isinstance(p, ir.Text))
+        scheme = url_scheme(url)
+        command = self.upload.get(scheme, "")
+        if not command:
+            self.diags.warning(
+                f"'{job.name}' uploads to {scheme}:// URLs, which have no upload command; the execution will fail "
+                "when it uploads", self.loc(upload),
+                f'map the scheme in pipec.toml: [upload] {scheme} = "<command taking $1=directory, $2=URL>"')
+        return command
+
+    def upload_lines(self, job: ir.Job, mounted: bool, hosts: dict[str, str] | None = None,
+                     moved: tuple[tuple[str, str], ...] = ()) -> tuple[str, str]:
+        """(lines starting the job's checkpoint uploads before its command, the shell code that
+        uploads its outputs once it succeeded: PIPEC_ON_SUCCESS)."""
+        starts, on_success = [], []
+        for upload in job.uploads:
+            url = render_word(upload.url, self.wf.layout, mounted, hosts, moved)
+            ere, icase = to_ere(upload.regex) if upload.regex else ("", False)
+            command = quote(self.upload_command(job, upload))
+            if upload.every_seconds is not None:
+                source = render_word(upload.source, self.wf.layout, mounted, hosts, moved)
+                starts.append(f"pipec_checkpoint {max(1, upload.every_seconds)} {url} {source} {quote(ere)} "
+                              f"{int(icase)} {command}\n")
+            else:
+                on_success.append(f'pipec_upload {url} "$PIPEC_OUTPUTS_DIR" {quote(ere)} {int(icase)} {command}')
+        return "".join(starts), " && ".join(on_success)
 
     def shell_job(self, job: ir.Job) -> ir.Job:
         """The job as a command to run: a stub runs `true`."""

@@ -3,7 +3,9 @@
 A front end module has `load(doc, diags, options) -> list[ir.Workflow]` (validate the
 document and lower it to IR; [] when there are errors, all of them in `diags`) and
 `OPTIONS`, the dialect-specific command-line options it takes (`OptionSpec`s; the CLI offers
-them, and refuses them for a file of another dialect). A dialect whose module is None is
+them, and refuses them for a file of another dialect). A dialect whose files are templates
+also has `prepare(text, file, diags, option_values) -> (rendered text, source line of each
+rendered line) | None`, run on the file's text before it is parsed. A dialect whose module is None is
 recognised from the document's shape but not built yet.
 """
 
@@ -18,7 +20,7 @@ from pipec.config import Config
 
 DIALECTS: dict[str, str | None] = {
     "valohai": "pipec.frontends.valohai",
-    "osmo": None,
+    "osmo": "pipec.frontends.osmo",
     "runnable": None,
 }
 
@@ -47,6 +49,7 @@ class OptionSpec:
     multiple: bool = False
     parse: Callable[[Any], Any] | None = None
     selects: bool = False  # compiles only part of the file (the output keeps the rest's files)
+    on_check: bool = False  # `pipec check` takes it too (it changes what the file says, not what is compiled)
 
 
 class UsageError(Exception):
@@ -62,3 +65,12 @@ def frontend(dialect: str) -> ModuleType | None:
     """The front end of `dialect`, or None when it is not built yet."""
     module = DIALECTS.get(dialect)
     return importlib.import_module(module) if module else None
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a dialect-specific option (`sweeps` -> `--sweep`)."""
+    for module in built().values():
+        spec = module.OPTIONS.get(option)
+        if spec is not None:
+            return spec.flag  # type: ignore[no-any-return]
+    return "--" + option.replace("_", "-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _VALOHAI_KINDS = {"step", "task", "endpoint", "pipeline", "blueprint", "deployment"}
@@ -21,3 +22,13 @@ def detect(data: Any) -> str | None:
         if "dag" in data:
             return "runnable"
     return None
+
+
+_TOP_LEVEL_WORKFLOW = re.compile(r"^workflow[ \t]*:", re.MULTILINE)
+
+
+def detect_text(text: str) -> str | None:
+    """The dialect of a file whose text may not be YAML before it is rendered (an OSMO
+    template with `{% for %}` lines): a top-level `workflow:` key -> osmo; else None (the
+    parsed document decides)."""
+    return "osmo" if _TOP_LEVEL_WORKFLOW.search(text) else None

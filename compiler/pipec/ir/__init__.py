@@ -19,7 +19,9 @@ from pipec.ir.command import (
     Part,
     Path,
     Quoting,
+    RunId,
     Text,
+    Word,
 )
 from pipec.ir.layout import AREAS, DEFAULT_LAYOUT, Layout
 from pipec.ir.sweep import (
@@ -40,6 +42,8 @@ from pipec.ir.workflow import (
     DepKind,
     Deployment,
     EnvVar,
+    ExitCodes,
+    File,
     Group,
     Input,
     Job,
@@ -48,14 +52,17 @@ from pipec.ir.workflow import (
     Param,
     PipelineParam,
     Resources,
+    Secret,
     Trigger,
+    Upload,
     Workflow,
 )
 
 __all__ = [
     "AREAS", "DEFAULT_LAYOUT", "RUNTIME_DEP_KINDS", "ArgSpec", "Args", "Axis", "Command", "CommandKind",
-    "Condition", "DepKind", "Dependency", "Deployment", "EnvVar", "Group", "Host", "Input", "Job", "JobKind",
+    "Condition", "DepKind", "Dependency", "Deployment", "EnvVar", "ExitCodes", "File", "Group", "Host", "Input", "Job", "JobKind",
     "Late", "Layout", "OnError", "Param", "ParamValue", "Part", "Path", "PipelineParam", "Quoting", "RandomAxis",
-    "Resources", "RuntimeFanout", "Sweep", "SweepKind", "SweepRuleError", "Text", "Trigger", "Value", "Workflow",
+    "Resources", "RunId", "RuntimeFanout", "Secret", "Sweep", "SweepKind", "SweepRuleError", "Text", "Trigger",
+    "Upload", "Value", "Word", "Workflow",
     "preview_rows", "sweep_row",
 ]

@@ -76,7 +76,16 @@ class Host:
     quoting: Quoting = "plain"
 
 
-Part = Union[Text, Args, ParamValue, Path, Host]
+@dataclass(frozen=True)
+class RunId:
+    """The id of the run: the same for every job of one run, another for the next run
+    (OSMO's `{{workflow_id}}`)."""
+
+    quoting: Quoting = "plain"
+
+
+Part = Union[Text, Args, ParamValue, Path, Host, RunId]
+Word = tuple[Part, ...]  # a value built of parts (text with layout paths, peers' hosts, the run id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from enum import Enum
 from functools import cached_property
 
 from pipec.errors import Location
-from pipec.ir.command import ArgSpec, Command
+from pipec.ir.command import ArgSpec, Command, Word
 from pipec.ir.layout import DEFAULT_LAYOUT, Layout
 from pipec.ir.sweep import Sweep, Value
 
@@ -96,13 +96,60 @@ class Input:
     optional: bool = False
     filename: str | None = None
     keep_directories: str = "none"  # none | full | suffix
+    regex: str | None = None  # only files whose path (below the slot) matches this Python regex (re.search)
     location: Location | None = None
 
 
 @dataclass(frozen=True)
 class EnvVar:
     name: str
-    value: str
+    value: str  # the text as written (what plans show)
+    location: Location | None = None
+    word: Word = ()  # when set, the value is built of these parts for each execution (paths, hosts, run id)
+
+
+@dataclass(frozen=True)
+class File:
+    """A file written into place before the command runs (OSMO `files:`)."""
+
+    path: str  # absolute, where the command finds it
+    contents: Word  # the text, tokens as parts
+    base64: bool = False  # the text is base64: the file holds its decoded bytes
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential the job reads, kept by the engine's own secret store: some of its keys as
+    environment variables, or every key as a file in a directory."""
+
+    name: str
+    env: tuple[tuple[str, str], ...] = ()  # (variable, key)
+    mount: str | None = None  # directory holding one file per key
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Files copied to a storage URL: an execution's outputs when it succeeds, or a directory
+    every `every_seconds` while it runs and once more when it ends (a checkpoint)."""
+
+    url: Word
+    source: Word = ()  # (): the outputs area; else a directory (absolute once rendered)
+    regex: str | None = None
+    every_seconds: int | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class ExitCodes:
+    """What an exit status means (OSMO `exitActions`): listed statuses override the default
+    (0 succeeds, anything else fails). `reschedule` statuses run the execution again, up to
+    the job's `retries`."""
+
+    complete: tuple[tuple[int, int], ...] = ()  # inclusive ranges
+    fail: tuple[tuple[int, int], ...] = ()
+    reschedule: tuple[tuple[int, int], ...] = ()
     location: Location | None = None
 
 
@@ -118,6 +165,8 @@ class Group:
     lead: str  # job id
     members: tuple[str, ...]  # job ids, lead included
     location: Location | None = None
+    barrier: bool = False  # members start their commands only once every member is up
+    lead_decides: bool = True  # the lead's status is the group's; False: any member's failure fails it
 
 
 @dataclass(frozen=True)
@@ -157,6 +206,10 @@ class Job:
     on_error: OnError = OnError.STOP_ALL
     condition: Condition | None = None
     deployment: Deployment | None = None
+    files: tuple[File, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    uploads: tuple[Upload, ...] = ()
+    exit_codes: ExitCodes | None = None
     step: str | None = None  # the dialect's reusable unit this job instantiates (names templates)
     location: Location | None = None
 

@@ -21,13 +21,14 @@ from pipec.passes.graph import order_jobs
 from pipec.passes.names import check_names
 from pipec.passes.naming import assign_ids
 from pipec.passes.profiles import resolve_profiles
+from pipec.passes.regexes import check_regexes
 from pipec.passes.support import check_support
 from pipec.passes.triggers import attach_triggers
 
 Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
 PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, attach_triggers, resolve_profiles,
-                            lower_deployments, check_commands, check_support)
+                            lower_deployments, check_commands, check_regexes, check_support)
 
 
 def run_passes(wf: ir.Workflow, ctx: Context, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:

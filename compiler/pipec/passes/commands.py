@@ -20,12 +20,15 @@ MAX_ROWS = 1000  # rows (and values per axis) checked per job: more only repeat 
 
 
 def check_commands(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
+    members = {g.name: g.members for g in wf.groups}
     for job in wf.jobs:
         if not job.command.lines:
             continue
+        # A peer's host is a variable each back end names; any name shows the command builds.
+        hosts = {peer: f"PIPEC_HOST_{i}" for i, peer in enumerate(members.get(job.group or "", ()))}
         for values in _samples(job):
             try:
-                render(job.command, job.params, values, wf.layout, mounted=True)
+                render(job.command, job.params, values, wf.layout, mounted=True, hosts=hosts)
             except RenderError as exc:
                 ctx.diags.error(f"cannot build the command of '{job.name}': {exc}", ctx.where(wf, job))
                 break

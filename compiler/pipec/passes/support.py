@@ -7,23 +7,58 @@ skips it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from pipec import ir
 from pipec.passes.context import Context
 from pipec.targets import (
     CONDITIONS,
+    EXIT_CODES,
     FANOUT_OVER_SWEEPS,
     FEATURES,
+    FILES,
+    GROUP_ANY_FAILS,
+    GROUP_BARRIER,
     GROUP_FANOUT,
+    INPUT_REGEX,
     METADATA_INTO_GROUPS,
     METADATA_OUT_OF_GROUPS,
     MULTI_JOB_GROUPS,
+    RUN_ID,
     SCHEDULE_TIME_ZONES,
+    SECRETS,
+    UPLOADS,
+    VALUE_WORDS,
 )
 
 
 def looped(job: ir.Job) -> bool:
     """Whether a job runs as several executions (or as many as a run-time list has)."""
     return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None) or job.group is not None
+
+
+def _uses_run_id(job: ir.Job) -> bool:
+    words = [p for line in job.command.lines for p in line] + [p for e in job.env for p in e.word]
+    words += [p for f in job.files for p in f.contents] + [p for u in job.uploads for p in u.url + u.source]
+    return any(isinstance(p, ir.RunId) for p in words)
+
+
+def _job_features(job: ir.Job, lacks: list[str], refuse: Callable[[str, object], None]) -> None:
+    """The per-job features of the IR a target may not compile yet."""
+    if job.files and FILES in lacks:
+        refuse(f"'{job.name}' writes files into place before its command", job.files[0])
+    if job.secrets and SECRETS in lacks:
+        refuse(f"'{job.name}' reads credential '{job.secrets[0].name}'", job.secrets[0])
+    if job.uploads and UPLOADS in lacks:
+        refuse(f"'{job.name}' uploads files to a storage URL", job.uploads[0])
+    if job.exit_codes is not None and EXIT_CODES in lacks:
+        refuse(f"'{job.name}' gives its exit codes actions (exitActions)", job.exit_codes)
+    if _uses_run_id(job) and RUN_ID in lacks:
+        refuse(f"'{job.name}' uses the run's id", job)
+    if any(e.word for e in job.env) and VALUE_WORDS in lacks:
+        refuse(f"'{job.name}' has an environment value holding a path or a host", next(e for e in job.env if e.word))
+    if any(i.regex for i in job.inputs) and INPUT_REGEX in lacks:
+        refuse(f"'{job.name}' filters an input by a regex", next(i for i in job.inputs if i.regex))
 
 
 def check_support(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
@@ -47,9 +82,14 @@ def check_support(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
         if fanout is not None and FANOUT_OVER_SWEEPS in lacks and looped(wf.job(fanout.source)):
             refuse(f"'{job.name}' fans out over metadata '{fanout.key}' of '{fanout.source}', which runs several "
                    "executions (a list per execution)", job.sweep)
+        _job_features(job, lacks, refuse)
     for group in wf.groups:
         if len(group.members) > 1 and MULTI_JOB_GROUPS in lacks:
             refuse(f"group '{group.name}' has several member jobs ({', '.join(group.members)})", group)
+        if group.barrier and GROUP_BARRIER in lacks:
+            refuse(f"group '{group.name}' starts its commands only once every member is up (barrier)", group)
+        if not group.lead_decides and GROUP_ANY_FAILS in lacks:
+            refuse(f"group '{group.name}' fails with any of its members (ignoreNonleadStatus: false)", group)
     for dep in wf.dependencies:
         if dep.kind not in ir.RUNTIME_DEP_KINDS:
             continue

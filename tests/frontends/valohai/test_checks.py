@@ -274,7 +274,7 @@ SCHEMA_CASES = [
     ("time-limit-float", "- step:\n    name: s\n    image: i\n    command: c\n    time-limit: 1.5\n", "1.5",
      ("expected an integer or a string", "1.5"), None),
     ("endpoint-name-pattern", "- endpoint:\n    name: Server-endpoint\n    image: i\n    wsgi: a:b\n",
-     "Server-endpoint", ("Server-endpoint", "pattern"), "lowercase"),
+     "Server-endpoint", ("Server-endpoint", "expected form"), "lowercase"),
     ("endpoint-wsgi-and-server-command", "- endpoint:\n    name: both\n    image: i\n    wsgi: a:b\n"
      "    server-command: run\n", "endpoint", ("wsgi", "server-command"), None),
     ("task-without-parameters", "- step:\n    name: s\n    image: i\n    command: c\n"

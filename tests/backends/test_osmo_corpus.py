@@ -1,0 +1,43 @@
+"""Every OSMO workflow of the public corpus that OSMO itself accepts compiles on every target
+(a refusal counts as a failure); the files OSMO refuses are listed with the reason in
+.ci/corpus-known.txt and must fail `pipec check` with located errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipec.cli import main
+from tests.paths import ROOT, SHARED_CORPUS
+
+CORPUS = SHARED_CORPUS / "osmo" / "valid"
+KNOWN = {line.split("\t")[0] for line in (ROOT / ".ci" / "corpus-known.txt").read_text().splitlines()
+         if line and not line.startswith("#")}
+FILES = sorted(CORPUS.glob("*.yaml")) if CORPUS.is_dir() else []
+LOCATED = re.compile(r"^\S.*:\d+:\d+: error: ", re.MULTILINE)
+
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not beside the checkout")
+
+
+def accepted() -> list[Path]:
+    return [p for p in FILES if f"osmo/valid/{p.name}" not in KNOWN]
+
+
+@pytest.mark.parametrize("target", ["argo", "gha", "slurm"])
+def test_every_accepted_corpus_workflow_compiles(tmp_path: Path, target: str) -> None:
+    refused = {}
+    for n, path in enumerate(accepted()):
+        result = CliRunner().invoke(main, ["compile", str(path), "--target", target, "-o", str(tmp_path / str(n))])
+        if result.exit_code != 0:
+            refused[path.name] = result.output.strip().splitlines()[:2]
+    assert refused == {}
+
+
+def test_the_known_refusals_fail_check_with_located_errors() -> None:
+    for path in FILES:
+        if f"osmo/valid/{path.name}" in KNOWN:
+            result = CliRunner().invoke(main, ["check", str(path)])
+            assert result.exit_code == 1 and LOCATED.search(result.output), (path.name, result.output)
