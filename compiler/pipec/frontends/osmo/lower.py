@@ -63,6 +63,7 @@ class Lowering:
                     lead_decides=bool(group.data.get("ignoreNonleadStatus", True)),
                     location=self.loc(group.path + ("name",))))
         deps.extend(self.group_order(deps))
+        self.warn_ignored()
         timeout = self.workflow.get("timeout") or {}
         if "queue_timeout" in timeout:
             self.diags.warning("queue_timeout is not enforced: Argo, GitHub Actions and Slurm have no limit on the "
@@ -71,6 +72,35 @@ class Lowering:
         return ir.Workflow(
             name=str(self.workflow["name"]), jobs=tuple(jobs), dependencies=tuple(deps), groups=tuple(groups),
             layout=OSMO_LAYOUT, dialect=DIALECT, source_file=self.doc.file, location=self.loc(("workflow", "name")))
+
+    def warn_ignored(self) -> None:
+        """Fields OSMO's service or cluster acts on that no target here expresses: each is
+        named once, at its first use, so nobody expects it to take effect."""
+        fields = {
+            "privileged": "a privileged container", "hostNetwork": "the host's network",
+            "volumeMounts": "host directories mounted into the container", "cacheSize": "the data cache size",
+            "kpis": "KPI uploads", "backend": "the OSMO backend",
+        }
+        seen: set[str] = set()
+        for group in self.groups:
+            for task in group.tasks:
+                for key, what in fields.items():
+                    if key in task.data and key not in seen and task.data[key] not in (False, None, [], ""):
+                        seen.add(key)
+                        self.diags.warning(f"'{key}' ({what}) is not compiled by pipec: the task runs without it",
+                                           self.doc.locate_key(task.path + (key,)),
+                                           "see README, OSMO: fields pipec ignores")
+        for name, spec in (self.workflow.get("resources") or {}).items():
+            for key in ("nodesExcluded", "topology"):
+                if spec.get(key) and key not in seen:
+                    seen.add(key)
+                    self.diags.warning(f"'{key}' of resource '{name}' is not compiled by pipec: jobs are placed "
+                                       "without it", self.doc.locate_key(("workflow", "resources", name, key)),
+                                       "see README, OSMO: fields pipec ignores")
+        for key in ("labels", "pool", "backend"):
+            if self.workflow.get(key):
+                self.diags.note(f"'{key}' of the workflow is for the OSMO service; pipec does not use it",
+                                self.doc.locate_key(("workflow", key)))
 
     def group_order(self, deps: list[ir.Dependency]) -> list[ir.Dependency]:
         """Every member of a group waits for every group any member reads from: an ordering
