@@ -12,6 +12,7 @@ with the value as JSON.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -355,6 +356,16 @@ class JobRenderer:
             else:
                 on_success.append(f'pipec_upload {url} "$PIPEC_OUTPUTS_DIR" {quote(ere)} {int(icase)} {command}')
         return "".join(starts), " && ".join(on_success)
+
+    def secret_config(self, name: str) -> dict[str, str]:
+        """pipec.toml [secrets.<name>]: where each engine keeps credential `name`."""
+        return dict(self.config.data.get("secrets", {}).get(name, {}))
+
+    def github_secret(self, secret: ir.Secret, key: str) -> str:
+        """The GitHub secret holding `key` of a credential: <PREFIX>_<KEY>, upper-cased, every
+        character GitHub does not allow in a secret name as `_`."""
+        prefix = self.secret_config(secret.name).get("github") or secret.name
+        return re.sub(r"[^A-Z0-9_]", "_", f"{prefix}_{key}".upper())
 
     def shell_job(self, job: ir.Job) -> ir.Job:
         """The job as a command to run: a stub runs `true`."""
