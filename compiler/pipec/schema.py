@@ -111,7 +111,7 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
             )
         elif isinstance(instance, str) and ("number" in names or "integer" in names):
             hint = "YAML reads this as text; write a plain number"
-        elif "string" in names and isinstance(instance, bool) and names == ["string"]:
+        elif "string" in names and isinstance(instance, bool):
             hint = "YAML reads yes/no/on/off/true/false as booleans; put the value in quotes"
         elif "string" in names and not isinstance(instance, (dict, list)) and instance is not None:
             kind = "a number" if isinstance(instance, (int, float)) else f"a {type(instance).__name__}"

@@ -75,7 +75,9 @@ def test_tasks_become_jobs_and_groups_of_several_tasks_become_ir_groups() -> Non
     assert all(j.timeout_seconds == 7200 for j in wf.jobs)
     assert wf.layout.inputs == "/osmo/data/input" and wf.layout.outputs == "/osmo/data/output"
     assert problems == ["wf.yaml:3:46: warning: queue_timeout is not enforced: Argo, GitHub Actions and Slurm have "
-                        "no limit on the time a job waits for resources"]
+                        "no limit on the time a job waits for resources",
+                        "wf.yaml:6:68: warning: platform 'dgx' of resource 'big' is not a machine profile of "
+                        "pipec.toml: its jobs run on whatever node the engine picks"]
 
 
 def test_a_group_waits_for_every_group_any_of_its_tasks_reads() -> None:
@@ -164,3 +166,19 @@ def test_localpath_is_read_relative_to_the_workflow_file(tmp_path: Path) -> None
     assert wf is not None and problems == []
     # The CLI inlines the file as contents, whose tokens the service then replaces.
     assert wf.job("a").files[0].contents == (ir.Text("print('hi "), ir.Path("outputs"), ir.Text("')\n"))
+
+
+def test_a_platform_without_a_machine_profile_is_a_warning() -> None:
+    text = "workflow:\n  name: p\n  resources:\n    default: {cpu: 1, platform: dgx}\n  tasks:\n" \
+           "  - {name: a, image: x, command: [\"true\"]}\n"
+    diags = Diagnostics()
+    doc = load_text(text, "wf.yaml", diags)
+    assert load(doc, diags, Options())
+    assert [d.format_text().split("\n")[0] for d in diags.sorted()] == [
+        "wf.yaml:4:33: warning: platform 'dgx' of resource 'default' is not a machine profile of pipec.toml: its "
+        "jobs run on whatever node the engine picks"]
+    diags = Diagnostics()
+    from pipec.config import Config
+
+    assert load(load_text(text, "wf.yaml", diags), diags, Options(config=Config(data={"profiles": {"dgx": {}}})))
+    assert diags.sorted() == []

@@ -59,7 +59,8 @@ def load(doc: Document, diags: Diagnostics, given: Options) -> list[ir.Workflow]
     check(doc, groups, diags)
     if diags.has_errors:
         return []
-    wf = Lowering(doc, groups, diags, given.for_compile).workflow_ir()
+    profiles = frozenset(given.config.data.get("profiles", {}))
+    wf = Lowering(doc, groups, diags, given.for_compile, profiles).workflow_ir()
     return [] if diags.has_errors else [wf]
 
 

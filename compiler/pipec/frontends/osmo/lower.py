@@ -23,11 +23,13 @@ RESCHEDULE_RETRIES = 3
 
 
 class Lowering:
-    def __init__(self, doc: Document, groups: list[Group], diags: Diagnostics, for_compile: bool):
+    def __init__(self, doc: Document, groups: list[Group], diags: Diagnostics, for_compile: bool,
+                 profiles: frozenset[str] = frozenset()):
         self.doc = doc
         self.groups = groups
         self.diags = diags
         self.for_compile = for_compile
+        self.profiles = profiles  # the machine profiles pipec.toml defines
         self.workflow: dict[str, Any] = doc.data["workflow"]
         self.tasks = {t.name: t for g in groups for t in g.tasks}
 
@@ -64,6 +66,7 @@ class Lowering:
                     location=self.loc(group.path + ("name",))))
         deps.extend(self.group_order(deps))
         self.warn_ignored()
+        self.warn_unmapped_platforms()
         timeout = self.workflow.get("timeout") or {}
         if "queue_timeout" in timeout:
             self.diags.warning("queue_timeout is not enforced: Argo, GitHub Actions and Slurm have no limit on the "
@@ -72,6 +75,20 @@ class Lowering:
         return ir.Workflow(
             name=str(self.workflow["name"]), jobs=tuple(jobs), dependencies=tuple(deps), groups=tuple(groups),
             layout=OSMO_LAYOUT, dialect=DIALECT, source_file=self.doc.file, location=self.loc(("workflow", "name")))
+
+    def warn_unmapped_platforms(self) -> None:
+        """A platform is a name in an OSMO pool; here it is a machine profile of pipec.toml.
+        Without one, the job runs wherever the engine puts it: said once per platform (a
+        warning, not an error, so a workflow written for another site still compiles; with
+        --strict it fails)."""
+        for name, spec in (self.workflow.get("resources") or {}).items():
+            platform = spec.get("platform")
+            if platform is not None and str(platform) not in self.profiles:
+                self.diags.warning(
+                    f"platform '{platform}' of resource '{name}' is not a machine profile of pipec.toml: its jobs run "
+                    "on whatever node the engine picks", self.loc(("workflow", "resources", name, "platform")),
+                    f'map it: [profiles.{platform}] with partition = "..." (slurm), node_selector = {{...}} (argo), '
+                    'runs_on = "..." (gha)')
 
     def warn_ignored(self) -> None:
         """Fields OSMO's service or cluster acts on that no target here expresses: each is
