@@ -291,3 +291,17 @@ def test_a_command_that_cannot_be_built_is_reported_by_check(tmp_path: Path) -> 
 """
     code, errs = check(tmp_path, text)
     assert code == 1 and len(errs) == 1 and "cannot build the command of 't'" in errs[0]
+
+
+@pytest.mark.parametrize(("credentials", "message"), [
+    ("{c: {\"A-B\": k}}", "not a valid shell name"),
+    ("{c: {PIPEC_X: k}}", "which the runtime sets"),
+    ("{c: {HOME2: k}}", "which its environment sets too"),
+    ("{c: /a/../../etc}", "not a directory path below /"),
+])
+def test_credential_variables_and_mounts_are_checked(tmp_path: Path, credentials: str, message: str) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text("workflow:\n  name: w\n  tasks:\n  - name: t\n    image: alpine\n    command: [env]\n"
+                    f"    environment: {{HOME2: x}}\n    credentials: {credentials}\n", encoding="utf-8")
+    result = run("check", str(path))
+    assert result.exit_code == 1 and len(errors(result.output)) == 1 and message in result.output, result.output

@@ -232,10 +232,11 @@ pipec_upload() {
         mkdir -p "$pipec_up/$(dirname "$pipec_f")"
         cp -p "$2/$pipec_f" "$pipec_up/$pipec_f"
     done
-    pipec_status=0
-    sh -c "$5" pipec-upload "$pipec_up" "$1" || pipec_status=$?
+    # Its own status variable: pipec_run's pipec_status holds the command's while checkpoints end.
+    pipec_upload_status=0
+    sh -c "$5" pipec-upload "$pipec_up" "$1" || pipec_upload_status=$?
     rm -rf "$pipec_up"
-    [ "$pipec_status" -eq 0 ] || { printf 'pipec: uploading %s to %s failed\n' "$2" "$1" >&2; return 1; }
+    [ "$pipec_upload_status" -eq 0 ] || { printf 'pipec: uploading %s to %s failed\n' "$2" "$1" >&2; return 1; }
 }
 
 # pipec_checkpoint SECONDS URL SOURCE ERE ICASE COMMAND: upload SOURCE every SECONDS while the
@@ -243,10 +244,13 @@ pipec_upload() {
 # more when it ends, whatever its status (pipec_run calls pipec_checkpoints_end).
 pipec_checkpoint() {
     (
-        trap 'exit 0' TERM
+        pipec_sleep=""
+        # Stopped while it waits: the sleep goes too (it would hold the job's output open).
+        trap 'kill $pipec_sleep 2>/dev/null; exit 0' TERM
         while :; do
             sleep "$1" &
-            wait $! || exit 0
+            pipec_sleep=$!
+            wait "$pipec_sleep" || exit 0
             pipec_upload "$2" "$3" "$4" "$5" "$6" || :
         done
     ) &
@@ -256,9 +260,12 @@ pipec_checkpoint() {
 }
 
 pipec_checkpoints_end() {
+    # The loops may not be this shell's children (pipec_run in a subshell): wait for each to be
+    # gone, so the final upload never overlaps a periodic one.
     for pipec_pid in ${pipec_checkpointers:-}; do
         kill "$pipec_pid" 2>/dev/null || :
         wait "$pipec_pid" 2>/dev/null || :
+        while kill -0 "$pipec_pid" 2>/dev/null; do sleep 0.1; done
     done
     pipec_checkpointers=""
     [ -z "${pipec_checkpoint_finals:-}" ] || eval "$pipec_checkpoint_finals"

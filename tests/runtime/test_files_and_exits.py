@@ -111,3 +111,14 @@ def test_checkpoints_upload_while_running_and_once_at_the_end(shell: Shell, tmp_
     assert r.returncode == 0, r.stderr
     # The last upload happened after the command's end: it holds the final state.
     assert (dest / "step").read_text() == "final\n"
+
+
+def test_a_failing_command_keeps_its_status_after_the_final_checkpoint(shell: Shell, tmp_path: Path) -> None:
+    src, dest = tmp_path / "ckpt", tmp_path / "store"
+    src.mkdir()
+    code = ('pipec_begin t 0; pipec_checkpoint 60 "$1" "$2" "" 0 "$3"\n'
+            'pipec_run none 0 sh -c \'echo partial > "$1/step"; exit 5\' x "$2"')
+    r = shell.run(code, str(dest), str(src), UPLOAD, source=CORE, env={"PIPEC_RUN_DIR": str(tmp_path / "run")})
+    assert r.returncode == 5
+    assert (dest / "step").read_text() == "partial\n"  # the final upload ran on failure too
+    assert (tmp_path / "run/t/0/.pipec/failed").read_text() == "5\n"

@@ -57,5 +57,8 @@ def env_lines(job: ir.Job, layout: ir.Layout | None = None, mounted: bool = True
               hosts: dict[str, str] | None = None, moved: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """The job's environment variables as shell lines (names were checked, values quoted; a
     value built of parts, with `layout` given, reads its paths and hosts from variables)."""
-    return [f"export {e.name}={render_word(e.word, layout, mounted, hosts, moved)}\n" if e.word and layout
-            else f"export {e.name}={quote(e.value)}\n" for e in job.env]
+    if layout is None:
+        return [f"export {e.name}={quote(e.value)}\n" for e in job.env]
+    # Plain values too: a path the command reads elsewhere (a moved file) is rewritten in them.
+    return [f"export {e.name}={render_word(e.word or (ir.Text(e.value),), layout, mounted, hosts, moved)}\n"
+            for e in job.env]

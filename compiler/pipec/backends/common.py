@@ -365,7 +365,9 @@ class JobRenderer:
         """The GitHub secret holding `key` of a credential: <PREFIX>_<KEY>, upper-cased, every
         character GitHub does not allow in a secret name as `_`."""
         prefix = self.secret_config(secret.name).get("github") or secret.name
-        return re.sub(r"[^A-Z0-9_]", "_", f"{prefix}_{key}".upper())
+        name = re.sub(r"[^A-Z0-9_]", "_", f"{prefix}_{key}".upper())
+        # GitHub refuses names starting with a digit or GITHUB_.
+        return "_" + name if name[0].isdigit() or name.startswith("GITHUB_") else name
 
     def shell_job(self, job: ir.Job) -> ir.Job:
         """The job as a command to run: a stub runs `true`."""

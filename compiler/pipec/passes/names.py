@@ -68,6 +68,22 @@ def check_names(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
                       "pipec's runtime uses PIPEC_* and the workflow's directory names; choose another name")
             if "\x00" in var.value:
                 error(f"environment variable {var.name} of '{job.name}' holds a NUL character", var)
+        env_names = {var.name for var in job.env}
+        for secret in job.secrets:
+            for var, _key in secret.env:
+                if not _SHELL_NAME.match(var):
+                    error(f"credential '{secret.name}' of '{job.name}' sets {var!r}, which is not a valid shell name",
+                          secret, "letters, digits and '_', not starting with a digit")
+                elif var.startswith("PIPEC_") or var in reserved:
+                    error(f"credential '{secret.name}' of '{job.name}' sets {var}, which the runtime sets", secret,
+                          "pipec's runtime uses PIPEC_* and the workflow's directory names; choose another name")
+                elif var in env_names:
+                    error(f"credential '{secret.name}' of '{job.name}' sets {var}, which its environment sets too",
+                          secret)
+            mount = secret.mount
+            if mount is not None and (mount.strip("/") == "" or ".." in mount.split("/") or not mount.isprintable()):
+                error(f"credential '{secret.name}' of '{job.name}' is mounted at {mount!r}, which is not a directory "
+                      "path below /", secret)
         if job.image is not None and (job.image.startswith("-") or not job.image.isprintable()):
             # A leading '-' reads as an option to docker/srun, control characters break the output.
             error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' or holds "
