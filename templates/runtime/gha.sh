@@ -1,8 +1,9 @@
 # shellcheck shell=sh
 # pipec runtime, GitHub Actions part (joined after core.sh and pod.sh, for GitHub Actions only):
 # publishing each execution's directory as the job's artifact, and groups run inside one job
-# (members as background processes, or as Docker containers on a network of their own), each
-# member an execution run by pipec_pod.
+# (a job's executions: pipec_group; several jobs: pipec_team), their members as background
+# processes or as Docker containers on a network of their own, each an execution run by
+# pipec_pod.
 
 # pipec_publish SIZE: GitHub Actions uploads $PIPEC_POD_DIR/art/ as the job's artifact:
 # move each execution's outputs and markers (and inputs when PIPEC_PUBLISH_INPUTS is set) to
@@ -81,7 +82,7 @@ pipec_group_processes() {
     pipec_lead=0
     pipec_member 0 || pipec_lead=$?
     for pipec_pid in $pipec_pids; do
-        pipec_kill_tree "$pipec_pid"
+        pipec_stop_tree "$pipec_pid"
     done
     wait 2>/dev/null || true
     return "$pipec_lead"
@@ -134,21 +135,40 @@ pipec_group_stop() {
         pipec_r=$((pipec_r + 1))
     done
     docker rm -f "$pipec_net-0" > /dev/null 2>&1 || true
-    if [ "$(id -u)" != 0 ]; then
-        docker run --rm -v "$RUNNER_TEMP:$RUNNER_TEMP" -v "$GITHUB_WORKSPACE:$GITHUB_WORKSPACE" \
-            --entrypoint chown "$PIPEC_GROUP_IMAGE" -R "$(id -u):$(id -g)" "$PIPEC_GROUP_ROOT" "$GITHUB_WORKSPACE" \
-            > /dev/null 2>&1 || printf 'pipec: could not hand the group'"'"'s files back to %s\n' "$(id -un)" >&2
-    fi
+    pipec_give_back "$PIPEC_GROUP_IMAGE"
     docker network rm "$pipec_net" > /dev/null 2>&1 || true
 }
 
-# pipec_kill_tree PID: stop PID and everything it started, the youngest first (dash's kill
-# cannot signal a process group, and members share this shell's group).
-pipec_kill_tree() {
+# pipec_give_back IMAGE: give what a group's containers wrote (as their user, often root)
+# back to the runner's user, with a container of IMAGE, so that later steps can move it.
+pipec_give_back() {
+    if [ "$(id -u)" != 0 ]; then
+        docker run --rm -v "$RUNNER_TEMP:$RUNNER_TEMP" -v "$GITHUB_WORKSPACE:$GITHUB_WORKSPACE" \
+            --entrypoint chown "$1" -R "$(id -u):$(id -g)" "$PIPEC_GROUP_ROOT" "$GITHUB_WORKSPACE" \
+            > /dev/null 2>&1 || printf 'pipec: could not hand the group'"'"'s files back to %s\n' "$(id -un)" >&2
+    fi
+}
+
+# pipec_stop_tree PID: stop PID and everything it started (dash's kill cannot signal a
+# process group, and members share this shell's group). The tree is frozen first, each
+# process before its children are listed, so that none starts more or sees a child end (a
+# member's runtime would then mark it failed and drop its outputs); then every process gets
+# SIGTERM and is let go, and ends on that pending signal before it runs again.
+pipec_stop_tree() {
+    pipec_tree=$(pipec_freeze "$1")
+    # shellcheck disable=SC2086  # a list of process ids
+    kill -s TERM $pipec_tree 2>/dev/null || true
+    # shellcheck disable=SC2086
+    kill -s CONT $pipec_tree 2>/dev/null || true
+}
+
+# pipec_freeze PID: stop (SIGSTOP) PID and its descendants, printing their ids, parents first.
+pipec_freeze() {
+    kill -s STOP "$1" 2>/dev/null || return 0
+    echo "$1"
     for pipec_child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        pipec_kill_tree "$pipec_child"
+        pipec_freeze "$pipec_child"
     done
-    kill -TERM "$1" 2>/dev/null || true
 }
 
 # pipec_member RANK: one member of pipec_group, in a subshell of its own.
@@ -164,3 +184,350 @@ pipec_member() (
     export PIPEC_COMMAND PIPEC_PARAMETERS PIPEC_EXECUTION PIPEC_RANK PIPEC_POD_DIR PIPEC_EXEC_MOUNT PIPEC_METADATA
     pipec_pod
 )
+
+# ---------------------------------------------------------------------------------------
+# A group of several different jobs in one GitHub Actions job (a "team"; a single job whose
+# executions are the members is pipec_group above). Member r (0 is the lead) is execution 0
+# of its own job, in $PIPEC_POD_DIR/m<r>/: PIPEC_M<r>_VARS lists the NAMEs whose
+# PIPEC_M<r>_NAME is its PIPEC_NAME (its job, command, parameters, setup, upstream jobs...),
+# and PIPEC_HOST_<r> is its host name in every member's command. With PIPEC_M0_IMAGE set,
+# each member is a container of its own image (PIPEC_M<r>_IMAGE) on a Docker network of the
+# team's own, where the others reach it under the network alias PIPEC_HOST_<r>; without,
+# each is a process on this machine (PIPEC_HOST_<r>: 127.0.0.1). The upstream jobs' artifacts
+# are in $PIPEC_POD_DIR/up/<job>/, downloaded once for every member reading them.
+#
+# pipec_team SIZE RULE: run the team. The lead's end ends it: the others are stopped and
+# the team has the lead's status (RULE "lead"); with RULE "any" the first member to fail
+# also ends it, with its status. A member stopped because the team succeeded counts as
+# succeeded (its outputs are kept); one that failed, or was stopped because the team
+# failed, is marked failed and keeps no outputs (pipec_team_mark).
+pipec_team() {
+    pipec_size=$1
+    pipec_rule=$2
+    PIPEC_GROUP_ROOT=$PIPEC_POD_DIR
+    PIPEC_GROUP_SIZE=$1
+    export PIPEC_GROUP_ROOT PIPEC_GROUP_SIZE
+    pipec_team_dir=$PIPEC_GROUP_ROOT/team
+    pipec_net=""
+    rm -rf "$pipec_team_dir"
+    mkdir -p "$pipec_team_dir/ready"
+    # Each member's end is a line "<rank> <status>" on this FIFO, which this shell holds open
+    # for reading and writing, so that neither side ever blocks opening it.
+    mkfifo "$pipec_team_dir/ends" || pipec_die "cannot create $pipec_team_dir/ends"
+    exec 3<> "$pipec_team_dir/ends"
+    trap 'pipec_team_stop; exit 130' INT
+    trap 'pipec_team_stop; exit 143' TERM
+    [ -z "${PIPEC_M0_IMAGE:-}" ] || pipec_team_network
+    pipec_r=$((pipec_size - 1))
+    while [ "$pipec_r" -ge 0 ]; do
+        pipec_team_spawn "$pipec_r"
+        pipec_r=$((pipec_r - 1))
+    done
+    pipec_team_watch
+    pipec_team_stop
+    trap - INT TERM
+    exec 3>&-
+    pipec_team_mark
+    return "$pipec_team_status"
+}
+
+# pipec_team_network: the team's Docker network and every member's container, created (not
+# started) one after the other, the lead last: every image is pulled and every container
+# exists before any member starts, so they start together, and stopping the team finds every
+# container (none is still being created).
+pipec_team_network() {
+    command -v docker > /dev/null 2>&1 || pipec_die "a group with an image needs Docker on the runner"
+    pipec_net=pipec-${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-$$
+    if ! docker network create "$pipec_net" > /dev/null; then
+        pipec_net=""
+        pipec_die "cannot create a Docker network for the group"
+    fi
+    pipec_r=$((pipec_size - 1))
+    while [ "$pipec_r" -ge 0 ]; do
+        if ! pipec_team_create "$pipec_r"; then
+            pipec_team_stop
+            pipec_die "cannot create the container of $(pipec_get "PIPEC_M${pipec_r}_JOB")" \
+                "(image $(pipec_get "PIPEC_M${pipec_r}_IMAGE"))"
+        fi
+        pipec_r=$((pipec_r - 1))
+    done
+}
+
+# pipec_team_create RANK: member RANK's container, named $pipec_net-RANK and known on the
+# network as PIPEC_HOST_<RANK>. It gets this step's PIPEC_* variables by name (values never
+# pass through a command line), of the members' own PIPEC_M<r>_* only its own (they hold its
+# credentials), and the runner's temporary and workspace directories at the same paths; it
+# runs pipec_team_member with -e, as the runner runs a step's sh.
+pipec_team_create() {
+    pipec_image=$(pipec_get "PIPEC_M$1_IMAGE")
+    pipec_gpus=$(pipec_get "PIPEC_M$1_GPUS")
+    pipec_alias=$(pipec_get "PIPEC_HOST_$1")
+    set -- "$1" --name "$pipec_net-$1" --network "$pipec_net" --network-alias "$pipec_alias" \
+        -v "$RUNNER_TEMP:$RUNNER_TEMP" -v "$GITHUB_WORKSPACE:$GITHUB_WORKSPACE" -w "$GITHUB_WORKSPACE"
+    for pipec_name in $(env | sed -n 's/^\(PIPEC_[A-Za-z0-9_]*\)=.*/\1/p' | sort -u) \
+            GITHUB_EVENT_NAME GITHUB_WORKSPACE RUNNER_TEMP CI GITHUB_ACTIONS; do
+        pipec_other_member "$1" "$pipec_name" || set -- "$@" -e "$pipec_name"
+    done
+    [ -z "$pipec_gpus" ] || set -- "$@" --gpus all
+    pipec_rank=$1
+    shift
+    # shellcheck disable=SC2016  # expanded in the container
+    docker create "$@" --entrypoint sh "$pipec_image" \
+        -ec '. "$GITHUB_WORKSPACE/$PIPEC_RUNTIME" && pipec_team_member "$1"' pipec-member "$pipec_rank" > /dev/null
+}
+
+# pipec_team_spawn RANK: start member RANK in the background. When it ends by itself, its
+# status goes to team/end.<RANK> and to pipec_team_watch; not when the team stopped it. The
+# lead's output goes to the step's log, the others' to team/m<RANK>.log (shown at the end).
+# The member runs under -e (a command in an || list would run with -e ignored).
+pipec_team_spawn() {
+    (
+        set +e
+        if [ "$1" = 0 ]; then
+            (set -e; pipec_team_start "$1") 3>&- < /dev/null
+        else
+            (set -e; pipec_team_start "$1") 3>&- < /dev/null > "$pipec_team_dir/m$1.log" 2>&1
+        fi
+        pipec_status=$?
+        if [ ! -e "$pipec_team_dir/stopping" ]; then
+            echo "$pipec_status" > "$pipec_team_dir/end.$1"
+            printf '%s %s\n' "$1" "$pipec_status" >&3
+        fi
+    ) &
+    eval "pipec_pid_$1=\$!"
+}
+
+# pipec_team_start RANK: member RANK, in the foreground: its container, or its process.
+pipec_team_start() {
+    if [ -n "$pipec_net" ]; then
+        docker start -a "$pipec_net-$1"
+    else
+        pipec_team_member "$1"
+    fi
+}
+
+# pipec_team_watch: wait for the end that ends the team: the lead's, or (RULE any) the first
+# failure. A member that fails before every member reached the barrier would leave the others
+# waiting there for ever: a failure breaks the barrier (team/ready/broken).
+pipec_team_watch() {
+    pipec_team_status=""
+    pipec_team_ender=0
+    while [ -z "$pipec_team_status" ]; do
+        if ! read -r pipec_r pipec_st <&3; then
+            pipec_team_status=1
+            break
+        fi
+        [ "$pipec_st" = 0 ] || : > "$pipec_team_dir/ready/broken"
+        if [ "$pipec_r" = 0 ] || { [ "$pipec_st" != 0 ] && [ "$pipec_rule" = any ]; }; then
+            pipec_team_status=$pipec_st
+            pipec_team_ender=$pipec_r
+        fi
+    done
+}
+
+# pipec_team_stop: stop the members still running (a container is removed, which kills it;
+# a process tree is stopped), wait for them, show the others' logs and remove the network.
+pipec_team_stop() {
+    : > "$pipec_team_dir/stopping"
+    pipec_r=0
+    while [ "$pipec_r" -lt "$pipec_size" ]; do
+        if [ -n "$pipec_net" ]; then
+            docker rm -f "$pipec_net-$pipec_r" > /dev/null 2>&1 || true
+        elif [ ! -e "$pipec_team_dir/end.$pipec_r" ]; then
+            eval "pipec_pid=\${pipec_pid_$pipec_r:-}"
+            [ -z "$pipec_pid" ] || pipec_stop_tree "$pipec_pid"
+        fi
+        pipec_r=$((pipec_r + 1))
+    done
+    wait 2>/dev/null || true
+    pipec_r=1
+    while [ "$pipec_r" -lt "$pipec_size" ]; do
+        printf '::group::member %s (%s)\n' "$pipec_r" "$(pipec_get "PIPEC_M${pipec_r}_JOB")"
+        cat "$pipec_team_dir/m$pipec_r.log" 2>/dev/null || true
+        printf '::endgroup::\n'
+        pipec_r=$((pipec_r + 1))
+    done
+    if [ -n "$pipec_net" ]; then
+        pipec_give_back "$PIPEC_M0_IMAGE"
+        docker network rm "$pipec_net" > /dev/null 2>&1 || true
+        pipec_net=""
+    fi
+}
+
+# pipec_team_mark: the markers of the members the team stopped, and of those that died
+# before their command ran (pipec_run marks the others): a member stopped when the team
+# succeeded is ok; any other that did not succeed is failed and its outputs are dropped, so
+# that no downstream job stages them.
+pipec_team_mark() {
+    pipec_r=0
+    while [ "$pipec_r" -lt "$pipec_size" ]; do
+        pipec_exec=$PIPEC_GROUP_ROOT/m$pipec_r/exec
+        mkdir -p "$pipec_exec/.pipec"
+        if [ -e "$pipec_team_dir/end.$pipec_r" ]; then
+            pipec_st=$(cat "$pipec_team_dir/end.$pipec_r")
+            if [ "$pipec_st" != 0 ] && [ ! -e "$pipec_exec/.pipec/failed" ]; then
+                pipec_mark_failed "$pipec_st" "it ended with status $pipec_st before its command ran" "$pipec_exec"
+            fi
+        elif [ "$pipec_team_status" = 0 ]; then
+            : > "$pipec_exec/.pipec/ok"
+        else
+            pipec_why="stopped: $(pipec_get "PIPEC_M${pipec_team_ender}_JOB") ended with status $pipec_team_status"
+            pipec_mark_failed "$pipec_team_status" "$pipec_why" "$pipec_exec"
+        fi
+        if [ -e "$pipec_exec/.pipec/failed" ]; then
+            rm -f "$pipec_exec/.pipec/ok"
+            rm -rf "$pipec_exec/outputs"
+        fi
+        pipec_r=$((pipec_r + 1))
+    done
+}
+
+# pipec_team_member RANK: member RANK of pipec_team, in a subshell of its own (a process on
+# the runner, or the command of its container): its PIPEC_M<RANK>_* variables become its
+# PIPEC_* ones, its upstream jobs' downloads are linked where pipec_pod looks for them
+# ($PIPEC_POD_DIR/up/<n>, the n-th job in PIPEC_UPSTREAM), and it runs as execution 0.
+pipec_team_member() (
+    for pipec_name in $(pipec_get "PIPEC_M$1_VARS"); do
+        eval "PIPEC_$pipec_name=\${PIPEC_M$1_$pipec_name}"
+        export "PIPEC_$pipec_name"
+    done
+    # The members' own variables are this member's PIPEC_* now; the others' (their credentials
+    # among them) are not its to see.
+    for pipec_name in $(env | sed -n 's/^\(PIPEC_M[0-9][0-9]*_[A-Za-z0-9_]*\)=.*/\1/p' | sort -u); do
+        unset "$pipec_name"
+    done
+    PIPEC_EXECUTION=0
+    PIPEC_RANK=$1
+    PIPEC_POD_DIR=$PIPEC_GROUP_ROOT/m$1
+    PIPEC_EXEC_MOUNT=$PIPEC_POD_DIR/exec
+    export PIPEC_EXECUTION PIPEC_RANK PIPEC_POD_DIR PIPEC_EXEC_MOUNT
+    mkdir -p "$PIPEC_POD_DIR/up"
+    pipec_n=0
+    for pipec_up in ${PIPEC_UPSTREAM:-}; do
+        ln -s "$PIPEC_GROUP_ROOT/up/$pipec_up" "$PIPEC_POD_DIR/up/$pipec_n"
+        pipec_n=$((pipec_n + 1))
+    done
+    pipec_pod
+)
+
+# pipec_team_barrier: the last line of a member's setup in a group with a barrier. Its inputs
+# are staged; it says so (team/ready/<rank>) and waits until every member has, so that no
+# command starts before every member is up (with containers: every container runs, as it
+# reached this line). A member that failed before getting here breaks the barrier
+# (pipec_team_watch): the others fail rather than wait for ever.
+pipec_team_barrier() {
+    : > "$PIPEC_GROUP_ROOT/team/ready/$PIPEC_RANK"
+    while :; do
+        # Every member got here (ready files stay): passed, even if one failed since.
+        set -- "$PIPEC_GROUP_ROOT/team/ready/"[0-9]*
+        [ "$#" -lt "$PIPEC_GROUP_SIZE" ] || return 0
+        [ ! -e "$PIPEC_GROUP_ROOT/team/ready/broken" ] ||
+            pipec_die "a member of the group failed before every member was up (barrier)"
+        sleep 0.1 2>/dev/null || sleep 1
+    done
+}
+
+# pipec_team_publish SIZE: move each member's execution to art/<job>/0/, uploaded as the
+# artifact pipec.<job>.0, as a job of one execution is (so a downstream job of any member
+# finds its files where it would find any job's).
+pipec_team_publish() {
+    PIPEC_POD_DIR=${PIPEC_POD_DIR:-/pipec}
+    pipec_r=0
+    while [ "$pipec_r" -lt "$1" ]; do
+        PIPEC_PUBLISH_INPUTS=$(pipec_get "PIPEC_M${pipec_r}_PUBLISH_INPUTS")
+        pipec_move "$PIPEC_POD_DIR/m$pipec_r/exec" "$(pipec_get "PIPEC_M${pipec_r}_JOB")/0"
+        pipec_r=$((pipec_r + 1))
+    done
+}
+
+# pipec_secret_files VAR CREDENTIAL SECRET DIR: credential CREDENTIAL, mounted as directory
+# DIR (one file per key), arrives in variable VAR from the GitHub secret SECRET, which holds it
+# as a dotenv file: one KEY=VALUE line per key (LF or CRLF line ends; empty lines and lines
+# starting with # are skipped). Each VALUE (every byte after the first '=' up to the line's
+# end, nothing unquoted or trimmed) is written to DIR/KEY, readable by this user only. A KEY
+# is letters, digits, '.', '_' and '-' (as a key of a Kubernetes Secret), not . or ..; a
+# line that is not KEY=VALUE, or a key given twice, fails the execution before its command,
+# the message naming the credential and the line, never what the line holds. VAR is unset:
+# the command sees the files, not the secret.
+pipec_secret_files() {
+    eval "pipec_dotenv=\${$1:-}"
+    unset "$1"
+    [ -n "$pipec_dotenv" ] || pipec_die "credential $2 (mounted at $4) comes from the GitHub secret $3, which is" \
+        "empty or not set: create the repository secret $3 holding one KEY=VALUE line per key of the credential"
+    pipec_umask=$(umask)
+    umask 077
+    mkdir -p "$4" || pipec_die "cannot create the directory $4 of credential $2"
+    pipec_nl='
+'
+    pipec_cr=$(printf '\r')
+    pipec_keys=" "
+    pipec_n=0
+    while [ -n "$pipec_dotenv" ]; do
+        pipec_n=$((pipec_n + 1))
+        case $pipec_dotenv in
+            *"$pipec_nl"*)
+                pipec_line=${pipec_dotenv%%"$pipec_nl"*}
+                pipec_dotenv=${pipec_dotenv#*"$pipec_nl"}
+                ;;
+            *)
+                pipec_line=$pipec_dotenv
+                pipec_dotenv=""
+                ;;
+        esac
+        pipec_line=${pipec_line%"$pipec_cr"}
+        case $pipec_line in
+            "" | "#"*) continue ;;
+            *=*) ;;
+            *) pipec_secret_refuse "$2" "$3" "line $pipec_n is not KEY=VALUE (it has no '=')" ;;
+        esac
+        pipec_key=${pipec_line%%=*}
+        case $pipec_key in
+            "" | . | .. | *[!A-Za-z0-9._-]*)
+                pipec_secret_refuse "$2" "$3" "line $pipec_n has no valid key before its '=' (a key is" \
+                    "letters, digits, '.', '_' and '-', not . or ..)"
+                ;;
+        esac
+        case $pipec_keys in
+            *" $pipec_key "*) pipec_secret_refuse "$2" "$3" "line $pipec_n gives key $pipec_key again" ;;
+        esac
+        pipec_keys="$pipec_keys$pipec_key "
+        printf '%s' "${pipec_line#*=}" > "$4/$pipec_key" ||
+            pipec_secret_refuse "$2" "$3" "cannot write key $pipec_key to $4/$pipec_key"
+    done
+    pipec_line=""
+    umask "$pipec_umask"
+    [ "$pipec_keys" != " " ] || pipec_die "credential $2 (mounted at $4): the GitHub secret $3 holds no" \
+        "KEY=VALUE line"
+}
+
+# pipec_secret_refuse CREDENTIAL SECRET WHY...: fail, forgetting what was read of the secret.
+pipec_secret_refuse() {
+    pipec_dotenv=""
+    pipec_line=""
+    pipec_c=$1
+    pipec_s=$2
+    shift 2
+    pipec_die "credential $pipec_c: the GitHub secret $pipec_s must hold one KEY=VALUE line per key (a dotenv" \
+        "file): $*"
+}
+
+# pipec_other_member RANK NAME: whether variable NAME is another member's own (PIPEC_M<r>_*, r
+# not RANK).
+pipec_other_member() {
+    case $2 in
+        "PIPEC_M$1_"*) return 1 ;;
+        PIPEC_M[0-9]*_*)
+            pipec_rest=${2#PIPEC_M}
+            case ${pipec_rest%%_*} in
+                *[!0-9]*) return 1 ;;
+            esac
+            return 0
+            ;;
+    esac
+    return 1
+}
+
+# pipec_get NAME: the value of the variable NAME, a name pipec wrote ("" when unset).
+pipec_get() {
+    eval "printf '%s' \"\${$1:-}\""
+}

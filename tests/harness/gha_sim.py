@@ -44,7 +44,10 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
 * Contexts: ``github`` (token, ref, event_name, event.inputs, run_id, repository, workspace,
   ...), ``inputs``, ``matrix``, ``needs.<id>.result|outputs`` (direct needs), ``strategy``,
   ``job``, ``runner`` (temp, os, arch, name), ``env``, ``steps.<id>.outputs|outcome|conclusion``,
-  ``vars`` (empty), ``secrets`` (GITHUB_TOKEN).
+  ``vars`` (empty), ``secrets`` (GITHUB_TOKEN and the repository secrets a test gives
+  ``run_workflow(secrets=...)``; a secret that is not set is an empty string, docs "Using
+  secrets in GitHub Actions": "If a secret has not been set, the return value of an
+  expression referencing the secret ... will be an empty string").
 * Events: ``workflow_dispatch`` with inputs (unknown inputs and missing required inputs are
   refused like the REST API's 422; omitted inputs take their default; values are strings,
   booleans become booleans in ``inputs`` only, as the docs say), ``schedule``, ``push`` and
@@ -112,6 +115,7 @@ artifact retention/compression, secrets masking, re-runs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -157,6 +161,7 @@ MAX_INPUTS = 25
 MAX_FILE_BYTES = 500 * 1024
 MAX_RUN_CHARS = 21_000
 TOKEN = "ghs_EmulatedTokenForThisRunOnly000000000"
+_RUN_IDS = itertools.count(1000 + int(time.time()) % 100000 * 1000)  # each run's own id, in this process
 ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
@@ -865,8 +870,10 @@ class Run:
 
     def __init__(self, workflow: Workflow, workspace: Path, workdir: Path, event: str = "workflow_dispatch",
                  inputs: dict[str, Any] | None = None, capacity: int = 16, timeout: float = 120.0,
-                 minute: float = 60.0):
+                 minute: float = 60.0, secrets: dict[str, str] | None = None):
         self.wf = workflow
+        # Secret names are case-insensitive (stored upper-case), like every context's properties.
+        self.secrets = {"GITHUB_TOKEN": TOKEN, **{str(k).upper(): str(v) for k, v in (secrets or {}).items()}}
         self.source = Path(workspace)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -876,7 +883,8 @@ class Run:
         self.timeout = timeout
         self.minute = minute
         self.event = event
-        self.run_id = str(1000 + int(time.time()) % 100000)
+        # docs contexts.md: github.run_id is "a unique number for each workflow run".
+        self.run_id = str(next(_RUN_IDS))
         if event not in workflow.on:
             raise GhaError(f"{workflow.path} does not run on {event} (on: {sorted(workflow.on)})")
         self.inputs_ctx, self.event_inputs = self._inputs(inputs)
@@ -889,7 +897,7 @@ class Run:
         self.jobs = {j: Job(j, spec, workflow.needs[j]) for j, spec in workflow.jobs.items()}
         self.queue: list[Leg] = []
         base = Scope({"github": self._github(None), "inputs": self.inputs_ctx, "vars": {},
-                      "secrets": {"GITHUB_TOKEN": TOKEN}}, "workflow env")
+                      "secrets": dict(self.secrets)}, "workflow env")
         self.env = {str(k): render_str(v, base) for k, v in workflow.env.items()}
         self.concurrency = render(workflow.concurrency, Scope({k: base.contexts[k] for k in ("github", "inputs", "vars")},
                                                                "concurrency"))
@@ -979,7 +987,7 @@ class Run:
 
     def _job_scope(self, job: Job, where: str, leg: Leg | None = None) -> Scope:
         ctx = {"github": self._github(leg), "inputs": self.inputs_ctx, "vars": {}, "needs": self._needs_ctx(job),
-               "secrets": {"GITHUB_TOKEN": TOKEN}}
+               "secrets": dict(self.secrets)}
         if leg is not None:
             ctx["matrix"] = dict(leg.matrix or {})
             ctx["strategy"] = {"fail-fast": job.strategy.get("fail-fast", True), "job-index": leg.index,
@@ -995,7 +1003,7 @@ class Run:
         base = self._job_scope(job, "job name", leg).contexts
         steps = {s.id: {"outputs": dict(s.outputs), "outcome": s.outcome, "conclusion": s.outcome}
                  for s in leg.steps if s.id}
-        ctx = {**base, "secrets": {"GITHUB_TOKEN": TOKEN}, "env": dict(env), "steps": steps,
+        ctx = {**base, "secrets": dict(self.secrets), "env": dict(env), "steps": steps,
                "job": {"status": leg.status, "container": {"id": "", "network": ""} if leg.container else {},
                        "services": {}},
                "runner": {"temp": str(leg.temp), "os": "Linux", "arch": "X64", "name": f"emulated-{leg.root.name}",

@@ -9,18 +9,55 @@ as on Argo: the execution directory is `$RUNNER_TEMP/pipec/exec`) and uploads th
 outputs and markers. Everything the author wrote reaches the job through `env:` (with `${{`
 neutralised) and is used as quoted shell variables: no user text is ever part of a `run:`
 script or an expression.
+
+Groups. A group of one job is that job, its executions the members (`pipec_group`). A
+group of several different jobs is one GitHub job named after the group, which every
+downstream job of any member needs (`pipec_team`): each member is execution 0 of its own
+job, with its own variables (PIPEC_M<k>_*; the lead is k=0) and its own image, all started
+together on one runner as containers on a Docker network of the group's own, where each is
+known by its job id (`--network-alias`), or as processes when no member has an image; a
+command reads peer k's host name from PIPEC_HOST_<k>. The group's job downloads each
+upstream artifact once and uploads each member's execution as `pipec.<job>.0`, as a job of
+one execution does. A group runs on one runner: it takes the runner labels its members ask
+for (all of them, with a warning, when they differ), the longest time limit (none when a
+member has none), and the failure policy of the members whose failure fails it. The lead's
+end ends the group; with a barrier, members run their commands only once every member has
+staged its inputs (templates/runtime/gha.sh says how).
+
+What a task carries besides its command (OSMO) is runtime lines and step variables (common.py
+JobRenderer builds the lines, core.sh runs them). The run's id (`{{workflow_id}}`) is
+PIPEC_RUN_ID, `<pipeline>-${{ github.run_id }}`: the same for every job of a run, re-runs of
+some of its jobs included, and another for the next run. Files are written before the
+command: at their paths in the job's container (a job's `container:`, a group member's own),
+below the execution directory when the command runs on the runner (every mention of their
+path then reads a variable). Exit actions are PIPEC_EXIT_ACTIONS: `reschedule` statuses run
+the command again in the step, up to the job's retries. Outputs are uploaded by
+PIPEC_ON_SUCCESS before the execution counts as succeeded, checkpoints by a background loop
+while the command runs and once at its end; both run the [upload] command of the URL's
+scheme where the command runs (its image needs the tool). A credential's (VARIABLE, key)
+pairs are `VARIABLE: ${{ secrets.<NAME> }}` in the step's env (in a group's step,
+PIPEC_SECRET_<n>, which only its member sees). A credential mounted as a directory (one file
+per key) is ONE GitHub secret, as GitHub cannot list a secret store's keys: named like a
+key's but without the key (credential_secret), it holds the credential as a dotenv file,
+`KEY=VALUE` lines, and reaches the step as PIPEC_SECRET_<n>; before the command the runtime
+writes each line's VALUE to the file KEY of the directory (pipec_secret_files): at its path in
+the job's container, below the execution directory when the command runs on the runner
+(moved like a file: every mention of its path reads PIPEC_CREDENTIAL_DIR_<n>).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import math
-from typing import Any
+import re
+from typing import Any, NamedTuple
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.command import RenderError
+from pipec.backends.command import RUN_ID as RUN_ID_VAR
+from pipec.backends.command import RenderError, render
 from pipec.backends.common import JobRenderer
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
@@ -28,7 +65,23 @@ from pipec.backends.yamltext import dump
 from pipec.config import Config
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
-from pipec.targets import METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES, SharedFile, Target
+from pipec.targets import (
+    EXIT_CODES,
+    FILES,
+    GROUP_ANY_FAILS,
+    GROUP_BARRIER,
+    INPUT_REGEX,
+    METADATA_INTO_GROUPS,
+    METADATA_OUT_OF_GROUPS,
+    MULTI_JOB_GROUPS,
+    RUN_ID,
+    SCHEDULE_TIME_ZONES,
+    SECRETS,
+    UPLOADS,
+    VALUE_WORDS,
+    SharedFile,
+    Target,
+)
 
 # Labels actionlint knows without configuration (GitHub-hosted images and the self-hosted defaults).
 HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "arm", "arm64", "ubuntu-latest",
@@ -38,6 +91,12 @@ MAX_MATRIX = 256
 MAX_INPUTS = 25  # workflow_dispatch inputs (raised from 10 in 2025)
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
+# Linux refuses to start a process with an environment string ("NAME=value" and its NUL) over
+# MAX_ARG_STRLEN, 32 pages (include/uapi/linux/binfmts.h): the step would fail to start.
+MAX_ENV_BYTES = 32 * 4096
+SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# A GitHub secret's name: letters, digits and underscores, not starting with a digit or GITHUB_
+# (docs "Using secrets in GitHub Actions", naming your secrets).
 RUNTIME_PATH = ".github/pipec/pipec-runtime.sh"
 # Node 24 releases (GitHub removed the node20 runtime in September 2026), by full commit SHA;
 # [gha.pins] in pipec.toml overrides any of them.
@@ -51,6 +110,7 @@ DEFAULT_PINS = {
 CANCEL_SCRIPT = ("await github.rest.actions.cancelWorkflowRun("
                  "{owner: context.repo.owner, repo: context.repo.repo, run_id: context.runId});")
 POD = "${{ runner.temp }}/pipec"
+LOCALHOST = "127.0.0.1"  # a group member's host name when members are processes on the runner
 RUN = '. "$GITHUB_WORKSPACE/' + RUNTIME_PATH + '" && pipec_pod'
 
 
@@ -105,7 +165,9 @@ def _merge_labels(existing: bytes, wanted: bytes) -> bytes:
 
 
 ACTIONLINT_CONFIG = ".github/actionlint.yaml"
-TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES}),
+TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES,
+                                                    MULTI_JOB_GROUPS, GROUP_BARRIER, GROUP_ANY_FAILS, FILES, SECRETS,
+                                                    UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS, INPUT_REGEX}),
                 shared={RUNTIME_PATH: SharedFile(), ACTIONLINT_CONFIG: SharedFile(check=_missing_labels,
                                                                                    merge=_merge_labels)})
 
@@ -126,6 +188,19 @@ class _Compiler(JobRenderer):
         self.inputs: dict[str, Any] = {}
         self._after_continue: dict[str, bool] = {}
         self.job_ids = {j.id for j in wf.jobs}
+        # Groups of several jobs ("teams"): one GitHub job each, which every member's
+        # downstream jobs need.
+        self.teams = multi_job_groups(wf)
+        self.team_of = {m: g for g in self.teams for m in g.members}
+        self.team_ids = team_job_ids(wf, self.teams)
+        order = {j.id: n for n, j in enumerate(wf.jobs)}
+        self.team_last = {g.name: max(g.members, key=lambda m: order.get(m, -1)) for g in self.teams}
+        for group in self.teams:
+            self.parts.update({m: [self.team_ids[group.name]] for m in group.members})
+        self.job_ids |= set(self.team_ids.values())
+        # The run's id ({{workflow_id}}): the pipeline's id and the run's, the same for every job
+        # of the run, re-runs of some of its jobs included (their attempt is not part of it).
+        self.run_id = f"{safe_id(wf.name)}-${{{{ github.run_id }}}}"
         self.defaults: list[str] = []  # pipeline parameter k's default, as text
         self.param_names: list[str] = []  # pipeline parameter k's input name
 
@@ -185,6 +260,15 @@ class _Compiler(JobRenderer):
         env: dict[str, str] = {"PIPEC_ENGINE": "gha", "PIPEC_JOB": job.id}
         if job.on_error is ir.OnError.RETRY:
             env["PIPEC_RETRIES"] = str(int(self.gha.get("retries", job.retries)))
+        if uses_run_id(job):
+            env[RUN_ID_VAR] = self.run_id
+        actions = self.exit_actions(job)
+        if actions:
+            # pipec_run: `complete` statuses succeed; only `reschedule` ones run the command
+            # again, in the step, up to the job's retries (OSMO reschedules with a new pod).
+            env["PIPEC_EXIT_ACTIONS"] = actions
+            if job.exit_codes is not None and job.exit_codes.reschedule and "PIPEC_RETRIES" not in env:
+                env["PIPEC_RETRIES"] = str(job.retries)
         setup: list[str] = []
         for _, k in self.job_overrides(job.id):
             env[f"PIPEC_PARAM_{k}"] = f"${{{{ inputs.{self.param_names[k]} }}}}"
@@ -243,22 +327,69 @@ class _Compiler(JobRenderer):
 
     def condition(self, job: ir.Job) -> str | None:
         """`if:` for a job after `continue` upstreams (GitHub skips dependents of a failure)."""
-        ups = self.wf.upstream(job.id)
-        if not self.after_continue(job.id):
+        return self.condition_after(self.wf.upstream(job.id), self.after_continue(job.id))
+
+    def condition_after(self, ups: tuple[str, ...], after_continue: bool) -> str | None:
+        """`if:` for a GitHub job waiting for the jobs `ups`, when some ancestor is `continue`."""
+        if not after_continue:
             return None
         terms = ["!cancelled()"]
         for up in ups:
             for gh in self.parts.get(up, [up]):
                 if self.wf.job(up).on_error is ir.OnError.CONTINUE:
-                    terms.append(f"(needs.{gh}.result == 'success' || needs.{gh}.result == 'failure')")
+                    term = f"(needs.{gh}.result == 'success' || needs.{gh}.result == 'failure')"
                 else:
-                    terms.append(f"needs.{gh}.result == 'success'")
+                    term = f"needs.{gh}.result == 'success'"
+                if term not in terms:  # several members of one group are one GitHub job
+                    terms.append(term)
         return "${{ " + " && ".join(terms) + " }}"
 
-    def job(self, job: ir.Job) -> None:
-        group_size = job.executions if job.group is not None else 0
-        job = self.shell_job(job)
+    def needs(self, ups: tuple[str, ...]) -> list[str]:
+        """The GitHub jobs that run the jobs `ups`, once each."""
+        return list(dict.fromkeys(gh for up in ups for gh in self.parts.get(up, [up])))
+
+    def command_text(self, job: ir.Job, values: dict[str, Any], moved: tuple[tuple[str, str], ...],
+                     hosts: dict[str, str] | None = None) -> str:
+        """The command of one execution: paths read from the runtime's variables (GitHub mounts
+        nothing at the layout's paths), and its files' where they were moved."""
+        return render(job.command, job.params, values, self.wf.layout, False, hosts, moved)
+
+    def env_fits(self, job: ir.Job, env: dict[str, str], rows: list[dict[str, Any]]) -> bool:
+        """Whether every variable of the job's step (and of each matrix row) fits in one
+        environment string of a process (MAX_ENV_BYTES); reported when not."""
+        sizes = [(name, len(name.encode()) + len(value.encode()) + 2) for name, value in env.items()]
+        sizes += [(f"PIPEC_{key.upper()}", len(f"PIPEC_{key.upper()}".encode()) + len(str(value).encode()) + 2)
+                  for row in rows for key, value in row.items()]
+        name, size = max(sizes, key=lambda kv: kv[1], default=("", 0))
+        if size <= MAX_ENV_BYTES:
+            return True
+        what = {"PIPEC_SETUP": "its files, environment and staging", "PIPEC_COMMAND": "its command",
+                "PIPEC_PARAMETERS": "its parameters"}.get(name, "one of its values")
+        self.diags.error(f"'{job.name}' needs {size:,} bytes in one environment variable of its step ({name}: {what}); "
+                         f"Linux starts no process with a variable over {MAX_ENV_BYTES:,} bytes", self.loc(job),
+                         "pass large files as a URL input, or from the repository" if job.files else None)
+        return False
+
+    def bad_image(self, job: ir.Job) -> bool:
+        """Whether the job's image cannot be an image reference (reported)."""
+        if job.image and (job.image.startswith("-") or any(ch.isspace() or not ch.isprintable() for ch in job.image)):
+            # docker (and the runner, which calls it) would read a leading '-' as an option.
+            self.diags.error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' "
+                             "or holds spaces or control characters", self.loc(job))
+            return True
+        return False
+
+    def prepare(self, job: ir.Job, metadata: bool = True, in_container: bool = True,
+                hosts: dict[str, str] | None = None, shared: bool = False) -> Prepared:
+        """What one job's executions share: the step's variables, the setup lines (values,
+        files, environment, staging), the lines filling parameters.json, the variable holding
+        each late value, the lines starting its checkpoint uploads and where its files went.
+        `metadata`: the job's outputs carry the metadata downstream reads; `in_container`:
+        its command runs in a container of its own (else its files go below the execution
+        directory); `hosts`: its peers' host variables; `shared`: its step runs other
+        executions too (a group), so its credentials reach it through PIPEC_ variables."""
         env, setup = self.job_env(job)
+        moved = self.moved_files(job, in_container)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
         fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]
         fanout = job.sweep.fanout if job.sweep is not None else None
@@ -271,13 +402,14 @@ class _Compiler(JobRenderer):
             if fanout is not None and fanout.param == pname:
                 env[f"PIPEC_VALUE_{j}"], env[f"PIPEC_VALUE_{j}_JSON"] = "${{ matrix.text }}", "${{ matrix.json }}"
                 setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(src.id)} {quote(v.dep.source_key)}\n")
-            elif not analysis.looped(src):
+            elif not analysis.looped(src) and src.id not in self.team_of:
                 # One execution upstream: its job outputs carry the value.
                 env[f"PIPEC_VALUE_{j}"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-text }}}}"
                 env[f"PIPEC_VALUE_{j}_JSON"] = f"${{{{ needs.{src.id}.outputs.meta-{n}-json }}}}"
                 setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(src.id)} {quote(v.dep.source_key)}\n")
             else:
-                # Matrix jobs overwrite their outputs: read every execution's stdout instead.
+                # Matrix jobs overwrite their outputs, and a group of several jobs is one
+                # GitHub job for all its members: read the executions' stdout instead.
                 key = quote(v.dep.source_key)
                 setup.append(f"PIPEC_VALUE_{j}=$(pipec_metadata {quote(src.id)} {key} text)\n"
                              f"PIPEC_VALUE_{j}_JSON=$(pipec_metadata {quote(src.id)} {key} json)\n"
@@ -287,52 +419,143 @@ class _Compiler(JobRenderer):
         if encoded:
             env["PIPEC_ENCODED"] = " ".join(encoded)
         keys = self.meta_keys.get(job.id)
-        if keys:
+        if keys and metadata:
             env["PIPEC_METADATA"] = gha_text(json.dumps(keys, ensure_ascii=False))
-        setup += analysis.env_lines(job)
+        # Files first: an environment value may name one (moved below the execution directory).
+        setup.append(self.file_lines(job, in_container, False, hosts))
+        setup += analysis.env_lines(_mentioning(job, moved), self.wf.layout, False, hosts, moved)
+        setup += self.secret_env(job, env, shared, moved)
         stages, gates = self.stages(job)
         setup.append(self.staging_lines(job, gates, stages, self.fetches(job)))
         if self.wf.upstream(job.id):
             env["PIPEC_UPSTREAM"] = " ".join(self.wf.upstream(job.id))
+        starts, on_success = self.upload_lines(job, False, hosts, moved)
+        if on_success:
+            env["PIPEC_ON_SUCCESS"] = gha_text(on_success)
+        return Prepared(env, setup, fills, mapping, [starts] if starts else [], moved)
+
+    def moved_files(self, job: ir.Job, in_container: bool) -> tuple[tuple[str, str], ...]:
+        """The job's files (JobRenderer.moved_files), then the directories of the credentials
+        it mounts, PIPEC_CREDENTIAL_DIR_<n>: where the command runs on the runner, each goes
+        below the execution directory too (files/<path>, never published as an artifact),
+        and every mention of its path reads its variable."""
+        if in_container:
+            return ()
+        mounts = [s.mount for s in job.secrets if s.mount is not None]
+        return super().moved_files(job, in_container) + tuple(
+            (path, f"PIPEC_CREDENTIAL_DIR_{n}") for n, path in enumerate(mounts))
+
+    def credential_secret(self, secret: ir.Secret) -> str:
+        """The GitHub secret holding the whole of a credential mounted as a directory: named as
+        github_secret names a key's, without the key (pipec.toml [secrets.<name>] github, else
+        the credential's name; upper-cased, every character GitHub does not allow as `_`, and
+        `_` first where GitHub refuses the name: a digit or GITHUB_ first)."""
+        prefix = self.secret_config(secret.name).get("github") or secret.name
+        name = re.sub(r"[^A-Z0-9_]", "_", prefix.upper())
+        return "_" + name if name[0].isdigit() or name.startswith("GITHUB_") else name
+
+    def secret_env(self, job: ir.Job, env: dict[str, str], shared: bool, moved: tuple[tuple[str, str], ...] = ()
+                   ) -> list[str]:
+        """The job's credentials from GitHub's secret store: each (VARIABLE, key) is
+        `VARIABLE: ${{ secrets.<NAME> }}` in the step's env (NAME: github_secret), never text
+        of a script. In a group's step (`shared`), where other executions run too and only
+        PIPEC_ variables reach the members' containers, it is PIPEC_SECRET_<n> instead, and
+        the execution's setup gives it its own name. A credential mounted as a directory is
+        always PIPEC_SECRET_<n> (NAME: credential_secret), which the setup writes as files
+        into the directory (moved, when it is: `moved`). Returns those setup lines."""
+        lines: list[str] = []
+        names = {e.name for e in job.env}
+        dirs = iter(var for _, var in moved if var.startswith("PIPEC_CREDENTIAL_DIR_"))  # mounts, in order
+        held = 0  # PIPEC_SECRET_<n> variables so far
+        for secret in job.secrets:
+            if secret.mount is not None:
+                name = self.credential_secret(secret)
+                var = f"PIPEC_SECRET_{held}"
+                held += 1
+                env[var] = f"${{{{ secrets.{name} }}}}"
+                var_dir = next(dirs, None)
+                target = f'"${var_dir}"' if var_dir else quote(secret.mount)
+                lines.append(f"pipec_secret_files {var} {quote(secret.name)} {name} {target}\n")
+                continue
+            for variable, key in secret.env:
+                name = self.github_secret(secret, key)
+                problem = _variable_problem(variable, names, {n for n, _ in self.wf.layout.exports})
+                if problem:
+                    self.diags.error(f"credential '{secret.name}' of '{job.name}' sets environment variable "
+                                     f"{variable!r}, {problem}", self.loc(secret))
+                    continue
+                names.add(variable)
+                expression = f"${{{{ secrets.{name} }}}}"
+                if not shared:
+                    env[variable] = expression
+                    continue
+                var = f"PIPEC_SECRET_{held}"
+                held += 1
+                env[var] = expression
+                lines.append(f"{variable}=${var}\nexport {variable}\nunset {var}\n")
+        return lines
+
+    def job(self, job: ir.Job) -> None:
+        team = self.team_of.get(job.id)
+        if team is not None:
+            # One GitHub job runs the whole group, once every member was seen (their
+            # upstream jobs are all compiled by then).
+            if job.id == self.team_last[team.name]:
+                self.team(team)
+            return
+        group_size = job.executions if job.group is not None else 0
+        job = self.shell_job(job)
+        fanout = job.sweep.fanout if job.sweep is not None else None
+        if fanout is not None and fanout.source in self.team_of:
+            self.diags.error(f"'{job.name}' fans out over metadata '{fanout.key}' of '{fanout.source}', a member of "
+                             f"group '{self.team_of[fanout.source].name}'; the GitHub Actions target does not compile "
+                             "that yet", self.loc(job.sweep))
+            return
+        # A job's command runs in its own container (`container:`), a group's members each in
+        # a container of their own; without an image, on the runner, where files cannot go to
+        # the absolute paths the workflow names (shared by every job the runner runs).
+        errors = self.diags.error_count()
+        prepared = self.prepare(job, in_container=bool(job.image), shared=bool(group_size))
+        env, setup, fills, mapping, moved = prepared.env, prepared.setup, prepared.fills, prepared.mapping, prepared.moved
+        keys = self.meta_keys.get(job.id)
         sweep = job.sweep
         rows: list[dict[str, Any]] = []
         try:
             if group_size:
                 for r, row in enumerate(sweep.iter_rows() if sweep is not None else [{}]):
                     values = self.values(job, row, mapping)
-                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.script_text(job, values, False))
+                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.command_text(job, values, moved))
                     env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
                 setup.append('pipec_distributed "$PIPEC_RANK"\n')
             elif sweep is None or sweep.size <= 1:
                 values = self.values(job, analysis.single_row(job), mapping)
-                env["PIPEC_COMMAND"] = self.script_text(job, values, False)
+                env["PIPEC_COMMAND"] = self.command_text(job, values, moved)
                 env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
             else:
                 for i, row in enumerate(sweep.iter_rows()):
                     values = self.values(job, row, mapping)
-                    rows.append({"i": i, "command": gha_text(self.script_text(job, values, False)),
+                    rows.append({"i": i, "command": gha_text(self.command_text(job, values, moved)),
                                  "parameters": gha_text(self.parameters_json(job, values))})
                 env["PIPEC_COMMAND"] = "${{ matrix.command }}"
                 env["PIPEC_PARAMETERS"] = "${{ matrix.parameters }}"
         except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
-        env["PIPEC_SETUP"] = "".join(setup + fills)
+        env["PIPEC_SETUP"] = "".join(setup + fills + prepared.starts)
         for key in ("PIPEC_COMMAND", "PIPEC_PARAMETERS", "PIPEC_SETUP"):
             if key in env and not env[key].startswith("${{ matrix."):
                 env[key] = gha_text(env[key])
+        if self.diags.error_count() > errors or not self.env_fits(job, env, rows):
+            return
         base: dict[str, Any] = {"name": gha_text(job.name)}
-        needs = [gh for up in self.wf.upstream(job.id) for gh in self.parts.get(up, [up])]
+        needs = self.needs(self.wf.upstream(job.id))
         if needs:
             base["needs"] = needs
         cond = self.condition(job)
         if cond:
             base["if"] = cond
         base["runs-on"] = self.runs_on(job)
-        if job.image and (job.image.startswith("-") or any(ch.isspace() or not ch.isprintable() for ch in job.image)):
-            # docker (and the runner, which calls it) would read a leading '-' as an option.
-            self.diags.error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' "
-                             "or holds spaces or control characters", self.loc(job))
+        if self.bad_image(job):
             return
         if job.image and group_size:
             # The group's members are containers of their own, started by the runtime on the
@@ -393,6 +616,185 @@ class _Compiler(JobRenderer):
         self.parts[job.id] = ids
 
     # ---------------------------------------------------------------------------------------
+    # Groups of several jobs
+    def team(self, group: ir.Group) -> None:
+        """A group of several jobs as one GitHub job: each member is execution 0 of its own
+        job, all run together on one runner by the runtime (pipec_team), the lead first in
+        rank (PIPEC_HOST_0, member 0)."""
+        members = [self.wf.job(m) for m in lead_first(group)]
+        if not self.team_fits(group, members):
+            return
+        containers = members[0].image is not None
+        hosts = {job.id: f"PIPEC_HOST_{k}" for k, job in enumerate(members)}
+        run_env: dict[str, str] = {"PIPEC_POD_DIR": POD, "PIPEC_ENGINE": "gha"}
+        if self.wf.layout.exports:
+            run_env["PIPEC_LAYOUT"] = self.wf.layout.spec()
+        if containers:
+            run_env["PIPEC_RUNTIME"] = RUNTIME_PATH
+        # A member's host name: its network alias (its job id) among containers, else this machine.
+        run_env.update({var: job_id if containers else LOCALHOST for job_id, var in hosts.items()})
+        publish_env = {"PIPEC_POD_DIR": POD}
+        fits = True
+        for k, job in enumerate(members):
+            env = self.member_env(job, group, hosts, containers)
+            if env is None:
+                fits = False
+                continue
+            shared, own = self.member_vars(k, env)
+            run_env.update({**shared, **own})
+            if containers:
+                run_env[f"PIPEC_M{k}_IMAGE"] = gha_text(job.image or "")
+                if job.resources.gpus:
+                    run_env[f"PIPEC_M{k}_GPUS"] = "1"
+            publish_env[f"PIPEC_M{k}_JOB"] = job.id
+            if job.id in self.input_readers:
+                publish_env[f"PIPEC_M{k}_PUBLISH_INPUTS"] = "1"
+        if not fits:
+            return
+        self.jobs[self.team_ids[group.name]] = {**self.team_base(group, members),
+                                                "steps": self.team_steps(group, members, run_env, publish_env)}
+
+    @staticmethod
+    def member_vars(k: int, env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Member k's variables: those of the pipeline parameters and the run's id, the same for
+        every member, and its own as PIPEC_M<k>_<NAME> (PIPEC_M<k>_VARS lists the NAMEs, which the runtime
+        turns back into PIPEC_<NAME> for it)."""
+        shared = {key: v for key, v in env.items()
+                  if key in ("PIPEC_ENGINE", RUN_ID_VAR) or key.startswith("PIPEC_PARAM_")}
+        own = {key.removeprefix("PIPEC_"): v for key, v in env.items() if key not in shared}
+        return shared, {f"PIPEC_M{k}_VARS": " ".join(own), **{f"PIPEC_M{k}_{name}": v for name, v in own.items()}}
+
+    def member_env(self, job: ir.Job, group: ir.Group, hosts: dict[str, str], containers: bool
+                   ) -> dict[str, str] | None:
+        """One member's variables, as a job of one execution has them, its command reading its
+        peers' host names from `hosts`; with a barrier its setup ends waiting for every member.
+        `containers`: each member runs in a container of its own (else a process on the runner)."""
+        job = self.shell_job(job)
+        errors = self.diags.error_count()
+        prepared = self.prepare(job, metadata=False, in_container=containers, hosts=hosts, shared=True)
+        env = prepared.env
+        values = self.values(job, analysis.single_row(job), prepared.mapping)
+        try:
+            command = self.command_text(job, values, prepared.moved, hosts)
+        except RenderError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return None
+        env["PIPEC_COMMAND"] = gha_text(command)
+        env["PIPEC_PARAMETERS"] = gha_text(self.parameters_json(job, values))
+        barrier = ["pipec_team_barrier\n"] if group.barrier else []
+        env["PIPEC_SETUP"] = gha_text("".join(prepared.setup + prepared.fills + barrier + prepared.starts))
+        if self.diags.error_count() > errors or not self.env_fits(job, env, []):
+            return None
+        return env
+
+    def team_fits(self, group: ir.Group, members: list[ir.Job]) -> bool:
+        """Whether the group can run as one GitHub job (each problem is reported)."""
+        fits = True
+        for job in members:
+            if job.executions != 1 or (job.sweep is not None and job.sweep.fanout is not None):
+                self.diags.error(f"'{job.name}' runs several executions in group '{group.name}'; in a group of "
+                                 "several jobs the GitHub Actions target runs one execution of each member",
+                                 self.loc(job.sweep or job))
+                fits = False
+            fits = not self.bad_image(job) and fits
+            for up in self.wf.upstream(job.id):
+                inside = self.reaches(up, set(group.members))
+                if inside is not None:
+                    how = "is a member of" if inside == up else f"waits for '{inside}', a member of"
+                    self.diags.error(f"'{job.name}' waits for '{up}', which {how} its own group '{group.name}'; "
+                                     "the members of a group start together", self.loc(job))
+                    fits = False
+        if len({job.image is None for job in members}) > 1:
+            bare = ", ".join(f"'{j.name}'" for j in members if j.image is None)
+            self.diags.error(f"group '{group.name}' has members with an image and members without one ({bare}): on "
+                             "GitHub Actions a group's members are all containers on one Docker network or all "
+                             "processes on the runner", self.loc(group), "give every member an image")
+            fits = False
+        return fits
+
+    def reaches(self, start: str, targets: set[str]) -> str | None:
+        """A job of `targets` that `start` is or waits for, directly or not (None: none)."""
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            job_id = stack.pop()
+            if job_id in targets:
+                return job_id
+            if job_id not in seen:
+                seen.add(job_id)
+                stack.extend(self.wf.upstream(job_id))
+        return None
+
+    def team_upstream(self, members: list[ir.Job]) -> tuple[str, ...]:
+        """The jobs any member waits for, once each."""
+        return tuple(dict.fromkeys(up for job in members for up in self.wf.upstream(job.id)))
+
+    def team_stops_run(self, group: ir.Group, members: list[ir.Job]) -> bool:
+        """Whether the group's failure stops the run: the failure policy of the members whose
+        failure fails the group (the lead, or with `lead_decides` False any member)."""
+        deciders = members if not group.lead_decides else members[:1]
+        return any(j.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY) for j in deciders)
+
+    def team_runs_on(self, group: ir.Group, members: list[ir.Job]) -> Any:
+        """A group runs on one runner: the labels of the members that ask for some (a machine
+        profile or GPUs), all of them when they differ (said in a warning); else the default."""
+        chosen = [self.runs_on(job) for job in members]
+        asked = [labels for labels, job in zip(chosen, members)
+                 if self.profile(job).get("runs_on") is not None or job.resources.gpus]
+        if not asked:
+            return chosen[0]
+        if all(labels == asked[0] for labels in asked):
+            return asked[0]
+        union = list(dict.fromkeys(str(x) for labels in asked for x in _listed(labels)))
+        self.diags.warning(f"group '{group.name}' runs on one runner, which needs every label its members ask for: "
+                           f"{', '.join(union)}", self.loc(group))
+        return union
+
+    def team_base(self, group: ir.Group, members: list[ir.Job]) -> dict[str, Any]:
+        """The group's GitHub job but its steps: it needs what any member needs; its time limit
+        is the longest of its members' (none when one has none)."""
+        base: dict[str, Any] = {"name": gha_text(group.name)}
+        ups = self.team_upstream(members)
+        if ups:
+            base["needs"] = self.needs(ups)
+        cond = self.condition_after(ups, any(self.after_continue(job.id) for job in members))
+        if cond:
+            base["if"] = cond
+        base["runs-on"] = self.team_runs_on(group, members)
+        if self.team_stops_run(group, members):
+            base["permissions"] = {"contents": "read", "actions": "write"}
+        limits = [job.timeout_seconds for job in members]
+        if all(limits):
+            base["timeout-minutes"] = max(1, math.ceil(max(limits) / 60))  # type: ignore[type-var]
+        return base
+
+    def team_steps(self, group: ir.Group, members: list[ir.Job], run_env: dict[str, str],
+                   publish_env: dict[str, str]) -> list[dict[str, Any]]:
+        """Check out; download every upstream job's artifacts once (to up/<job>/); run the
+        group; move each member's execution to art/<job>/ and upload it as pipec.<job>.0, the
+        artifact a job of one execution has, so a downstream job of any member finds it."""
+        steps: list[dict[str, Any]] = [{"name": "Check out the repository", "uses": self.uses["actions/checkout"],
+                                        "with": {"persist-credentials": False}}]
+        for up in self.team_upstream(members):
+            steps.append({"name": f"Download {up}", "uses": self.uses["actions/download-artifact"],
+                          "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/up/{up}", "merge-multiple": True}})
+        size, rule = len(members), "lead" if group.lead_decides else "any"
+        ends = "its lead's end" if group.lead_decides else "its lead's end or any member's failure"
+        steps.append({"name": f"Run the group ({size} jobs; {ends} ends it)", "id": "run", "shell": "sh",
+                      "run": RUN.replace("pipec_pod", f"pipec_team {size} {rule}"), "env": run_env})
+        steps.append({"name": "Collect the executions", "if": "${{ !cancelled() }}", "shell": "sh",
+                      "run": RUN.replace("pipec_pod", f"pipec_team_publish {size}"), "env": publish_env})
+        for job in members:
+            steps.append({"name": f"Upload {job.id}", "if": "${{ !cancelled() }}",
+                          "uses": self.uses["actions/upload-artifact"],
+                          "with": {"name": f"pipec.{job.id}.0", "path": f"{POD}/art/{job.id}/",
+                                   "include-hidden-files": True, "if-no-files-found": "ignore"}})
+        if self.team_stops_run(group, members):
+            steps.append({"name": "Stop the run (on-error: stop-all)", "if": "${{ failure() || cancelled() }}",
+                          "uses": self.uses["actions/github-script"], "with": {"script": CANCEL_SCRIPT}})
+        return steps
+
+    # ---------------------------------------------------------------------------------------
     def compile(self) -> dict[str, tuple[str, bool]] | None:
         self.dispatch_inputs()
         errors = self.diags.error_count()
@@ -432,6 +834,76 @@ class _Compiler(JobRenderer):
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
 
 
+class Prepared(NamedTuple):
+    """What `prepare` gives for one job (see there)."""
+
+    env: dict[str, str]
+    setup: list[str]
+    fills: list[str]
+    mapping: dict[int, str]
+    starts: list[str]  # lines starting the checkpoint uploads, the last before the command
+    moved: tuple[tuple[str, str], ...]  # (file path, variable) of files put below the execution directory
+
+
+def _mentioning(job: ir.Job, moved: tuple[tuple[str, str], ...]) -> ir.Job:
+    """The job with each plain environment value that mentions a moved file's path made a
+    value of parts, so that the path in it is read from the file's variable too."""
+    if not moved:
+        return job
+    env = tuple(dataclasses.replace(e, word=(ir.Text(e.value),))
+                if not e.word and any(path in e.value for path, _ in moved) else e for e in job.env)
+    return dataclasses.replace(job, env=env)
+
+
+def uses_run_id(job: ir.Job) -> bool:
+    """Whether the run's id is part of the job's command, environment, files or uploads."""
+    words = [p for line in job.command.lines for p in line] + [p for e in job.env for p in e.word]
+    words += [p for f in job.files for p in f.contents] + [p for u in job.uploads for p in u.url + u.source]
+    return any(isinstance(p, ir.RunId) for p in words)
+
+
+def _variable_problem(name: str, taken: set[str], layout: set[str]) -> str | None:
+    """Why a credential's environment variable cannot be set in a step (None: it can); `taken`:
+    the names the task's environment and its other credentials set, `layout`: those the
+    runtime exports for the workflow's directories."""
+    if not SHELL_NAME.match(name):
+        return "which is not a valid shell name (letters, digits and '_', not starting with a digit)"
+    if name.startswith("PIPEC_") or name in layout:
+        return "which would replace one pipec's runtime sets (PIPEC_* and the workflow's directory names)"
+    if name.startswith(("GITHUB_", "RUNNER_")) or name == "CI":
+        # docs "Store information in variables": setting a default variable is ignored.
+        return "a name GitHub Actions keeps for its own variables, which a step cannot set"
+    if name in taken:
+        return "which the task's environment or another credential sets too"
+    return None
+
+
+def multi_job_groups(wf: ir.Workflow) -> tuple[ir.Group, ...]:
+    """The groups of several different jobs (a single job's executions are the other kind)."""
+    return tuple(g for g in wf.groups if len(g.members) > 1)
+
+
+def lead_first(group: ir.Group) -> tuple[str, ...]:
+    """The members, the lead first: the order that numbers them (PIPEC_HOST_<k>, rank k)."""
+    return (group.lead, *(m for m in group.members if m != group.lead))
+
+
+def team_job_ids(wf: ir.Workflow, groups: tuple[ir.Group, ...]) -> dict[str, str]:
+    """Group name -> the id of its GitHub job: the group's name, made unique among the jobs
+    that have a GitHub job of their own (members have none)."""
+    members = {m for g in groups for m in g.members}
+    taken = {j.id for j in wf.jobs if j.id not in members}
+    out: dict[str, str] = {}
+    for group in groups:
+        base = name = safe_id(group.name)
+        n = 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name)
+        out[group.name] = name
+    return out
+
+
 def _both(term: str, condition: str | None) -> str:
     """`${{ term && condition }}`, keeping the condition's status function (a condition without
     one means success() && ...)."""
@@ -439,6 +911,11 @@ def _both(term: str, condition: str | None) -> str:
         return "${{ " + term + " }}"
     inner = condition.removeprefix("${{ ").removesuffix(" }}")
     return "${{ (" + inner + ") && " + term + " }}"
+
+
+def _listed(labels: Any) -> list[Any]:
+    """`runs-on` labels as a list (one label may be written alone)."""
+    return labels if isinstance(labels, list) else [labels]
 
 
 def _plain_option(text: str) -> bool:
