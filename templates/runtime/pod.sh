@@ -3,8 +3,9 @@
 # per Argo pod or GitHub Actions job, run by pipec_pod from the PIPEC_* environment the
 # generated template sets. It holds the decoding of arguments, the checks and filling of
 # pipeline parameters given at submit time, product-grid sweeps, run-time metadata read from
-# upstream jobs and written for downstream ones, a group member's distributed.json, and the
-# inputs the engine downloaded itself.
+# upstream jobs and written for downstream ones, a group member's distributed.json, the host
+# names and barrier of a group of several jobs, the inputs the engine downloaded itself, and
+# starting an execution's checkpoint uploads beside its command (Argo).
 #
 # Kubernetes pods (Argo). One pod runs one execution; the execution directory is a volume
 # mounted at $PIPEC_EXEC_MOUNT and uploaded as the execution's artifacts afterwards; the pod's
@@ -104,6 +105,131 @@ pipec_distributed() {
     pipec_hosts_json=$(for pipec_h in $PIPEC_HOSTS; do pipec_json_string "$pipec_h"; echo; done | paste -sd, -)
     printf '{"size": %s, "rank": %s, "lead": 0, "hosts": [%s]}\n' "$PIPEC_GROUP_SIZE" "$1" \
         "$pipec_hosts_json" > "$PIPEC_CONFIG_DIR/distributed.json"
+}
+
+# pipec_peer VAR HOSTNAME: a member of a group of several jobs (Argo) names its peer HOSTNAME
+# (itself included) in VAR: HOSTNAME in the group's subdomain (PIPEC_SUBDOMAIN, the name of the
+# group's headless Service), which the pod's DNS search path resolves.
+pipec_peer() {
+    eval "$1=\$2.\$PIPEC_SUBDOMAIN"
+    export "${1?}"
+}
+
+# pipec_resolves NAME: whether NAME resolves, with whatever resolver the image has.
+pipec_resolves() {
+    if command -v getent > /dev/null 2>&1; then
+        getent hosts "$1" > /dev/null 2>&1
+    elif command -v nslookup > /dev/null 2>&1; then
+        nslookup "$1" > /dev/null 2>&1
+    elif command -v python3 > /dev/null 2>&1; then
+        python3 -c 'import socket, sys; socket.gethostbyname(sys.argv[1])' "$1" > /dev/null 2>&1
+    else
+        pipec_die "the group's barrier needs getent, nslookup or python3 in the image"
+    fi
+}
+
+# The barrier of a group of several jobs (Argo). A member is Ready (its readiness probe
+# passes, so Kubernetes DNS publishes its name) once it calls pipec_ready. The non-leads call it
+# on arriving and then await the lead; the lead awaits every non-lead and then calls it. So no
+# command starts before every member has arrived, and no member leaves the barrier (ending,
+# and taking its name away) before the lead has seen it. The lead, last to get ready, stays
+# up a while even when its command is short, so that every non-lead sees it, however late the
+# cluster's DNS tells it (records follow readiness, and answers are cached for seconds).
+
+# pipec_ready [SECONDS]: this member is at the barrier; its command's end waits until SECONDS
+# have passed since (pipec_hold).
+pipec_ready() {
+    : > "$PIPEC_POD_DIR/ready"
+    if [ -n "${1:-}" ]; then
+        sleep "$1" &
+        pipec_hold_pid=$!
+    fi
+}
+
+# pipec_hold: wait for what pipec_ready asked.
+pipec_hold() {
+    [ -z "${pipec_hold_pid:-}" ] || wait "$pipec_hold_pid" || :
+}
+
+# pipec_await SECONDS HOSTNAME...: wait until the name of every HOSTNAME in the group's
+# subdomain resolves; fail after SECONDS.
+pipec_await() {
+    pipec_limit=$1
+    shift
+    pipec_waited=0
+    for pipec_host in "$@"; do
+        until pipec_resolves "$pipec_host.$PIPEC_SUBDOMAIN"; do
+            [ "$pipec_waited" -lt "$pipec_limit" ] ||
+                pipec_die "group barrier: $pipec_host did not arrive within $pipec_limit seconds"
+            sleep 1
+            pipec_waited=$((pipec_waited + 1))
+        done
+    done
+}
+
+# pipec_follow HOSTNAME [SEEN]: this member of a group of several jobs (Argo) ends with the
+# group's lead HOSTNAME (pipec_command watches for it). SEEN (1): the barrier saw the lead.
+pipec_follow() {
+    PIPEC_LEAD=$1.$PIPEC_SUBDOMAIN
+    pipec_lead_seen=${2:-0}
+}
+
+# pipec_start_checkpoints: start the checkpoint uploads of the execution (PIPEC_CHECKPOINTS:
+# pipec_checkpoint lines pipec wrote; Argo) in the subshell that then runs pipec_run: the
+# loops are its children, which pipec_checkpoints_end stops and waits for before the final
+# upload, and they start only once the inputs are staged and the files written.
+pipec_start_checkpoints() {
+    [ -z "${PIPEC_CHECKPOINTS:-}" ] || eval "$PIPEC_CHECKPOINTS"
+}
+
+# pipec_command: run the execution's command (in a subshell: pipec_run exits), and its status.
+# A member that follows its group's lead runs it in the background and watches the lead.
+pipec_command() {
+    if [ -z "${PIPEC_LEAD:-}" ]; then
+        pipec_status=0
+        (pipec_start_checkpoints && pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh") ||
+            pipec_status=$?
+        pipec_hold
+        return "$pipec_status"
+    fi
+    pipec_done=$PIPEC_POD_DIR/command-status
+    # The file, not the process, says the command ended: a child that ended but was not yet
+    # waited for still answers `kill -0`.
+    (
+        pipec_status=0
+        (pipec_start_checkpoints && pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh") ||
+            pipec_status=$?
+        echo "$pipec_status" > "$pipec_done"
+    ) &
+    pipec_watch_lead "$pipec_done"
+    wait
+    return "$(cat "$pipec_done")"
+}
+
+# pipec_watch_lead FILE: until FILE exists, look for the lead's name every second. Once it has
+# resolved (here or at the barrier) and then fails to 3 times in a row, the lead has ended, and
+# with it the group: stop every process of this pod (its process group) and end the pod
+# successfully, the execution marked stopped, not ok (downstream jobs stage nothing of it).
+# Without a barrier, a member that starts after its lead has ended never sees it, and runs on.
+pipec_watch_lead() {
+    pipec_seen=$pipec_lead_seen
+    pipec_misses=0
+    while [ ! -e "$1" ]; do
+        if pipec_resolves "$PIPEC_LEAD"; then
+            pipec_seen=1
+            pipec_misses=0
+        elif [ "$pipec_seen" -eq 1 ]; then
+            pipec_misses=$((pipec_misses + 1))
+        fi
+        if [ "$pipec_misses" -ge 3 ]; then
+            printf 'pipec: the group'"'"'s lead has ended, and with it the group; stopping\n' >&2
+            : > "$PIPEC_EXEC_DIR/.pipec/stopped"
+            trap '' TERM
+            kill -TERM 0 2> /dev/null || :
+            exit 0
+        fi
+        sleep 1
+    done
 }
 
 # pipec_place SLOT FILE NAME: an input the engine downloaded to FILE, placed in SLOT as NAME
@@ -224,7 +350,7 @@ pipec_pod() {
     printf '%s\n' "$PIPEC_COMMAND" > "$PIPEC_EXEC_DIR/.pipec/command.sh"
     # A failed execution leaves no outputs behind: a retry starts clean, and nothing of a
     # failed attempt can reach a downstream job through the artifact repository.
-    if ! (pipec_run none "${PIPEC_RETRIES:-0}" pipec_shell "$PIPEC_EXEC_DIR/.pipec/command.sh"); then
+    if ! pipec_command; then
         pipec_status=$(cat "$PIPEC_EXEC_DIR/.pipec/failed" 2>/dev/null || echo 1)
         rm -rf "$PIPEC_OUTPUTS_DIR"
         mkdir -p "$PIPEC_OUTPUTS_DIR"

@@ -35,7 +35,9 @@ Three layers of checks:
    linter where Argo would fail at run time instead: references to non-ancestor
    tasks, output artifacts read from a looped task, ``{{item}}`` outside a loop,
    malformed ``depends`` expressions, templated resource quantities, GPU
-   requests/limits mismatch, Kubernetes label syntax.
+   requests/limits mismatch, Kubernetes label syntax, volume mounts naming no volume
+   (the controller's ``addVolumeReferences``), environment variable names, Secret names and
+   keys (Kubernetes API validation), and ``retryStrategy.expression`` (see ``parse_expr``).
 
 3. **Size.**  The compact JSON serialisation must not exceed 1 MiB (what etcd /
    the Kubernetes API accepts for one object).
@@ -68,7 +70,8 @@ from pydantic import (
     ValidationError,
 )
 
-__all__ = ["API_VERSION", "KIND_MODELS", "MAX_OBJECT_BYTES", "check_manifest", "check_yaml"]
+__all__ = ["API_VERSION", "KIND_MODELS", "MAX_OBJECT_BYTES", "ExprError", "check_manifest", "check_yaml",
+           "eval_expr", "parse_expr"]
 
 API_VERSION = "argoproj.io/v1alpha1"
 MAX_OBJECT_BYTES = 1024 * 1024  # 1 MiB
@@ -441,7 +444,22 @@ _PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")                    # paramOrArtifa
 _IS_PARAMETER = re.compile(r"\{\{[-a-zA-Z0-9]+(\.[-a-zA-Z0-9_]+)*\}\}")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The fields of a Kubernetes PodSpec (API reference, core/v1 PodSpec, Kubernetes 1.33); hera
+# models Argo's API, which holds a pod spec patch only as text.
+_POD_SPEC_FIELDS = (
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsConfig", "dnsPolicy",
+    "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostNetwork", "hostPID", "hostUsers",
+    "hostname", "imagePullSecrets", "initContainers", "nodeName", "nodeSelector", "os", "overhead",
+    "preemptionPolicy", "priority", "priorityClassName", "readinessGates", "resourceClaims", "resources",
+    "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates", "securityContext", "serviceAccount",
+    "serviceAccountName", "setHostnameAsFQDN", "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds",
+    "tolerations", "topologySpreadConstraints", "volumes",
+)
 _METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Kubernetes API validation (k8s.io/apimachinery/pkg/util/validation): IsEnvVarName, IsConfigMapKey.
+_ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _VAR_PREFIXES = ("item.", "steps.", "inputs.", "outputs.", "pod.", "workflow.", "tasks.")
 _TASK_RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
@@ -512,6 +530,223 @@ def _loop_kind(task: dict) -> str | None:
     if task.get("withSequence") is not None:
         return "sequence"
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# retryStrategy.expression: the part of expr-lang (github.com/expr-lang/expr) read here
+# ---------------------------------------------------------------------------------------
+# Argo evaluates a retry expression with expr-lang over `lastRetry.exitCode` (a string, "-1"
+# when the pod has none), `lastRetry.status` ("Error" or "Failed"), `lastRetry.duration`
+# (seconds, a string) and, from 3.5, `lastRetry.message` (docs/retries.md, "Conditional
+# retries"), plus Argo's expression functions such as asInt and asFloat (docs/variables.md,
+# "Expression"). Parsed: literals (numbers, "strings", 'strings', true, false, nil), names,
+# calls, [lists], ( ), ! / not, == != < <= > >= in, not in, matches, && / and, || / or,
+# with expr-lang's precedence (or < and < comparisons < unary).
+RETRY_VARIABLES = ("lastRetry.exitCode", "lastRetry.status", "lastRetry.duration", "lastRetry.message")
+EXPR_FUNCTIONS = ("asInt", "asFloat")
+
+
+class ExprError(ValueError):
+    pass
+
+
+_EXPR_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+\.\d+|\d+)|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')"
+    r"|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\],])|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))")
+_EXPR_COMPARE = ("==", "!=", "<", "<=", ">", ">=", "in", "not in", "matches")
+
+
+def _expr_tokens(text: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    pos = 0
+    while text[pos:].strip():
+        m = _EXPR_TOKEN.match(text, pos)
+        if not m:
+            raise ExprError(f"unexpected {text[pos:].strip()[:20]!r}")
+        pos = m.end()
+        if m.group("num") is not None:
+            num = m.group("num")
+            out.append(("lit", float(num) if "." in num else int(num)))
+        elif m.group("str") is not None:
+            out.append(("lit", json.loads('"' + m.group("str")[1:-1].replace('"', '\\"') + '"')
+                        if m.group("str")[0] == "'" else json.loads(m.group("str"))))
+        elif m.group("op") is not None:
+            out.append(("op", m.group("op")))
+        else:
+            name = m.group("name")
+            words = {"and": ("op", "&&"), "or": ("op", "||"), "not": ("op", "!"), "in": ("op", "in"),
+                     "matches": ("op", "matches"), "true": ("lit", True), "false": ("lit", False),
+                     "nil": ("lit", None)}
+            out.append(words.get(name, ("name", name)))
+    return out
+
+
+def parse_expr(text: str) -> Any:
+    """The syntax tree of an expression (tuples): ("lit", v), ("var", name), ("call", f, args),
+    ("list", items), ("not", x), ("bin", op, a, b); ExprError when it does not parse."""
+    toks = _expr_tokens(text)
+    pos = 0
+
+    def peek(*ops: str) -> bool:
+        return pos < len(toks) and toks[pos][0] == "op" and toks[pos][1] in ops
+
+    def take(op: str) -> None:
+        nonlocal pos
+        if not peek(op):
+            raise ExprError(f"expected {op!r}" + (f" at {toks[pos][1]!r}" if pos < len(toks) else " at the end"))
+        pos += 1
+
+    def binary(next_level: Any, ops: tuple[str, ...]) -> Any:
+        nonlocal pos
+        left = next_level()
+        while peek(*ops):
+            op = toks[pos][1]
+            pos += 1
+            left = ("bin", op, left, next_level())
+        return left
+
+    def or_() -> Any:
+        return binary(and_, ("||",))
+
+    def and_() -> Any:
+        return binary(compare, ("&&",))
+
+    def compare() -> Any:
+        nonlocal pos
+        left = unary()
+        if peek("!") and pos + 1 < len(toks) and toks[pos + 1] == ("op", "in"):
+            pos += 2
+            return ("bin", "not in", left, unary())
+        if peek(*_EXPR_COMPARE):
+            op = toks[pos][1]
+            pos += 1
+            return ("bin", op, left, unary())
+        return left
+
+    def unary() -> Any:
+        nonlocal pos
+        if peek("!"):
+            pos += 1
+            return ("not", unary())
+        return primary()
+
+    def primary() -> Any:
+        nonlocal pos
+        if pos >= len(toks):
+            raise ExprError("unexpected end of expression")
+        kind, value = toks[pos]
+        pos += 1
+        if kind == "lit":
+            return ("lit", value)
+        if kind == "name":
+            if peek("("):
+                pos += 1
+                args = []
+                while not peek(")"):
+                    args.append(or_())
+                    if not peek(")"):
+                        take(",")
+                take(")")
+                return ("call", value, args)
+            return ("var", value)
+        if value == "(":
+            inner = or_()
+            take(")")
+            return inner
+        if value == "[":
+            items = []
+            while not peek("]"):
+                items.append(or_())
+                if not peek("]"):
+                    take(",")
+            take("]")
+            return ("list", items)
+        raise ExprError(f"unexpected {value!r}")
+
+    tree = or_()
+    if pos != len(toks):
+        raise ExprError(f"unexpected {toks[pos][1]!r} after a complete expression")
+    return tree
+
+
+def expr_names(tree: Any) -> tuple[set[str], set[str]]:
+    """(variables, functions) an expression's tree uses."""
+    variables: set[str] = set()
+    functions: set[str] = set()
+
+    def walk(node: Any) -> None:
+        kind = node[0]
+        if kind == "var":
+            variables.add(node[1])
+        elif kind == "call":
+            functions.add(node[1])
+            for a in node[2]:
+                walk(a)
+        elif kind == "list":
+            for a in node[1]:
+                walk(a)
+        elif kind == "not":
+            walk(node[1])
+        elif kind == "bin":
+            walk(node[2])
+            walk(node[3])
+
+    walk(tree)
+    return variables, functions
+
+
+def eval_expr(tree: Any, variables: dict[str, Any]) -> Any:
+    """The value of a parsed expression (ExprError where expr-lang would fail)."""
+    kind = tree[0]
+    if kind == "lit":
+        return tree[1]
+    if kind == "var":
+        if tree[1] not in variables:
+            raise ExprError(f"unknown name {tree[1]}")
+        return variables[tree[1]]
+    if kind == "list":
+        return [eval_expr(a, variables) for a in tree[1]]
+    if kind == "not":
+        value = eval_expr(tree[1], variables)
+        if not isinstance(value, bool):
+            raise ExprError(f"invalid operation: ! {value!r}")
+        return not value
+    if kind == "call":
+        args = [eval_expr(a, variables) for a in tree[2]]
+        if tree[1] not in EXPR_FUNCTIONS or len(args) != 1:
+            raise ExprError(f"unknown function {tree[1]} of {len(args)} arguments")
+        try:
+            return int(str(args[0]).strip()) if tree[1] == "asInt" else float(str(args[0]).strip())
+        except ValueError:
+            raise ExprError(f"{tree[1]}({args[0]!r}): not a number")
+    op = tree[1]
+    if op in ("&&", "||"):
+        left = eval_expr(tree[2], variables)
+        if not isinstance(left, bool):
+            raise ExprError(f"invalid operation: {left!r} {op}")
+        if (op == "&&" and not left) or (op == "||" and left):
+            return left
+        right = eval_expr(tree[3], variables)
+        if not isinstance(right, bool):
+            raise ExprError(f"invalid operation: {op} {right!r}")
+        return right
+    left, right = eval_expr(tree[2], variables), eval_expr(tree[3], variables)
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op in ("in", "not in"):
+        if not isinstance(right, list):
+            raise ExprError(f"invalid operation: {op} {right!r}")
+        return (left in right) is (op == "in")
+    if op == "matches":
+        if not isinstance(left, str) or not isinstance(right, str):
+            raise ExprError("matches needs strings")
+        return re.search(right, left) is not None
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+    if not numbers and not (isinstance(left, str) and isinstance(right, str)):
+        raise ExprError(f"invalid operation: {left!r} {op} {right!r}")
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
 
 class _DependsError(ValueError):
@@ -1062,6 +1297,11 @@ class _Linter:
         policy = retry.get("retryPolicy")
         if isinstance(policy, str) and policy not in _RETRY_POLICIES:
             self.err(f"{p}.retryStrategy.retryPolicy", f"{policy} is not a valid RetryPolicy")
+        expression = retry.get("expression")
+        if isinstance(expression, str) and expression:
+            self._retry_expression(f"{p}.retryStrategy.expression", expression)
+        if t.type in _POD_TYPES:
+            self._pod_volumes(t)
         metrics = _d(raw.get("metrics"))
         for i, m in _named(metrics.get("prometheus")):
             name = _s(m.get("name"))
@@ -1069,6 +1309,8 @@ class _Linter:
                 self.err(f"{p}.metrics.prometheus[{i}].name", f"metric name '{name}' is invalid. Metric names must "
                          "contain alphanumeric characters or '_'")
         self._labels(f"{p}.metadata.labels", _d(raw.get("metadata")).get("labels"))
+        if raw.get("podSpecPatch") is not None:
+            self._pod_spec_patch(f"{p}.podSpecPatch", raw.get("podSpecPatch"))
 
         # type specific
         if t.type == "container":
@@ -1161,6 +1403,61 @@ class _Linter:
                     self.err(f"{t.path}.inputs.artifacts[{i}].path", f"'{ap}' already mounted in {mounts[ap]}")
                 mounts[ap] = f"inputs.artifacts.{a.get('name')}"
 
+    def _retry_expression(self, path: str, text: str) -> None:
+        """A retry expression Argo can evaluate (beyond argo lint, which does not parse it: an
+        expression that fails at run time ends the node instead of retrying it)."""
+        try:
+            tree = parse_expr(_TAG.sub("0", text))  # tags are replaced before evaluation
+        except ExprError as exc:
+            self.err(path, f"invalid expression {text!r}: {exc}")
+            return
+        variables, functions = expr_names(tree)
+        for name in sorted(variables - set(RETRY_VARIABLES)):
+            self.err(path, f"{name} is not a variable of a retry expression ({', '.join(RETRY_VARIABLES)})")
+        for name in sorted(functions - set(EXPR_FUNCTIONS)):
+            self.err(path, f"function {name} is not one this checker knows ({', '.join(EXPR_FUNCTIONS)})")
+
+    def _pod_volumes(self, t: _Tmpl) -> None:
+        """Every volume mount names a volume of the template, of the workflow, or a volume
+        claim template (the controller's addVolumeReferences: "volume '%s' not found in
+        workflow spec"); environment variables and Secret references as the Kubernetes API
+        validates them (IsEnvVarName, a Secret name is a DNS-1123 subdomain, IsConfigMapKey)."""
+        raw, p = t.raw, t.path
+        volumes = {_s(v.get("name")): v for _, v in _named(self.wfspec.get("volumes"))}
+        volumes.update((_s(_d(c.get("metadata")).get("name")), c) for _, c in _named(self.wfspec.get("volumeClaimTemplates")))
+        volumes.update((_s(v.get("name")), v) for _, v in _named(raw.get("volumes")))
+        for i, v in _named(raw.get("volumes")):
+            secret = _d(v.get("secret"))
+            self._secret_name(f"{p}.volumes[{i}].secret.secretName", secret.get("secretName"))
+        containers = [(f"{p}.{t.type}", _d(raw.get(t.type)))] if t.type in ("container", "script") else []
+        containers += [(f"{p}.containerSet.containers[{i}]", c)
+                       for i, c in _named(_d(raw.get("containerSet")).get("containers"))]
+        containers += [(f"{p}.{key}[{i}]", c) for key in ("initContainers", "sidecars") for i, c in _named(raw.get(key))]
+        for cp, c in containers:
+            for i, vm in _named(c.get("volumeMounts")):
+                name = _s(vm.get("name"))
+                if name and "{{" not in name and name not in volumes:
+                    self.err(f"{cp}.volumeMounts[{i}].name", f"volume '{name}' not found in workflow spec")
+            for i, e in _named(c.get("env")):
+                name = _s(e.get("name"))
+                if name and "{{" not in name and not _ENV_VAR_NAME.match(name):
+                    self.err(f"{cp}.env[{i}].name", f"{name!r}: a valid environment variable name must consist of "
+                             "alphabetic characters, digits, '_', '-', or '.', and must not start with a digit")
+                ref = _d(_d(e.get("valueFrom")).get("secretKeyRef"))
+                if ref:
+                    self._secret_name(f"{cp}.env[{i}].valueFrom.secretKeyRef.name", ref.get("name"))
+                    key = _s(ref.get("key"))
+                    if "{{" not in key and (not _CONFIG_MAP_KEY.match(key) or len(key) > 253):
+                        self.err(f"{cp}.env[{i}].valueFrom.secretKeyRef.key", f"{key!r}: a valid config key must "
+                                 "consist of alphanumeric characters, '-', '_' or '.'")
+
+    def _secret_name(self, path: str, name: Any) -> None:
+        name = _s(name)
+        if "{{" in name:
+            return
+        if not name or len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+            self.err(path, f"{name!r}: a Secret name must be a lowercase RFC 1123 subdomain (at most 253 characters)")
+
     def _container_set(self, t: _Tmpl) -> None:
         cs = _d(t.raw.get("containerSet"))
         p = f"{t.path}.containerSet"
@@ -1207,6 +1504,34 @@ class _Linter:
             art = _s(_d(_d(mfrom).get("artifact")).get("name"))
             if art and art not in t.in_arts:
                 self.err(f"{p}.manifestFrom.artifact.name", f"artifact {art} in `manifestFrom` refer to a non-exist artifact")
+
+    def _pod_spec_patch(self, path: str, patch: Any) -> None:
+        """Argo's field reference: "PodSpecPatch holds strategic merge patch to apply against the
+        pod spec" (JSON or YAML text). Argo fails the pod when the text does not parse
+        (util.ApplyPodSpecPatch: "invalid format") and silently drops keys a PodSpec does not
+        have, so those are reported like unknown keys anywhere else. Literal hostname and
+        subdomain must be DNS-1123 labels (Kubernetes ValidatePodSpec)."""
+        import yaml
+
+        if not isinstance(patch, str) or not patch.strip():
+            return
+        try:
+            data = yaml.safe_load(_TAG.sub("placeholder", patch))
+        except yaml.YAMLError:
+            self.err(path, "podSpecPatch must be valid JSON or YAML")
+            return
+        if not isinstance(data, dict):
+            self.err(path, "podSpecPatch must be an object (a patch of the pod spec)")
+            return
+        for key, value in data.items():
+            if key not in _POD_SPEC_FIELDS:
+                close = difflib.get_close_matches(str(key), _POD_SPEC_FIELDS, n=1, cutoff=0.75)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.err(_sub(path, str(key)), f"unknown pod spec field{hint}")
+            elif key in ("hostname", "subdomain"):  # a templated value reads "placeholder" here
+                if not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value):
+                    self.err(_sub(path, key), f"{key} {_short(value)} is not a DNS-1123 label (at most 63 "
+                             "characters, lowercase alphanumerics or '-', starting and ending with an alphanumeric)")
 
     def _resources(self, path: str, res: Any) -> None:
         """Kubernetes ResourceRequirements validation (pod creation would reject these)."""

@@ -31,7 +31,8 @@ workflow/controller/{operator,dag,workflowpod}.go and util/template):
   Stricter than Argo: a tag still unresolved in a pod spec makes the node Error (Argo would
   start the pod with the braces in it), and ``{{=expression}}`` tags are refused.
 * DAGs: ``depends`` (``&& || !``, parentheses, ``.Succeeded .Failed .Errored .Skipped
-  .Daemoned .AnySucceeded .AllFailed``, a bare name = Succeeded||Skipped||Daemoned); a task
+  .Daemoned .AnySucceeded .AllFailed``, a bare name = Succeeded||Skipped||Daemoned), or the
+  older ``dependencies`` list read as the expression Argo makes of it; a task
   whose expression is false is Omitted; target (leaf) tasks; the DAG phase as in
   assessDAGPhase: Running while any of its nodes runs, then the branch phase of the targets
   (omitted tasks inherit their parents'). ``failFast`` (default true) only decides the DAG
@@ -46,8 +47,16 @@ workflow/controller/{operator,dag,workflowpod}.go and util/template):
   (strings as-is, other values as JSON); ``{{item}}`` is the item (objects as JSON).
 * Containers: env ``value`` and ``valueFrom.fieldRef status.podIP`` (127.0.0.N); emptyDir
   volume mounts become per-pod directories; ``activeDeadlineSeconds`` kills the pod (Failed);
-  ``retryStrategy.limit`` (policy OnFailure: Failed attempts are retried, Errors are not),
-  a Retry node whose outputs are the last attempt's; ``daemon: true`` (the node is Daemoned
+  a volume mount naming no volume of the template (``volumes``), of the workflow or of its
+  claim templates is an Error ("volume '%s' not found in workflow spec", workflowpod.go
+  addVolumeReferences);
+  ``retryStrategy`` (docs/retries.md): ``limit``, ``retryPolicy`` (Always: Failed and Error
+  attempts; OnFailure: Failed; OnError: Error; the default OnFailure, or Always when an
+  ``expression`` is given, as from Argo 3.5) and ``expression`` (evaluated with
+  ``lastRetry.exitCode/status/duration/message``, the subset of expr-lang that
+  tests/harness/argo_check.parse_expr reads; an exit code of a pod killed by signal N is
+  128+N, "-1" where the pod has none), a Retry node whose outputs are the last attempt's;
+  ``daemon: true`` (the node is Daemoned
   and fulfilled while it runs; daemons are killed, and marked Succeeded, when their enclosing
   DAG is fulfilled, and their outputs are saved like any pod's). A pod killed at its deadline
   saves nothing (the kubelet stops the whole pod, Argo's wait container included).
@@ -65,15 +74,62 @@ and ``PIPEC_EXEC_MOUNT`` (the directory its template value names) pointing there
 
 Also: ``suspend`` templates with a ``duration`` (Succeeded once it elapsed; no ``argo resume``).
 
-Not emulated: steps templates, script/resource templates, ``when``, ``continueOn`` (except in the DAG phase, where a tolerated failure counts as success),
-exit handlers and hooks, artifact/parameter ``from``/``globalName``, memoization,
-synchronization, ``{{=...}}`` expressions, retry backoff and policies other than OnFailure,
-timeouts other than ``activeDeadlineSeconds``, node selectors/resources (accepted, ignored),
+Lost pods (``lose={job: n}``): the first n pods of a job are lost after half a second, as when
+their node fails or is drained: the pod is deleted with everything in it, nothing is saved, and
+Argo marks its node Error with the message "pod deleted" (docs/tolerating-pod-deletion.md: a
+deleted pod errors the workflow unless retryPolicy retries Errors; the message is the one
+docs/retries.md's conditional-retry example matches).
+
+Secrets (``secrets={name: {key: value}}``, the namespace's Kubernetes Secrets;
+kubernetes.io/docs/concepts/configuration/secret): ``env[].valueFrom.secretKeyRef`` gives the
+key's value; a ``secret`` volume (``secretName``, ``items``, ``defaultMode`` 0644, ``optional``)
+mounts a directory holding one file per key, read-only. A Secret or key that is missing (and
+not ``optional``) keeps the kubelet from starting the container (CreateContainerConfigError;
+the pod stays Pending): stricter here, the node is an Error at once. A Secret volume's
+``mountPath`` must lie below the emulator's ``workdir`` (pods are processes of this machine):
+the emulator creates the directory and binds the files over it in the pod's own mount namespace
+(``unshare``, as for /etc/hosts below), so no other process sees them.
+
+Pod networking and Services (what pipec's groups of several jobs use; Kubernetes docs cited):
+* ``resource`` templates with ``action: create`` of a ``v1`` ``Service`` only (Argo runs
+  ``kubectl create``; docs/walk-through/kubernetes-resources.md): the Service is recorded in
+  the workflow's namespace (``argo``); a name that is taken fails the node (AlreadyExists), a
+  name that is not a DNS-1035 label is an Error. ``setOwnerReference`` is accepted (the
+  Service goes with the workflow, here with the emulator).
+* Template ``metadata.labels`` become the pod's labels; ``podSpecPatch`` (Argo: a patch of the
+  pod spec, docs/fields.md "podSpecPatch") may set ``hostname`` and ``subdomain`` (DNS-1123
+  labels, else an Error); anything else in it is refused as not emulated. A pod with a
+  hostname sees it in ``HOSTNAME``.
+* Readiness (kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle, "Container probes"): a
+  container without ``readinessProbe`` is Ready once it runs; an ``exec`` probe runs every
+  ``periodSeconds`` (default 10, after ``initialDelaySeconds``) with the container's
+  environment, Ready after ``successThreshold`` successes, not Ready after
+  ``failureThreshold`` (default 3) failures. A daemon node is Daemoned only once its pod is
+  Ready (Argo's assessNodeStatus: "running AND ready").
+* DNS (kubernetes.io/docs/concepts/services-networking/dns-pod-service): a pod with
+  ``hostname`` and ``subdomain`` has the A record ``<hostname>.<subdomain>.<ns>.svc.cluster.local``
+  when a headless Service named ``<subdomain>`` in its namespace selects it and the pod is Ready
+  (or the Service sets ``publishNotReadyAddresses``); terminated pods have none. Pods resolve
+  through the search path ``<ns>.svc.cluster.local svc.cluster.local cluster.local``, so
+  ``<hostname>.<subdomain>`` works too. Once a workflow has a Service, each pod it starts runs
+  in a mount namespace of its own (``unshare``; needs root or user namespaces) whose
+  ``/etc/hosts`` the emulator replaces as the records change (``nsenter`` + ``mount``): the
+  kubelet's own entry for the pod (its IP, FQDN and hostname), then every record above under
+  each name the search path makes resolvable. No ports, no SRV records, no record for the
+  Service name itself.
+
+Not emulated: steps templates, script templates, resource templates other than creating a
+Service, ``when``, ``continueOn`` (except in the DAG phase, where a tolerated failure counts
+as success, and for ``dependencies``), exit handlers and hooks, artifact/parameter
+``from``/``globalName``, memoization, synchronization, ``{{=...}}`` expressions, retry backoff
+and the policy OnTransientError, timeouts other than ``activeDeadlineSeconds``, node
+selectors/resources (accepted, ignored),
 pod scheduling (a pod runs as soon as the emulated cluster has room: ``capacity`` pods).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -89,7 +145,19 @@ from typing import Any
 
 import yaml
 
+from tests.harness.argo_check import ExprError, eval_expr, parse_expr
+
 __all__ = ["ArgoError", "Node", "Workflow", "go_quote", "replace", "run_workflow"]
+
+NAMESPACE = "argo"
+CLUSTER_DOMAIN = "cluster.local"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# A pod whose /etc/hosts the emulator keeps, or that mounts Secret volumes: in a mount namespace
+# of its own (private propagation: nothing leaks to this machine), bind each SOURCE over TARGET
+# (read-only where MODE is ro), the words up to "--", then run the container (the rest).
+_BINDS_BOOT = ('while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; '
+               '[ "$3" != ro ] || mount -o remount,bind,ro "$2" || exit 1; shift 3; done; shift; exec "$@"')
 
 
 class ArgoError(Exception):
@@ -197,7 +265,15 @@ class Pod:
     proc: subprocess.Popen | None = None
     started: float = 0.0
     exit_code: int | None = None
-    killed: str | None = None  # "deadline" | "daemon"
+    killed: str | None = None  # "deadline" | "daemon" | "lost"
+    labels: dict[str, str] = field(default_factory=dict)
+    hostname: str | None = None
+    subdomain: str | None = None
+    ready: bool = False
+    probe_at: float = 0.0  # when the readiness probe runs next
+    probe_streak: int = 0  # probe results in a row that disagree with `ready`
+    hosts_file: Path | None = None  # the pod's /etc/hosts, when the emulator keeps one
+    hosts_version: int = 0
 
     @property
     def stdout(self) -> str:
@@ -290,7 +366,8 @@ class Workflow:
     """One submitted workflow, run to completion by ``run()``."""
 
     def __init__(self, manifest: str | dict, workdir: Path, parameters: dict[str, str] | None = None,
-                 suffix: str = "x7k2q", capacity: int = 32, timeout: float = 120.0):
+                 suffix: str = "x7k2q", capacity: int = 32, timeout: float = 120.0,
+                 secrets: dict[str, dict[str, str | bytes]] | None = None, lose: dict[str, int] | None = None):
         doc = yaml.safe_load(manifest) if isinstance(manifest, str) else manifest
         kind = doc.get("kind")
         meta = doc.get("metadata", {})
@@ -322,12 +399,14 @@ class Workflow:
         self.repo.mkdir(parents=True, exist_ok=True)
         self.capacity = capacity
         self.timeout = timeout
+        self.secrets = {k: dict(v) for k, v in (secrets or {}).items()}
+        self.lose = dict(lose or {})  # job -> how many of its next pods are lost with their node
         args = {p["name"]: p for p in (spec.get("arguments") or {}).get("parameters") or []}
         for name, value in (parameters or {}).items():
             if name not in args:
                 raise ArgoError(f"unknown parameter {name!r} (argo submit -p adds it; the test probably has a typo)")
             args[name] = {"name": name, "value": value}
-        self.globals: dict[str, str] = {"workflow.name": self.name, "workflow.namespace": "argo",
+        self.globals: dict[str, str] = {"workflow.name": self.name, "workflow.namespace": NAMESPACE,
                                         "workflow.uid": "00000000-0000-4000-8000-000000000000"}
         for name, p in args.items():
             if "value" not in p:
@@ -338,6 +417,8 @@ class Workflow:
         for k, v in labels.items():
             self.globals[f"workflow.labels.{k}"] = str(v)
         self.nodes: dict[str, Node] = {}
+        self.services: dict[str, dict[str, Any]] = {}  # name -> spec, in the namespace NAMESPACE
+        self.dns: list[tuple[str, str]] = []  # (IP, names) the cluster's DNS answers now
         self.pods_started: list[Node] = []
         self.pending: list[Node] = []
         self.changed = False
@@ -369,6 +450,7 @@ class Workflow:
         try:
             while True:
                 self._poll()
+                self._refresh_dns()
                 for _ in range(50):  # reconcile until nothing changes (Argo requeues the same way)
                     self.changed = False
                     node = self.execute(self.name, entry, {}, None)
@@ -411,15 +493,22 @@ class Workflow:
             return self.execute_dag(name, tmpl, boundary)
         if "suspend" in tmpl:
             return self.execute_suspend(name, tmpl, boundary)
+        if "resource" in tmpl:
+            return self.execute_resource(name, tmpl, boundary)
         if "container" not in tmpl:
-            raise ArgoError(f"template {template}: only dag and container templates are emulated")
+            raise ArgoError(f"template {template}: only dag, container, suspend and resource templates are emulated")
         retry = tmpl.get("retryStrategy")
         if not retry:
             return self.execute_pod(name, tmpl, boundary)
         limit = int(str(retry.get("limit", 0)))
         node = self.nodes.get(name) or self._new(name, "Retry", "Running", boundary, template)
         last = node.children[-1] if node.children else None
-        if last is None or (last.phase == "Failed" and len(node.children) <= limit):
+        try:
+            again = last is None or (last.failed and len(node.children) <= limit and self._retries(retry, last))
+        except ArgoError as exc:
+            self._set(node, "Error", str(exc))
+            return node
+        if again:
             child = self.execute_pod(f"{name}({len(node.children)})", tmpl, boundary)
             if child is not None and child not in node.children:
                 node.children.append(child)
@@ -427,6 +516,30 @@ class Workflow:
             self._set(node, last.phase, last.message)
             node.outputs = last.outputs
         return node
+
+    def _retries(self, retry: dict[str, Any], last: Node) -> bool:
+        """Whether a failed attempt is retried under its retryStrategy (see the module doc)."""
+        expression = retry.get("expression")
+        policy = retry.get("retryPolicy") or ("Always" if expression else "OnFailure")
+        allowed = {"Always": ("Failed", "Error"), "OnFailure": ("Failed",), "OnError": ("Error",)}.get(policy)
+        if allowed is None:
+            raise ArgoError(f"retryPolicy {policy}: not emulated")
+        if last.phase not in allowed:
+            return False
+        if not expression:
+            return True
+        pod = last.pod
+        code = -1 if pod is None or pod.exit_code is None or pod.killed == "lost" else pod.exit_code
+        variables = {"lastRetry.exitCode": str(128 - code if code < -1 else code), "lastRetry.status": last.phase,
+                     "lastRetry.duration": str(int(time.monotonic() - pod.started) if pod else 0),
+                     "lastRetry.message": last.message}
+        try:
+            value = eval_expr(parse_expr(expression), variables)
+        except ExprError as exc:
+            raise ArgoError(f"failed to evaluate retry expression {expression!r}: {exc}")
+        if not isinstance(value, bool):
+            raise ArgoError(f"retry expression {expression!r} gives {value!r}, not a boolean")
+        return value
 
     def process_args(self, tmpl: dict[str, Any], args: dict[str, str]) -> dict[str, Any]:
         """common.ProcessArgs + SubstituteParams: inputs from arguments or defaults, then
@@ -449,13 +562,14 @@ class Workflow:
     def execute_dag(self, name: str, tmpl: dict[str, Any], boundary: Node | None) -> Node:
         node = self.nodes.get(name) or self._new(name, "DAG", "Running", boundary, tmpl["name"])
         tasks = {t["name"]: t for t in tmpl["dag"]["tasks"]}
-        deps = {t: depends_tasks(task.get("depends")) for t, task in tasks.items()}
+        exprs = {t: _depends_expr(task, tasks) for t, task in tasks.items()}
+        deps = {t: depends_tasks(exprs[t]) for t in tasks}
         for t, ds in deps.items():
             for d in ds:
                 if d not in tasks:
                     raise ArgoError(f"{tmpl['name']}: task {t} depends on unknown task {d}")
         targets = sorted(t for t in tasks if not any(t in ds for ds in deps.values()))
-        ctx = {"node": node, "tmpl": tmpl, "tasks": tasks, "deps": deps, "visited": set()}
+        ctx = {"node": node, "tmpl": tmpl, "tasks": tasks, "deps": deps, "exprs": exprs, "visited": set()}
         for t in targets:
             self.execute_task(ctx, t)
         phase = self.assess_dag(ctx, targets)
@@ -483,7 +597,7 @@ class Workflow:
         node = self.nodes.get(name)
         if node is not None and node.fulfilled and not (node.daemoned and node.phase == "Running"):
             return
-        if node is None and task.get("depends"):
+        if node is None and ctx["exprs"][tname]:
             for dep in ctx["deps"][tname]:
                 self.execute_task(ctx, dep)
             results = {}
@@ -498,7 +612,7 @@ class Workflow:
                     "Daemoned": dn.daemoned and dn.phase != "Pending",
                     "AnySucceeded": any(k.phase == "Succeeded" for k in kids),
                     "AllFailed": bool(kids) and all(k.phase == "Failed" for k in kids)}
-            if not eval_depends(task["depends"], results):
+            if not eval_depends(ctx["exprs"][tname], results):
                 self._new(name, "Skipped", "Omitted", ctx["node"], message="omitted: depends condition not met")
                 return
         try:
@@ -657,6 +771,32 @@ class Workflow:
             self._set(node, "Succeeded")
         return node
 
+    def execute_resource(self, name: str, tmpl: dict[str, Any], boundary: Node | None) -> Node:
+        """A resource template creating a Service: done at once (the API server answers)."""
+        node = self.nodes.get(name)
+        if node is not None:
+            return node
+        res = tmpl["resource"]
+        extra = set(res) - {"action", "manifest", "setOwnerReference"}
+        if res.get("action") != "create" or extra:
+            raise ArgoError(f"template {tmpl['name']}: only resource action create (with manifest, "
+                            f"setOwnerReference) is emulated, not {res.get('action')!r} {sorted(extra)}")
+        try:
+            obj = yaml.safe_load(res.get("manifest") or "")
+        except yaml.YAMLError as exc:
+            return self._new(name, "Pod", "Error", boundary, tmpl["name"], message=f"invalid manifest: {exc}")
+        if not isinstance(obj, dict) or (obj.get("apiVersion"), obj.get("kind")) != ("v1", "Service"):
+            raise ArgoError(f"template {tmpl['name']}: only creating a v1 Service is emulated")
+        svc = obj.get("metadata", {}).get("name")
+        if not isinstance(svc, str) or len(svc) > 63 or not _DNS1035_LABEL.match(svc):
+            return self._new(name, "Pod", "Error", boundary, tmpl["name"],
+                             message=f"Service name {svc!r} is not a DNS-1035 label (at most 63 characters)")
+        if svc in self.services:
+            return self._new(name, "Pod", "Failed", boundary, tmpl["name"],
+                             message=f'services "{svc}" already exists')
+        self.services[svc] = obj.get("spec") or {}
+        return self._new(name, "Pod", "Succeeded", boundary, tmpl["name"])
+
     # --------------------------------------------------------------------------------- pods
     def execute_pod(self, name: str, tmpl: dict[str, Any], boundary: Node | None) -> Node | None:
         node = self.nodes.get(name)
@@ -671,13 +811,15 @@ class Workflow:
             spec = substitute(tmpl, {**self.globals, "pod.name": pod_name,
                                      **{f"inputs.parameters.{p['name']}": _text(p["value"])
                                         for p in (tmpl.get("inputs") or {}).get("parameters") or []}}, True)
-            left = re.search(r"\{\{[^}]*\}\}", _dumps({k: spec.get(k) for k in ("container", "inputs", "outputs")}))
+            left = re.search(r"\{\{[^}]*\}\}", _dumps({k: spec.get(k) for k in
+                                                        ("container", "inputs", "outputs", "metadata", "podSpecPatch")}))
             if left:
                 raise ArgoError(f"failed to resolve {left.group(0)} (left in the pod spec)")
+            identity = _pod_identity(spec)
         except ArgoError as exc:
             return self._new(name, "Pod", "Error", boundary, tmpl["name"], message=str(exc))
         node = self._new(name, "Pod", "Pending", boundary, tmpl["name"])
-        node.pod = Pod(pod_name, spec, root)
+        node.pod = Pod(pod_name, spec, root, labels=identity[0], hostname=identity[1], subdomain=identity[2])
         node.pod_ip = f"127.0.0.{n + 1}"
         self.pods_started.append(node)
         self.pending.append(node)
@@ -711,11 +853,24 @@ class Workflow:
         pod, spec = node.pod, node.pod.spec
         ctr = spec["container"]
         vols = {v["name"]: v for v in self.spec.get("volumes") or []}
+        vols.update((v["name"], v) for v in spec.get("volumes") or [])  # the template's own first
         pod.root.mkdir(parents=True)
+        binds: list[str] = []  # SOURCE TARGET MODE ... for the pod's mount namespace
         for m in ctr.get("volumeMounts") or []:
-            if "emptyDir" not in vols.get(m["name"], {}):
-                raise ArgoError(f"volume {m['name']}: only emptyDir volumes are emulated")
+            vol = vols.get(m["name"])
+            if vol is None:
+                raise ArgoError(f"volume '{m['name']}' not found in workflow spec")
             local = pod.root / ("vol-" + m["name"])
+            if "secret" in vol:
+                self._secret_volume(vol["secret"], local)
+                target = Path(m["mountPath"])
+                if not target.resolve().is_relative_to(self.workdir.resolve()):
+                    raise ArgoError(f"secret volume {m['name']} at {target}: the emulator mounts Secret volumes only "
+                                    f"below its workdir {self.workdir}")
+                target.mkdir(parents=True, exist_ok=True)
+                binds += [str(local), str(target), "ro"]
+            elif "emptyDir" not in vol:
+                raise ArgoError(f"volume {m['name']}: only emptyDir and secret volumes are emulated")
             local.mkdir(exist_ok=True)
             pod.mounts[m["mountPath"]] = local
         for art in (spec.get("inputs") or {}).get("artifacts") or []:
@@ -728,14 +883,27 @@ class Workflow:
                 env[e["name"]] = e["value"]
             elif (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
                 env[e["name"]] = node.pod_ip
+            elif (e.get("valueFrom") or {}).get("secretKeyRef"):
+                ref = e["valueFrom"]["secretKeyRef"]
+                value = self._secret_key(ref.get("name", ""), ref["key"], bool(ref.get("optional")))
+                if value is not None:
+                    env[e["name"]] = value.decode("utf-8", errors="surrogateescape")
             else:
-                raise ArgoError(f"env {e['name']}: only value and fieldRef status.podIP are emulated")
+                raise ArgoError(f"env {e['name']}: only value, fieldRef status.podIP and secretKeyRef are emulated")
         if "/pipec" in pod.mounts:  # the pipec-specific concession (see the module doc)
             env["PIPEC_POD_DIR"] = str(pod.mounts["/pipec"])
         if "PIPEC_EXEC_MOUNT" in env:
             env["PIPEC_EXEC_MOUNT"] = str(pod.path(env["PIPEC_EXEC_MOUNT"]))
+        if pod.hostname:  # the container's host name is the pod's hostname
+            env["HOSTNAME"] = pod.hostname
         pod.env = env
         argv = list(ctr.get("command") or []) + list(ctr.get("args") or [])
+        if self.services:  # the cluster has names to resolve: this pod reads them from /etc/hosts
+            pod.hosts_file = pod.root / "etc-hosts"
+            pod.hosts_file.write_text(self._hosts_text(node))
+            binds += [str(pod.hosts_file), "/etc/hosts", "rw"]
+        if binds:
+            argv = _unshare() + ["sh", "-c", _BINDS_BOOT, "pipec-pod", *binds, "--"] + argv
         cwd = pod.root / "workdir"
         cwd.mkdir()
         with open(pod.root / "stdout.log", "wb") as out, open(pod.root / "stderr.log", "wb") as err:
@@ -743,7 +911,38 @@ class Workflow:
                                         start_new_session=True)
         pod.started = time.monotonic()
         self._set(node, "Running")
-        node.daemoned = bool(spec.get("daemon"))
+        probe = ctr.get("readinessProbe")
+        pod.ready = probe is None
+        pod.probe_at = pod.started + float((probe or {}).get("initialDelaySeconds", 0))
+        node.daemoned = bool(spec.get("daemon")) and pod.ready
+
+    def _secret_key(self, name: str, key: str, optional: bool) -> bytes | None:
+        """A key of a Secret of the namespace (None: missing and optional)."""
+        secret = self.secrets.get(name)
+        if secret is None or key not in secret:
+            if optional:
+                return None
+            raise ArgoError(f'secret "{name}" not found' if secret is None
+                            else f"couldn't find key {key} in Secret {NAMESPACE}/{name}")
+        value = secret[key]
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    def _secret_volume(self, source: dict[str, Any], local: Path) -> None:
+        """The files of a secret volume: every key (or the listed items), mode defaultMode."""
+        name, optional = source.get("secretName", ""), bool(source.get("optional"))
+        if name not in self.secrets and not optional:
+            raise ArgoError(f'MountVolume.SetUp failed for volume: secret "{name}" not found')
+        keys = self.secrets.get(name, {})
+        items = source.get("items") or [{"key": k, "path": k} for k in sorted(keys)]
+        local.mkdir(parents=True, exist_ok=True)
+        for item in items:
+            value = self._secret_key(name, item["key"], optional)
+            if value is None:
+                continue
+            target = local / item["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(value)
+            target.chmod(int(item.get("mode", source.get("defaultMode", 0o644))))
 
     def _poll(self) -> None:
         for node in self.pods_started:
@@ -754,9 +953,89 @@ class Workflow:
             if deadline is not None and time.monotonic() - pod.started > float(deadline):
                 self._kill(node, "deadline")
                 continue
+            job = pod.env.get("PIPEC_JOB", "")
+            if self.lose.get(job, 0) > 0 and time.monotonic() - pod.started > 0.5 and pod.proc.poll() is None:
+                self.lose[job] -= 1
+                self._kill(node, "lost")
+                continue
             rc = pod.proc.poll()
             if rc is not None:
                 self._finish(node, rc)
+            else:
+                self._probe(node)
+
+    def _probe(self, node: Node) -> None:
+        """Run the readiness probe when it is due (see the module doc)."""
+        pod = node.pod
+        probe = pod.spec["container"].get("readinessProbe")
+        if probe is None or time.monotonic() < pod.probe_at:
+            return
+        if set(probe) - {"exec", "initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold",
+                         "failureThreshold"}:
+            raise ArgoError(f"pod {pod.name}: only exec readiness probes are emulated")
+        pod.probe_at = time.monotonic() + float(probe.get("periodSeconds", 10))
+        try:
+            ok = subprocess.run(probe["exec"]["command"], env=pod.env, cwd=pod.root / "workdir",
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                timeout=float(probe.get("timeoutSeconds", 1))).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok == pod.ready:
+            pod.probe_streak = 0
+        else:  # a change of readiness takes that many results in a row
+            pod.probe_streak += 1
+            if pod.probe_streak >= int(probe.get("successThreshold" if ok else "failureThreshold", 1 if ok else 3)):
+                pod.ready, pod.probe_streak = ok, 0
+                self.changed = True
+        if pod.ready and node.pod.spec.get("daemon") and not node.daemoned and node.phase == "Running":
+            node.daemoned = True  # Argo: a daemon is Daemoned once its pod runs and is ready
+            self.changed = True
+
+    # ---------------------------------------------------------------------------------- DNS
+    def _records(self) -> list[tuple[str, str]]:
+        """(IP, names) of every pod the cluster's DNS has a record for (see the module doc)."""
+        out = []
+        for node in self.pods_started:
+            pod = node.pod
+            svc = self.services.get(pod.subdomain or "")
+            if not pod.hostname or svc is None or pod.proc is None or pod.exit_code is not None:
+                continue
+            if svc.get("clusterIP") != "None" or not svc.get("selector"):
+                continue  # records for hostnames come only from a headless Service with a selector
+            if any(pod.labels.get(k) != v for k, v in svc["selector"].items()):
+                continue
+            if pod.ready or svc.get("publishNotReadyAddresses"):
+                out.append((node.pod_ip, " ".join(_search_names(pod.hostname, pod.subdomain))))
+        return out
+
+    def _hosts_text(self, node: Node) -> str:
+        """A pod's /etc/hosts: the kubelet's lines for the pod itself, then the DNS records."""
+        pod = node.pod
+        own = (f"{node.pod_ip}\t{_search_names(pod.hostname, pod.subdomain)[0]} {pod.hostname}" if pod.subdomain
+               else f"{node.pod_ip}\t{pod.hostname or pod.name}")
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", own]
+        lines += [f"{ip}\t{names}" for ip, names in self.dns]
+        return "\n".join(lines) + "\n"
+
+    def _refresh_dns(self) -> None:
+        """Give every running pod that keeps an /etc/hosts the records as they are now, when
+        they changed. The new file is bound over the old one inside the pod's mount namespace,
+        so a lookup reads either the old file or the new one, never a half-written one."""
+        records = self._records()
+        if records == self.dns:
+            return
+        self.dns = records
+        for node in self.pods_started:
+            pod = node.pod
+            if pod.hosts_file is None or pod.exit_code is not None or pod.proc is None:
+                continue
+            pod.hosts_version += 1
+            fresh = pod.root / f"etc-hosts.{pod.hosts_version}"
+            fresh.write_text(self._hosts_text(node), encoding="utf-8")
+            enter = ["nsenter", f"--target={pod.proc.pid}", "--mount"] + (["--user"] if os.geteuid() else [])
+            # A pod that has just ended has no namespace left to enter: nothing to update.
+            subprocess.run(enter + ["mount", "--bind", str(fresh), "/etc/hosts"], capture_output=True, timeout=10)
+            pod.hosts_file = fresh
 
     def _kill(self, node: Node, why: str) -> None:
         pod = node.pod
@@ -779,14 +1058,17 @@ class Workflow:
     def _finish(self, node: Node, rc: int) -> None:
         pod = node.pod
         pod.exit_code = rc
+        pod.ready = False
         node.daemoned = False
         phase, message = ("Succeeded", "") if rc == 0 else ("Failed", f"Error (exit code {rc})")
         if pod.killed == "deadline":
             phase, message = "Failed", "Pod was active on the node longer than the specified deadline"
         elif pod.killed == "daemon":
             phase, message = "Succeeded", "daemoned pod stopped with its DAG"
+        elif pod.killed == "lost":
+            phase, message = "Error", "pod deleted"
         try:  # the kubelet kills a pod past its deadline whole, the wait container too
-            node.outputs = None if pod.killed == "deadline" else self._save_outputs(pod)
+            node.outputs = None if pod.killed in ("deadline", "lost") else self._save_outputs(pod)
         except ArgoError as exc:
             phase, message = "Error", str(exc)
         self._set(node, phase, message)
@@ -873,6 +1155,64 @@ class Workflow:
         for n in self.pods_started:
             if n.pod.exit_code is None and _inside(n, dag) and n.daemoned:
                 self._kill(n, "daemon")
+
+
+def _depends_expr(task: dict[str, Any], tasks: dict[str, Any]) -> str | None:
+    """A task's `depends`, or its legacy `dependencies` as the expression Argo reads them as
+    (docs/enhanced-depends-logic.md: a bare name is `(t.Succeeded || t.Skipped || t.Daemoned)`;
+    a dependency that failed under its own `continueOn` still lets its dependents run)."""
+    if task.get("depends"):
+        return task["depends"]
+    terms = []
+    for dep in task.get("dependencies") or []:
+        cont = (tasks.get(dep) or {}).get("continueOn") or {}
+        extra = (" || " + dep + ".Failed" if cont.get("failed") else "") + (
+            " || " + dep + ".Errored" if cont.get("error") else "")
+        terms.append(f"({dep}{extra})" if extra else dep)
+    return " && ".join(terms) or None
+
+
+def _pod_identity(spec: dict[str, Any]) -> tuple[dict[str, str], str | None, str | None]:
+    """(labels, hostname, subdomain) of a pod from its template's metadata and podSpecPatch."""
+    labels = {str(k): str(v) for k, v in ((spec.get("metadata") or {}).get("labels") or {}).items()}
+    patch: Any = {}
+    if spec.get("podSpecPatch"):
+        try:
+            patch = yaml.safe_load(spec["podSpecPatch"])
+        except yaml.YAMLError as exc:
+            raise ArgoError(f"invalid podSpecPatch: {exc}")
+        if not isinstance(patch, dict):
+            raise ArgoError("invalid podSpecPatch: not an object")
+        if set(patch) - {"hostname", "subdomain"}:
+            raise ArgoError(f"podSpecPatch: only hostname and subdomain are emulated, not {sorted(patch)}")
+    for key in ("hostname", "subdomain"):
+        value = patch.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 63 or not _DNS1123_LABEL.match(value)):
+            raise ArgoError(f"spec.{key}: Invalid value: {value!r}: a lowercase RFC 1123 label must consist of "
+                            "lower case alphanumeric characters or '-', at most 63 characters")
+    return labels, patch.get("hostname"), patch.get("subdomain")
+
+
+def _search_names(hostname: str, subdomain: str) -> list[str]:
+    """A pod's FQDN, then each shorter name the DNS search path of a pod in NAMESPACE completes to it."""
+    fqdn = f"{hostname}.{subdomain}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}"
+    return [fqdn, f"{hostname}.{subdomain}.{NAMESPACE}.svc", f"{hostname}.{subdomain}.{NAMESPACE}",
+            f"{hostname}.{subdomain}"]
+
+
+@functools.lru_cache(maxsize=1)
+def _unshare() -> list[str]:
+    """The command prefix that runs a pod in a mount namespace of its own."""
+    prefix = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        prefix[1:1] = ["--user", "--map-root-user"]
+    try:
+        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        raise ArgoError("pods that resolve names need a mount namespace (unshare as root or with user namespaces)")
+    return prefix
 
 
 def _inside(node: Node, dag: Node) -> bool:

@@ -62,3 +62,10 @@ def env_lines(job: ir.Job, layout: ir.Layout | None = None, mounted: bool = True
     # Plain values too: a path the command reads elsewhere (a moved file) is rewritten in them.
     return [f"export {e.name}={render_word(e.word or (ir.Text(e.value),), layout, mounted, hosts, moved)}\n"
             for e in job.env]
+
+
+def uses_run_id(job: ir.Job) -> bool:
+    """Whether the run's id is part of the job's command, environment, files or uploads."""
+    words = [p for line in job.command.lines for p in line] + [p for e in job.env for p in e.word]
+    words += [p for f in job.files for p in f.contents] + [p for u in job.uploads for p in u.url + u.source]
+    return any(isinstance(p, ir.RunId) for p in words)

@@ -260,7 +260,7 @@ class _Compiler(JobRenderer):
         env: dict[str, str] = {"PIPEC_ENGINE": "gha", "PIPEC_JOB": job.id}
         if job.on_error is ir.OnError.RETRY:
             env["PIPEC_RETRIES"] = str(int(self.gha.get("retries", job.retries)))
-        if uses_run_id(job):
+        if analysis.uses_run_id(job):
             env[RUN_ID_VAR] = self.run_id
         actions = self.exit_actions(job)
         if actions:
@@ -855,11 +855,6 @@ def _mentioning(job: ir.Job, moved: tuple[tuple[str, str], ...]) -> ir.Job:
     return dataclasses.replace(job, env=env)
 
 
-def uses_run_id(job: ir.Job) -> bool:
-    """Whether the run's id is part of the job's command, environment, files or uploads."""
-    words = [p for line in job.command.lines for p in line] + [p for e in job.env for p in e.word]
-    words += [p for f in job.files for p in f.contents] + [p for u in job.uploads for p in u.url + u.source]
-    return any(isinstance(p, ir.RunId) for p in words)
 
 
 def _variable_problem(name: str, taken: set[str], layout: set[str]) -> str | None:

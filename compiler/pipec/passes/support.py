@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipec import ir
+from pipec.backends import analysis
 from pipec.passes.context import Context
 from pipec.targets import (
     CONDITIONS,
@@ -37,10 +38,6 @@ def looped(job: ir.Job) -> bool:
     return job.executions > 1 or (job.sweep is not None and job.sweep.fanout is not None) or job.group is not None
 
 
-def _uses_run_id(job: ir.Job) -> bool:
-    words = [p for line in job.command.lines for p in line] + [p for e in job.env for p in e.word]
-    words += [p for f in job.files for p in f.contents] + [p for u in job.uploads for p in u.url + u.source]
-    return any(isinstance(p, ir.RunId) for p in words)
 
 
 def _job_features(job: ir.Job, lacks: list[str], refuse: Callable[[str, object], None]) -> None:
@@ -53,7 +50,7 @@ def _job_features(job: ir.Job, lacks: list[str], refuse: Callable[[str, object],
         refuse(f"'{job.name}' uploads files to a storage URL", job.uploads[0])
     if job.exit_codes is not None and EXIT_CODES in lacks:
         refuse(f"'{job.name}' gives its exit codes actions (exitActions)", job.exit_codes)
-    if _uses_run_id(job) and RUN_ID in lacks:
+    if analysis.uses_run_id(job) and RUN_ID in lacks:
         refuse(f"'{job.name}' uses the run's id", job)
     if any(e.word for e in job.env) and VALUE_WORDS in lacks:
         refuse(f"'{job.name}' has an environment value holding a path or a host", next(e for e in job.env if e.word))

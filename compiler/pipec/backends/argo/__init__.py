@@ -3,7 +3,11 @@
     main                DAG template: one task per job, `depends` expressions
     step-<name>         container template per distinct job shape (image, resources, ...)
     sweep-<job>         DAG wrapper that limits a sweep's parallelism
-    group-<job>         DAG wrapper of a group: members as daemons, then the lead
+    group-<job>         DAG wrapper of a group of one job's executions: members as daemons,
+                        then the lead (host names: the members' pod IPs)
+    group-<group>       DAG of a group of several jobs: its headless Service, then every
+                        member at once, non-leads as daemons (host names: DNS; groups.py)
+    pipec-group-service resource template creating a group's Service
     deploy-<job>        resource template applying [deploy] manifest
 
 Each pod runs one execution under the runtime contract (pipec-runtime.sh, shipped once in the
@@ -16,10 +20,21 @@ the runtime stages what the edge's glob selects.
 Everything the author wrote reaches the pod through environment variables filled from
 template parameters; a value holding "{{" (Argo's template language) travels base64-encoded
 and the pod decodes it, so user text is never read as an Argo expression or as shell code.
+That includes what an OSMO task carries besides its command: its files, its environment, its
+exit actions and its uploads. OSMO mounts each file from a Secret of its own (subPath); here
+the runtime writes it before the command, at its absolute path in the job's own container,
+which is the same for the program: the same bytes at the same path before it starts (the
+file is writable, and the container's user must be able to create it there). Only pipec's
+own tags reach Argo: the run's id (PIPEC_RUN_ID, for jobs that read it) is
+`{{workflow.name}}`. Credentials are never text of the manifest: a key is an env
+`secretKeyRef`, a credential mounted as a directory a `secret` volume (secrets.py); statuses
+that reschedule a job are a `retryStrategy` expression (retries.py).
 
 The package holds one small module per concept: names (text and names Argo accepts),
 resources, artifacts, templates (container templates per job shape), tasks (DAG tasks and
-the stop hook), manifest (the document and its header) and compiler (jobs to tasks).
+the stop hook), groups (groups of several jobs), secrets (credentials from Kubernetes
+Secrets), retries (retry strategies), manifest (the document and its header) and compiler
+(jobs to tasks).
 """
 
 from pipec.backends.argo.compiler import TARGET, compile_workflows

@@ -1,5 +1,6 @@
 """Argo compilation of one workflow: a task per job (sweeps as loops or wrapper DAGs, groups
-as daemons and a lead, stubs as suspends, deployments as jobs or resource templates),
+as daemons and a lead, a group of several jobs as one DAG task (see groups.py), stubs as
+suspends, deployments as jobs or resource templates),
 `depends` expressions for the failure policies, pipeline parameters as workflow arguments and
 run-time values as task parameters."""
 
@@ -14,25 +15,48 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends import analysis
+from pipec.backends.argo import groups
 from pipec.backends.argo.artifacts import native_kind
 from pipec.backends.argo.manifest import document
 from pipec.backends.argo.names import PARAM_NAME, RESOURCE_NAME, argo_text
 from pipec.backends.argo.resources import resources
+from pipec.backends.argo.retries import retry_plan
+from pipec.backends.argo.secrets import credentials, default_name
+from pipec.backends.argo.secrets import problems as secret_problems
 from pipec.backends.argo.tasks import Task, stop_template, task_model
 from pipec.backends.argo.templates import Shape, container_template
-from pipec.backends.command import RenderError
+from pipec.backends.command import RenderError, render
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
 from pipec.backends.shell import quote
 from pipec.config import Config
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
-from pipec.targets import DEPLOY_MANIFESTS, SCHEDULE_TIME_ZONES, Target
+from pipec.targets import (
+    DEPLOY_MANIFESTS,
+    EXIT_CODES,
+    FILES,
+    GROUP_ANY_FAILS,
+    GROUP_BARRIER,
+    INPUT_REGEX,
+    MULTI_JOB_GROUPS,
+    RUN_ID,
+    SCHEDULE_TIME_ZONES,
+    SECRETS,
+    UPLOADS,
+    VALUE_WORDS,
+    Target,
+)
 
 MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence + axis lookup)
+# The longest environment string Linux starts a process with (MAX_ARG_STRLEN, 32 pages:
+# include/uapi/linux/binfmts.h); a pod whose variable is longer fails to start its container.
+MAX_ENV_BYTES = 32 * 4096
+POD_DIR = "/pipec"  # pipec's own volume in every pod
 
 
-TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS}), streams=True,
-                options=frozenset({"kind"}))
+TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS, MULTI_JOB_GROUPS, GROUP_BARRIER,
+                                           GROUP_ANY_FAILS, FILES, SECRETS, UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS,
+                                           INPUT_REGEX}), streams=True, options=frozenset({"kind"}))
 
 
 class Compiler(JobRenderer):
@@ -48,6 +72,22 @@ class Compiler(JobRenderer):
         self.param_names: list[str] = []
         self.fail_fast = all(j.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY) for j in wf.jobs)
         self.wrapped: set[str] = set()  # jobs run through a wrapper DAG (their tasks are not loops)
+        # Groups of several jobs: each is one task of the main DAG, which its members' ids name.
+        self.group_of = {j: g for g in wf.groups if groups.is_multi(g) for j in g.members}
+        self.task_of = self.group_task_names()
+        self.prefixes = groups.service_prefixes(wf.groups)
+
+    def group_task_names(self) -> dict[str, str]:
+        """Member job id -> the main DAG's task of its group (named for the group, apart from
+        every other task)."""
+        taken = {j.id for j in self.wf.jobs if j.id not in self.group_of}
+        out: dict[str, str] = {}
+        for group in self.wf.groups:
+            if groups.is_multi(group):
+                name = groups.unique_task(safe_id(group.name), taken)
+                taken.add(name)
+                out.update((j, name) for j in group.members)
+        return out
 
     # ---------------------------------------------------------------------------------------
     def workflow_params(self) -> list[m.Parameter]:
@@ -93,17 +133,31 @@ class Compiler(JobRenderer):
 
     # ---------------------------------------------------------------------------------------
     def depends(self, job: ir.Job) -> str | None:
-        terms = []
-        for up in self.wf.upstream(job.id):
+        return self.depends_on(self.wf.upstream(job.id), self.task_of.get(job.id))
+
+    def depends_on(self, upstream: tuple[str, ...], own: str | None = None) -> str | None:
+        """The `depends` expression of a task waiting for these jobs; a job of a group of
+        several jobs is waited for as its group's task (`own` is the waiting group's)."""
+        terms: list[str] = []
+        for up in upstream:
             u = self.wf.job(up)
+            task = self.task_of.get(up, up)
+            if task == own:
+                continue
             if u.on_error is ir.OnError.CONTINUE:
                 looped = analysis.looped(u) and up not in self.wrapped and u.group is None
-                terms.append(f"{up}.AnySucceeded" if looped else f"({up}.Succeeded || {up}.Failed)")
+                term = f"{task}.AnySucceeded" if looped else f"({task}.Succeeded || {task}.Failed)"
             else:
-                terms.append(f"{up}.Succeeded")
+                term = f"{task}.Succeeded"
+            if term not in terms:
+                terms.append(term)
         return " && ".join(terms) or None
 
     def job_tasks(self, job: ir.Job) -> list[Task]:
+        group = self.group_of.get(job.id)
+        if group is not None:
+            # The whole group is one task, made where its first member comes.
+            return self.multi_group_tasks(group) if job.id == group.members[0] else []
         if job.kind is ir.JobKind.DEPLOYMENT and not job.command.lines:
             # The deployments pass left it to [deploy] manifest (a deploy command would be its command).
             return self.resource_deploy(job, str(self.config.data.get("deploy", {}).get("manifest")))
@@ -113,15 +167,27 @@ class Compiler(JobRenderer):
                 self.template_names.add("stub")
                 self.templates.append(m.Template(name="stub", suspend=m.SuspendTemplate(duration="0")))
             return [Task(name=job.id, template="stub", depends=self.depends(job))]
+        ready = self.prepared(job)
+        if ready is None:
+            return []
+        try:
+            return self.group_tasks(ready) if ready.group is not None else self.exec_tasks(ready)
+        except RenderError as exc:
+            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+            return []
+
+    def prepared(self, job: ir.Job) -> ir.Job | None:
+        """The job as a pod runs it (the default image where it names none), or None when
+        Argo cannot run it (reported)."""
         if job.image and "{{" in job.image:
             self.diags.error(f"the image of '{job.name}' holds '{{{{', which Argo would read as its template "
                              "language", self.loc(job))
-            return []
+            return None
         for device, _ in job.resources.devices:
             if not RESOURCE_NAME.match(device):
                 self.diags.error(f"device '{device}' of '{job.name}' is not a Kubernetes resource name "
                                  "(like nvidia.com/gpu)", self.loc(job))
-                return []
+                return None
         if not job.image:
             default = self.argo.get("default_image")
             if not default:
@@ -129,26 +195,89 @@ class Compiler(JobRenderer):
                          else "an image in the step") + ', or [argo] default_image = "..."'
                 self.diags.error(f"'{job.name}' has no image; Argo runs every job in a container", self.loc(job),
                                  f"set {where} in pipec.toml")
-                return []
+                return None
             job = replace(job, image=str(default))
-        try:
-            return self.group_tasks(job) if job.group is not None else self.exec_tasks(job)
-        except RenderError as exc:
-            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
-            return []
+        found = self.pod_problems(job)
+        for problem, where in found:
+            self.diags.error(f"'{job.name}': {problem}", self.loc(where))
+        return None if found else job
+
+    def secret_name(self, credential: str) -> str:
+        """The Kubernetes Secret holding a credential: [secrets.<name>] argo, else its name made
+        a Secret name (secrets.default_name)."""
+        return self.secret_config(credential).get("argo") or default_name(credential)
+
+    def pod_problems(self, job: ir.Job) -> list[tuple[str, Any]]:
+        """What keeps the job's files and credentials from its pod: (problem, where)."""
+        out: list[tuple[str, Any]] = []
+        for f in job.files:
+            if f.path.rstrip("/") == POD_DIR or f.path.startswith(POD_DIR + "/"):
+                out.append((f"file {f.path} would be written into {POD_DIR}, the volume pipec's runtime keeps in "
+                            "every pod", f))
+        layout = self.wf.layout
+        reserved = (POD_DIR, *([layout.root] if layout.root else [layout.path(a) for a in ir.AREAS]),
+                    *(f.path for f in job.files))
+        taken = {e.name for e in job.env}
+        mounts: set[str] = set()
+        for secret in job.secrets:
+            found = secret_problems(secret, self.secret_name(secret.name), taken, reserved)
+            if secret.mount is not None:
+                if secret.mount.rstrip("/") in mounts:
+                    found.append(f"credential '{secret.name}' is mounted at {secret.mount}, where another credential "
+                                 "is mounted too")
+                mounts.add(secret.mount.rstrip("/"))
+            out += [(problem, secret) for problem in found]
+        return out
+
+    def job_setup(self, job: ir.Job, hosts: dict[str, str] | None = None) -> list[str]:
+        """Runtime lines preparing what the job's pod runs besides staging its inputs: its files,
+        written before its command where the command finds them (the pod runs the job's own
+        image, so at their absolute paths), its environment, and how its command's end is read:
+        exit actions (PIPEC_EXIT_ACTIONS), the outputs' uploads after success (PIPEC_ON_SUCCESS)
+        and the checkpoints uploaded while it runs (PIPEC_CHECKPOINTS, started by pod.sh's
+        pipec_command). `hosts`: the variables holding its group's host names."""
+        lines = [self.file_lines(job, True, True, hosts)]
+        lines += analysis.env_lines(job, self.wf.layout, True, hosts)
+        actions = self.exit_actions(job)
+        if actions:
+            lines.append(f"PIPEC_EXIT_ACTIONS={quote(actions)}\n")
+        starts, on_success = self.upload_lines(job, True, hosts)
+        if on_success:
+            lines.append(f"PIPEC_ON_SUCCESS={quote(on_success)}\n")
+        if starts:
+            lines.append(f"PIPEC_CHECKPOINTS={quote(starts)}\n")
+        return [line for line in lines if line]
+
+    def fits(self, job: ir.Job, args: dict[str, str]) -> bool:
+        """Whether every variable the pod receives from these arguments fits in one environment
+        string of a process (MAX_ENV_BYTES); reported when not."""
+        for key, what in (("setup", "its files, environment and staging"), ("command", "its command"),
+                          ("parameters", "its parameters")):
+            var = f"PIPEC_{key.upper()}"
+            size = len(var) + 2 + len(args.get(key, "").encode("utf-8"))
+            if size > MAX_ENV_BYTES:
+                self.diags.error(
+                    f"'{job.name}' needs {size:,} bytes in one environment variable of its pod ({var}: {what}); "
+                    f"Linux starts no process with a variable over {MAX_ENV_BYTES:,} bytes",
+                    self.loc(job.files[0] if key == "setup" and job.files else job),
+                    "pass large files as a URL input, or build them into the image" if key == "setup" else None)
+                return False
+        return True
 
     def base_shape(self, job: ir.Job, sweep_vars: int) -> Shape:
         requests, limits, node_selector, tolerations = resources(job, self.profile(job))
         params = tuple(sorted({(k, self.param_names[k]) for _, k in self.job_overrides(job.id)}))
         values = len(self.job_runtime(job.id))
+        retries, expression = retry_plan(job)
         return Shape(
             image=str(job.image), requests=tuple(sorted(requests.items())), limits=tuple(sorted(limits.items())),
             node_selector=tuple(sorted(node_selector.items())), tolerations=json.dumps(tolerations),
-            timeout=job.timeout_seconds, retries=job.retries if job.on_error is ir.OnError.RETRY else 0,
+            timeout=job.timeout_seconds, retries=retries, retry_expression=expression,
             upstream=len(self.wf.upstream(job.id)), inputs_area=job.id in self.input_readers,
             urls=tuple(kind for kind, _, _ in self.native_urls(job)), params=params, values=values,
             sweep=sweep_vars, metadata=tuple((job.id, k) in self.fanout_keys for k in self.meta_keys.get(job.id, [])),
-            daemon=False, lead=False)
+            daemon=False, lead=False, run_id=analysis.uses_run_id(job),
+            credentials=credentials(job, {s.name: self.secret_name(s.name) for s in job.secrets}))
 
     def native_urls(self, job: ir.Job) -> list[tuple[str, str, str]]:
         """(artifact kind, url, slot) of URL inputs Argo downloads itself."""
@@ -202,7 +331,7 @@ class Compiler(JobRenderer):
                 value_setup.append(f"pipec_gather PIPEC_VALUE_{j}\n")
             else:
                 value_setup.append(f"pipec_need PIPEC_VALUE_{j} {quote(v.dep.source)} {quote(v.dep.source_key)}\n")
-        setup = setup + value_setup + analysis.env_lines(job) + [self.staging(job)]
+        setup = setup + value_setup + self.job_setup(job) + [self.staging(job)]
         sweep = job.sweep
         task = Task(name=job.id, template="", depends=self.depends(job))
         sweep_vars = 0
@@ -260,6 +389,8 @@ class Compiler(JobRenderer):
         text = "".join(setup)
         if text:
             args["setup"] = argo_text(text)
+        if not self.fits(job, args):
+            return []
         shape = self.base_shape(job, sweep_vars)
         task.template = self.container_template(shape, job.step or job.id)
         task.args = args
@@ -349,6 +480,7 @@ class Compiler(JobRenderer):
         lead_template = self.container_template(replace(base, lead=True), f"{job.step or job.id}-lead")
         size = len(rows)
         tasks = []
+        own = self.job_setup(job)
         for rank in list(range(1, size)) + [0]:
             values = self.values(job, rows[rank], mapping)
             margs = dict(args)
@@ -359,7 +491,9 @@ class Compiler(JobRenderer):
             group_lines = [f"PIPEC_HOSTS=\"{hosts}\" PIPEC_GROUP_SIZE={size} PIPEC_RANK={rank}\n",
                            "export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_RANK\n",
                            f"pipec_distributed {rank}\n"]
-            margs["setup"] = argo_text("".join(setup + group_lines + analysis.env_lines(job) + [self.staging(job)] + fills))
+            margs["setup"] = argo_text("".join(setup + group_lines + own + [self.staging(job)] + fills))
+            if not self.fits(job, margs):
+                return []
             if rank:
                 tasks.append(Task(name=f"{job.id}-member-{rank}", template=member_template, args=margs))
             else:
@@ -371,6 +505,82 @@ class Compiler(JobRenderer):
         # The group's DAG ends with its lead; Argo then stops the daemons started in it.
         self.templates.append(m.Template(name=name, dag=m.DAGTemplate(tasks=[task_model(t) for t in tasks])))
         return [Task(name=job.id, template=name, depends=self.depends(job))]
+
+    def multi_group_tasks(self, group: ir.Group) -> list[Task]:
+        """A group of several jobs: one task of the main DAG running the group's DAG, which
+        creates the group's Service and starts every member at once (see groups.py)."""
+        jobs = [self.member_job(group, job_id) for job_id in group.members]
+        ready = [j for j in jobs if j is not None]
+        if len(ready) < len(jobs):
+            return []
+        name = self.task_of[group.lead]
+        service = groups.service_name(self.prefixes[group.name])
+        if groups.SERVICE_TEMPLATE not in self.template_names:
+            self.template_names.add(groups.SERVICE_TEMPLATE)
+            self.templates.append(groups.service_template())
+        creates = groups.unique_task("service", set(group.members))
+        tasks = [Task(name=creates, template=groups.SERVICE_TEMPLATE, args={"service": service})]
+        for job in ready:
+            try:
+                task = self.member_task(group, job, service, creates)
+            except RenderError as exc:
+                self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+                return []
+            if task is None:
+                return []
+            tasks.append(task)
+        template = self.unique_template(f"group-{name}")
+        self.templates.append(m.Template(name=template, dag=m.DAGTemplate(tasks=[task_model(t) for t in tasks])))
+        # If any member waits for a job, the whole group does (they start together).
+        upstream = tuple(dict.fromkeys(u for j in group.members for u in self.wf.upstream(j)))
+        return [Task(name=name, template=template, depends=self.depends_on(upstream, name))]
+
+    def member_job(self, group: ir.Group, job_id: str) -> ir.Job | None:
+        """A member of a group of several jobs as its pod runs it, or None when Argo cannot
+        run it so (reported)."""
+        job = self.wf.job(job_id)
+        problem = None
+        if job.kind is not ir.JobKind.EXECUTION:
+            problem = f"is a {job.kind.value}, not a command"
+        elif analysis.looped(job):
+            problem = "runs several executions; here each member runs once"
+        elif any(self.group_of.get(up) is group for up in self.wf.upstream(job_id)):
+            problem = "waits for a member of its own group, which starts at the same time"
+        elif self.job_runtime(job_id):
+            problem = "reads a value another job prints at run time"
+        if problem is not None:
+            self.diags.error(f"'{job.name}', a member of group '{group.name}', {problem}", self.loc(job))
+            return None
+        return self.prepared(job)
+
+    def member_task(self, group: ir.Group, job: ir.Job, service: str, after: str) -> Task | None:
+        """One member's task in the group's DAG: its own image, resources, command, environment
+        and inputs, its peers' host names in PIPEC_HOST_<k> (a daemon or not: groups.daemon);
+        None when it cannot be (reported)."""
+        args, setup = self.common_args(job)
+        overrides = self.job_overrides(job.id)
+        values = self.values(job, analysis.single_row(job), {k: f"PIPEC_PARAM_{k}" for _, k in overrides})
+        command = render(job.command, job.params, values, self.wf.layout, True, groups.host_vars(group))
+        args["command"] = argo_text(command)
+        args["parameters"] = argo_text(self.parameters_json(job, values))
+        args["hostname"] = groups.host_names(group)[job.id]
+        args["subdomain"] = service
+        fills = [self.param_fill(job, pname, k) for pname, k in overrides]
+        # Peers' host names first: the environment, files and uploads may name them.
+        lines = (setup + groups.peer_lines(group) + self.job_setup(job, groups.host_vars(group)) + [self.staging(job)]
+                 + fills + groups.member_lines(group, job.id))
+        args["setup"] = argo_text("".join(lines))
+        if not self.fits(job, args):
+            return None
+        lead = job.id == group.lead
+        shape = replace(self.base_shape(job, 0), daemon=groups.daemon(group, job.id), member=True,
+                        probe=group.barrier)
+        # Argo refuses continueOn beside `depends`; the group's DAG uses `dependencies` instead.
+        task = Task(name=job.id, template=self.container_template(shape, job.step or job.id), dependencies=[after],
+                    args=args)
+        # The lead's status is the group's: a non-lead's own then does not count.
+        task.continue_failed = task.continue_error = not lead and group.lead_decides
+        return task
 
     def resource_deploy(self, job: ir.Job, manifest: str) -> list[Task]:
         assert job.deployment is not None
@@ -395,8 +605,9 @@ class Compiler(JobRenderer):
         tasks: list[m.DAGTask] = []
         stop = self.argo.get("stop_all", "fail-fast") == "stop"
         for job in wf.jobs:
+            decides = wf.job(self.group_of[job.id].lead) if job.id in self.group_of else job
             for task in self.job_tasks(job):
-                task.stop_run = stop and job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY)
+                task.stop_run = stop and decides.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY)
                 tasks.append(task_model(task))
         if stop and any(t.hooks for t in tasks):
             self.templates.append(stop_template())
@@ -418,11 +629,14 @@ class Compiler(JobRenderer):
             artifact_repository_ref=m.ArtifactRepositoryRef(config_map=ref.get("config_map"), key=ref.get("key"))
             if isinstance(ref, dict) else None,
         )
-        return document(wf, spec, self.kind, self.argo, self.fail_fast, stop, self.diags, self.loc(wf))
+        secrets = tuple(sorted({self.secret_name(s.name) for j in wf.jobs for s in j.secrets}))
+        return document(wf, spec, self.kind, self.argo, self.fail_fast, stop, self.diags, self.loc(wf), secrets)
 
 
 def _text(value: Any) -> str:
     return str(value)
+
+
 
 
 def _kind(value: Any) -> str | None:

@@ -27,11 +27,13 @@ class Task:
     name: str
     template: str
     depends: str | None = None
+    dependencies: list[str] | None = None  # the older form, which (unlike depends) allows continueOn
     args: dict[str, str] | None = None
     with_items: list[Any] | None = None
     with_param: str | None = None
     with_sequence: int | None = None
     continue_failed: bool = False  # continueOn failed (a wrapper DAG still succeeds, so its outputs exist)
+    continue_error: bool = False  # continueOn error too (a group member whose status does not count)
     stop_run: bool = False  # stop-all with [argo] stop_all = "stop": a failure stops the workflow
 
 
@@ -40,11 +42,12 @@ def task_model(t: Task) -> m.DAGTask:
     if t.args:
         args = m.Arguments(parameters=[m.Parameter(name=k, value=v) for k, v in t.args.items()])
     return m.DAGTask(
-        name=t.name, template=t.template, depends=t.depends, arguments=args,
+        name=t.name, template=t.template, depends=t.depends, dependencies=t.dependencies, arguments=args,
         with_items=[m.Item(root=i) for i in t.with_items] if t.with_items is not None else None,
         with_param=t.with_param,
         with_sequence=m.Sequence(count=str(t.with_sequence)) if t.with_sequence is not None else None,
-        continue_on=m.ContinueOn(failed=True) if t.continue_failed else None,
+        continue_on=m.ContinueOn(failed=True if t.continue_failed else None, error=True if t.continue_error else None)
+        if t.continue_failed or t.continue_error else None,
         hooks={"pipec-stop": m.LifecycleHook(expression=f'tasks["{t.name}"].status == "Failed"',
                                              template=STOP_TEMPLATE)} if t.stop_run else None)
 

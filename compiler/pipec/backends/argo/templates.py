@@ -13,10 +13,26 @@ from hera.workflows import models as m
 from pipec import ir
 from pipec.backends.argo.artifacts import key_artifact, url_artifact
 from pipec.backends.argo.names import MISSING
+from pipec.backends.argo.retries import retry_strategy
+from pipec.backends.argo.secrets import Credentials, env_vars, volumes
+from pipec.backends.command import RUN_ID
 
 EXEC_MOUNT = "/pipec/exec"  # where the execution directory is mounted when the layout has no root
 RUNTIME_ANNOTATION = "pipec-runtime"
 BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
+GROUP_LABEL = "pipec.dev/group"  # on every pod of a group; its headless Service selects them by it
+# A barrier member is Ready once the runtime reached the barrier (pipec_barrier touches the
+# file). Kubernetes publishes the DNS record of a pod behind a headless Service only while it
+# is Ready (kubernetes.io/docs/concepts/services-networking/dns-pod-service, "A/AAAA records"),
+# so a peer's name resolving means that peer waits at the barrier too. An exec probe runs in
+# the container with its environment: PIPEC_POD_DIR is unset there (the runtime's default).
+READY_PROBE = 'test -e "${PIPEC_POD_DIR:-/pipec}/ready"'
+# A group member's pod: `hostname` and `subdomain` (the group's headless Service) give it the
+# DNS name <hostname>.<subdomain>.<namespace>.svc.<cluster domain>, which every pod of the
+# namespace resolves as <hostname>.<subdomain> through its DNS search path. Argo templates
+# have no field for them; podSpecPatch patches the pod spec (Argo's field reference).
+MEMBER_PATCH = json.dumps({"hostname": "{{inputs.parameters.hostname}}",
+                           "subdomain": "{{inputs.parameters.subdomain}}"}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,7 @@ class Shape:
     tolerations: str  # JSON
     timeout: int | None
     retries: int
+    retry_expression: str | None  # with retries: when Argo retries (retries.py); None: Argo's default, a failed pod
     upstream: int
     inputs_area: bool  # a downstream reads this job's inputs too
     urls: tuple[str, ...]  # native URL artifacts by kind
@@ -39,6 +56,10 @@ class Shape:
     metadata: tuple[bool, ...]  # per metadata output: also a list of items (fan-out source)
     daemon: bool
     lead: bool
+    member: bool = False  # a member of a group of several jobs: a stable host name in the group's subdomain
+    probe: bool = False  # Ready only once at the group's barrier
+    credentials: Credentials = Credentials()  # Secret keys as variables, Secrets mounted as directories
+    run_id: bool = False  # the job reads the run's id (PIPEC_RUN_ID)
 
 
 def env_var(name: str, value: str) -> m.EnvVar:
@@ -59,6 +80,8 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
     env = [
         env_var("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
         env_var("PIPEC_ENGINE", "argo"),
+        # The run's id (OSMO {{workflow_id}}): the workflow's name, Argo's own variable.
+        *([env_var(RUN_ID, "{{workflow.name}}")] if shape.run_id else []),
         env_var("PIPEC_EXEC_MOUNT", mount),
         *([env_var("PIPEC_LAYOUT", layout.spec())] if layout.exports else []),
         env_var("PIPEC_JOB", "{{inputs.parameters.job}}"),
@@ -96,13 +119,18 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         inputs.append(m.Parameter(name="metadata"))
         env.append(env_var("PIPEC_METADATA", "{{inputs.parameters.metadata}}"))
         encoded.append("PIPEC_METADATA")
-    if shape.daemon or shape.lead:
+    if shape.daemon or shape.lead or shape.member:
         env.append(m.EnvVar(name="PIPEC_POD_IP", value_from=m.EnvVarSource(
             field_ref=m.ObjectFieldSelector(field_path="status.podIP"))))
     if shape.lead:
         inputs.append(m.Parameter(name="hosts"))
         env.append(env_var("PIPEC_MEMBER_HOSTS", "{{inputs.parameters.hosts}}"))
+    if shape.member:
+        inputs += [m.Parameter(name="hostname"), m.Parameter(name="subdomain")]
+        env.append(env_var("PIPEC_SUBDOMAIN", "{{inputs.parameters.subdomain}}"))
     env.append(env_var("PIPEC_ENCODED", " ".join(encoded)))
+    env += env_vars(shape.credentials)
+    secret_volumes, secret_mounts = volumes(shape.credentials)
     key = "{{workflow.name}}/{{inputs.parameters.job}}/{{inputs.parameters.execution}}"
     out_artifacts = [
         m.Artifact(name=area.strip(".") or area, path=f"{mount}/{area}", optional=True,
@@ -124,8 +152,10 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
         if requests or limits else None,
         volume_mounts=[m.VolumeMount(name="pipec", mount_path="/pipec"),
-                       m.VolumeMount(name="pipec-execution", mount_path=mount), *area_mounts],
+                       m.VolumeMount(name="pipec-execution", mount_path=mount), *area_mounts, *secret_mounts],
         image_pull_policy=argo.get("image_pull_policy"),
+        readiness_probe=m.Probe(exec=m.ExecAction(command=["sh", "-c", READY_PROBE]), period_seconds=1)
+        if shape.probe else None,
     )
     return m.Template(
         name=name,
@@ -133,8 +163,11 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         outputs=m.Outputs(artifacts=out_artifacts, parameters=out_params or None),
         container=container,
         active_deadline_seconds=shape.timeout,
-        retry_strategy=m.RetryStrategy(limit=shape.retries) if shape.retries else None,
+        retry_strategy=retry_strategy(shape.retries, shape.retry_expression),
+        volumes=secret_volumes or None,
         node_selector=dict(shape.node_selector) or None,
         tolerations=[m.Toleration(**t) for t in json.loads(shape.tolerations)] or None,
         daemon=True if shape.daemon else None,
+        metadata=m.Metadata(labels={GROUP_LABEL: "{{inputs.parameters.subdomain}}"}) if shape.member else None,
+        pod_spec_patch=MEMBER_PATCH if shape.member else None,
     )
