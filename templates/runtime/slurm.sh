@@ -3,7 +3,8 @@
 # reports every death of a job, the watcher job for the deaths a job cannot see, the scancel
 # side of stop-all, the launcher of a run-time fan-out (which submits its job again as an
 # sbatch array of one execution per item and waits for it), each execution's item of that
-# fan-out, and what submit.sh shares with the jobs (log paths, what is left to run).
+# fan-out, the credentials an execution reads from files on the node, and what submit.sh shares
+# with the jobs (log paths, what is left to run).
 #
 # How a failure is seen. An execution that fails in its command is handled by pipec_run (core).
 # Everything else that ends a job is handled twice over:
@@ -190,8 +191,9 @@ pipec_field() {
 
 # pipec_guard POLICY JOB [EXECUTION...]: guard a job script from here on: however it ends, an
 # execution it runs is never left unmarked (see the top of this file). EXECUTIONs: the job's
-# (one; a group: every member; none: a fan-out launcher). A group sets pipec_exit_hook to the
-# function that stops its members.
+# (one; a group: every member; none: a fan-out launcher), each a number N (RUN/JOB/N) or, for a
+# group of several jobs (JOB is then the group), a member's MEMBER/N (RUN/MEMBER/N). A group
+# sets pipec_exit_hook to the function that stops its members.
 pipec_guard() {
     pipec_guard_policy=$1
     pipec_guard_job=$2
@@ -211,6 +213,8 @@ pipec_guard_exit() {
     set +e
     trap '' TERM INT HUP
     [ -z "${pipec_exit_hook:-}" ] || "$pipec_exit_hook"
+    # shellcheck disable=SC2086 # the executions: numbers or MEMBER/N words
+    pipec_forget_credentials $pipec_guard_executions
     if [ "$pipec_status" -gt 128 ] && [ -z "$pipec_handled" ] && [ -z "$pipec_error" ]; then
         # A signal can end the script before its trap runs: when the command it waits for dies
         # of the signal, set -e may stop the script first. The same questions, then.
@@ -292,8 +296,10 @@ pipec_guard_died() {
     pipec_handled=1
     pipec_which=""
     for pipec_e in $pipec_guard_executions; do
-        ! pipec_marked "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e" || continue
-        pipec_mark_failed "$1" "$2" "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e"
+        pipec_dir="$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e"
+        case $pipec_e in */*) pipec_dir="$PIPEC_RUN_DIR/$pipec_e" ;; esac
+        ! pipec_marked "$pipec_dir" || continue
+        pipec_mark_failed "$1" "$2" "$pipec_dir"
         pipec_which="$pipec_which $pipec_e"
     done
     pipec_line=$(pipec_failure "$pipec_guard_job" "$pipec_which" "$2")
@@ -307,9 +313,11 @@ pipec_guard_died() {
 # pipec_guard_cancel REASON: mark the guarded executions that have no marker cancelled.
 pipec_guard_cancel() {
     for pipec_e in $pipec_guard_executions; do
-        pipec_marks="$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e/.pipec"
+        pipec_dir="$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e"
+        case $pipec_e in */*) pipec_dir="$PIPEC_RUN_DIR/$pipec_e" ;; esac
+        pipec_marks="$pipec_dir/.pipec"
         [ -d "$pipec_marks" ] || continue
-        ! pipec_marked "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e" || continue
+        ! pipec_marked "$pipec_dir" || continue
         printf '%s\n' "$1" > "$pipec_marks/reason"
         : > "$pipec_marks/cancelled"
     done
@@ -331,9 +339,10 @@ pipec_failure() {
     esac
 }
 
-# pipec_watch JOB POLICY ID FIRST COUNT: the watcher of job ID (see the top of this file), run by
-# watch.sbatch once ID ended in a failed state. For each execution FIRST..FIRST+COUNT-1 of JOB
-# (array task k is execution FIRST+k) that has no marker: one that started (.pipec exists) died
+# pipec_watch JOB POLICY ID FIRST COUNT [MEMBER/N...]: the watcher of job ID (see the top of this
+# file), run by watch.sbatch once ID ended in a failed state. For each execution FIRST..FIRST+COUNT-1
+# of JOB (array task k is execution FIRST+k; a group of several jobs, JOB being the group, lists
+# its COUNT members' executions instead) that has no marker: one that started (.pipec exists) died
 # unseen, unless the run had failed and Slurm cancelled it (then it was stopped); one that never
 # started died only if Slurm ended it in a failed state (a job cancelled while it waited, for an
 # upstream's failure or the run's stop-all, is not a failure of its own). Died executions are
@@ -344,14 +353,23 @@ pipec_watch() {
     pipec_records=$(scontrol show job -o "$3" 2>/dev/null) || pipec_records=""
     pipec_stopped=""
     [ ! -e "$PIPEC_RUN_DIR/STOPPED" ] || pipec_stopped=1
-    pipec_which="" pipec_reason="" pipec_first_reason="" pipec_died=""
+    pipec_which="" pipec_reason="" pipec_first_reason="" pipec_died="" pipec_members=""
+    [ $# -le 5 ] || pipec_members=$(shift 5 && echo "$@")
     pipec_k=0
     while [ "$pipec_k" -lt "$5" ] || { [ "$5" -eq 0 ] && [ "$pipec_k" -eq 0 ]; }; do
         pipec_n=$(($4 + pipec_k))
-        pipec_marks="$PIPEC_RUN_DIR/$1/$pipec_n/.pipec"
+        pipec_dir="$PIPEC_RUN_DIR/$1/$pipec_n"
+        if [ -n "$pipec_members" ]; then
+            # shellcheck disable=SC2086 # MEMBER/N words (job ids and numbers)
+            pipec_n=$(printf '%s\n' $pipec_members | sed -n "$((pipec_k + 1))p")
+            pipec_dir="$PIPEC_RUN_DIR/$pipec_n"
+        fi
+        pipec_marks="$pipec_dir/.pipec"
         pipec_task=$pipec_k
         pipec_k=$((pipec_k + 1))
-        if [ "$5" -gt 0 ] && pipec_marked "$PIPEC_RUN_DIR/$1/$pipec_n"; then
+        # A job killed outright left the credentials it wrote out; nothing runs there any more.
+        [ "$5" -eq 0 ] || rm -rf "$pipec_marks/credentials"
+        if [ "$5" -gt 0 ] && pipec_marked "$pipec_dir"; then
             continue
         fi
         pipec_record=$(printf '%s\n' "$pipec_records" | pipec_task_record "$pipec_task")
@@ -387,7 +405,7 @@ pipec_watch() {
         esac
         case $pipec_status in "" | 0 | *[!0-9]*) pipec_status=1 ;; esac
         if [ "$5" -gt 0 ]; then
-            pipec_mark_failed "$pipec_status" "$pipec_reason" "$PIPEC_RUN_DIR/$1/$pipec_n"
+            pipec_mark_failed "$pipec_status" "$pipec_reason" "$pipec_dir"
             pipec_which="$pipec_which $pipec_n"
         fi
         [ -n "$pipec_first_reason" ] || pipec_first_reason=$pipec_reason
@@ -421,4 +439,92 @@ pipec_task_record() {
             }
         }
         END { if (!found && first != "") print first }'
+}
+
+# Credentials (a workflow's secrets). Slurm has no secret store: each credential is kept on the
+# nodes, where pipec.toml says ([secrets.<name>] slurm = PATH; default ~/.pipec/credentials/<name>),
+# as a file of KEY=VALUE lines (the first `=` ends the key; an `export ` before it and a CR at
+# the end of the line are dropped; nothing else is interpreted: no quotes, no expansions, the
+# file is read, never run; a key given twice: the last line wins) or as a directory holding one
+# file per key (its contents, trailing newlines dropped). A missing credential or key fails the
+# execution naming the credential, the key and the path; no value is ever printed.
+
+# pipec_credential NAME PATH: credential NAME must be at PATH, readable.
+pipec_credential() {
+    [ -e "$2" ] || pipec_die "credential $1: nothing at $2 (it takes a file of KEY=VALUE lines or a directory holding one file per key, on every node; another place: [secrets.$1] slurm = \"PATH\" in pipec.toml)"
+    [ -r "$2" ] || pipec_die "credential $1: $2 cannot be read by $(id -un 2>/dev/null || echo this user)"
+}
+
+# pipec_secret VARIABLE NAME PATH KEY: set the shell variable VARIABLE (a name pipec checked;
+# not exported: the caller does) to key KEY of credential NAME, kept at PATH.
+pipec_secret() {
+    pipec_credential "$2" "$3"
+    pipec_value=""
+    if [ -d "$3" ]; then
+        case $4 in
+            "" | . | .. | */*) pipec_die "credential $2: key '$4' cannot name a file of directory $3" ;;
+        esac
+        [ -f "$3/$4" ] || pipec_die "credential $2 has no key $4 (no file $3/$4)"
+        pipec_value=$(cat "$3/$4") || pipec_die "credential $2: key $4 cannot be read ($3/$4)"
+    else
+        pipec_found=""
+        pipec_cr=$(printf '\r')
+        while IFS= read -r pipec_line || [ -n "$pipec_line" ]; do
+            pipec_line=${pipec_line%"$pipec_cr"}
+            pipec_line=${pipec_line#export }
+            # shellcheck disable=SC2034 # pipec_value is read by the eval below
+            case $pipec_line in
+                "$4="*) pipec_value=${pipec_line#*=} pipec_found=1 ;;
+            esac
+        done < "$3"
+        pipec_line=""
+        [ -n "$pipec_found" ] || pipec_die "credential $2 has no key $4 (no line $4=... in $3)"
+    fi
+    eval "$1=\$pipec_value"
+    unset pipec_value
+}
+
+# pipec_secret_dir NAME PATH DIR: make DIR a directory holding every key of credential NAME
+# (kept at PATH) as a file: a link to PATH when it is a directory, else a directory only this
+# user reads, one file per KEY=VALUE line. The guard removes DIR when the job ends.
+pipec_secret_dir() {
+    pipec_credential "$1" "$2"
+    rm -rf "$3"
+    mkdir -p "$(dirname "$3")" || pipec_die "cannot create the directory of credential $1"
+    if [ -d "$2" ]; then
+        case $2 in
+            /*) ln -s "$2" "$3" ;;
+            *) ln -s "$PWD/$2" "$3" ;;
+        esac || pipec_die "cannot link credential $1 ($2)"
+        return 0
+    fi
+    (
+        umask 077
+        mkdir "$3" || exit 1
+        pipec_cr=$(printf '\r')
+        while IFS= read -r pipec_line || [ -n "$pipec_line" ]; do
+            pipec_line=${pipec_line%"$pipec_cr"}
+            pipec_line=${pipec_line#export }
+            case $pipec_line in
+                *=*) ;;
+                *) continue ;;
+            esac
+            pipec_key=${pipec_line%%=*}
+            case $pipec_key in
+                "" | . | .. | */* | "#"*) continue ;;
+            esac
+            printf '%s' "${pipec_line#*=}" > "$3/$pipec_key" || exit 1
+        done < "$2"
+    ) || pipec_die "cannot write the keys of credential $1 ($2) as files"
+}
+
+# pipec_forget_credentials EXECUTION...: remove the credentials written out for these
+# executions (numbers N of $pipec_guard_job, or MEMBER/N).
+pipec_forget_credentials() {
+    for pipec_e in "$@"; do
+        case $pipec_e in
+            */*) rm -rf "$PIPEC_RUN_DIR/$pipec_e/.pipec/credentials" ;;
+            *) rm -rf "$PIPEC_RUN_DIR/$pipec_guard_job/$pipec_e/.pipec/credentials" ;;
+        esac
+    done
 }

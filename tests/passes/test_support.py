@@ -43,9 +43,24 @@ CASES = {
                                       dependencies=(ir.Dependency("a", "b", ir.DepKind.ORDER),)),
     "schedule-time-zones": ir.Workflow("w", jobs=(job("a", 1),),
                                        triggers=(ir.Trigger("0 3 * * *", "Europe/Helsinki", at(8)),)),
+    "group-barrier": ir.Workflow("w", jobs=(job("a", 1, group="g"),),
+                                 groups=(ir.Group("g", "a", ("a",), at(5), barrier=True),)),
+    "group-any-fails": ir.Workflow("w", jobs=(job("a", 1, group="g"),),
+                                   groups=(ir.Group("g", "a", ("a",), at(5), lead_decides=False),)),
+    # What OSMO tasks carry besides a command.
+    "files": ir.Workflow("w", jobs=(job("a", 1, files=(ir.File("/f", (ir.Text("x"),), location=at(6)),)),)),
+    "secrets": ir.Workflow("w", jobs=(job("a", 1, secrets=(ir.Secret("c", (("V", "k"),), location=at(6)),)),)),
+    "uploads": ir.Workflow("w", jobs=(job("a", 1, uploads=(ir.Upload((ir.Text("s3://b"),), location=at(6)),)),)),
+    "exit-codes": ir.Workflow("w", jobs=(job("a", 1, exit_codes=ir.ExitCodes(complete=((0, 9),), location=at(6))),)),
+    "run-id": ir.Workflow("w", jobs=(ir.Job("a", "a", command=ir.Command(ir.CommandKind.ARGV, ((ir.RunId(),),)),
+                                            location=at(2)),)),
+    "value-words": ir.Workflow("w", jobs=(job("a", 1, env=(ir.EnvVar("A", "x", at(6), (ir.Path("outputs"),)),)),)),
+    "input-regex": ir.Workflow("w", jobs=(job("a", 1, inputs=(ir.Input("0", regex="a", location=at(6)),)),)),
 }
 WHERE = {"conditions": 4, "multi-job-groups": 5, "group-fanout": 9, "metadata-into-groups": 7,
-         "metadata-out-of-groups": 7, "fanout-over-sweeps": 9, "schedule-time-zones": 8}
+         "metadata-out-of-groups": 7, "fanout-over-sweeps": 9, "schedule-time-zones": 8, "group-barrier": 5,
+         "group-any-fails": 5, "files": 6, "secrets": 6, "uploads": 6, "exit-codes": 6, "run-id": 2,
+         "value-words": 6, "input-regex": 6}
 
 
 @pytest.mark.parametrize("target", ["argo", "gha", "slurm"])
@@ -69,8 +84,16 @@ def test_check_has_no_target_and_refuses_nothing(feature: str) -> None:
     assert not diags.items
 
 
-def test_what_each_target_supports() -> None:
+@pytest.mark.parametrize("target, supports", [
+    ("argo", {"schedule-time-zones", "deploy-manifests", "multi-job-groups", "group-barrier", "group-any-fails", "files",
+              "secrets", "uploads", "exit-codes", "run-id", "value-words", "input-regex"}),
+    ("gha", {"metadata-into-groups", "metadata-out-of-groups", "schedule-time-zones", "multi-job-groups",
+             "group-barrier", "group-any-fails", "files", "secrets", "uploads", "exit-codes", "run-id", "value-words",
+             "input-regex"}),
+    ("slurm", {"metadata-into-groups", "metadata-out-of-groups", "fanout-over-sweeps", "multi-job-groups",
+               "group-barrier", "group-any-fails", "files", "secrets", "uploads", "exit-codes", "run-id", "value-words",
+               "input-regex"}),
+])
+def test_what_each_target_supports(target: str, supports: set[str]) -> None:
     # The declarations themselves (README "Known limits" lists the same).
-    assert load("argo").TARGET.supports == {"schedule-time-zones", "deploy-manifests"}
-    assert load("gha").TARGET.supports == {"metadata-into-groups", "metadata-out-of-groups", "schedule-time-zones"}
-    assert load("slurm").TARGET.supports == {"metadata-into-groups", "metadata-out-of-groups", "fanout-over-sweeps"}
+    assert load(target).TARGET.supports == supports

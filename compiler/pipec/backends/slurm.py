@@ -7,17 +7,40 @@ and the POSIX-sh runtime every execution sources.
     OUT/<pipeline>/jobs/<job>.params.tsv      one row per execution (sweeps)
     OUT/<pipeline>/jobs/<job>.parameters      parameters.json of each execution, one per line
     OUT/<pipeline>/jobs/<job>.commands        the command of each execution, one per line
+    OUT/<pipeline>/jobs/<group>.sbatch        a group: one heterogeneous job, a component per member
+
+A group (jobs that start together and reach each other by host name) is ONE heterogeneous
+Slurm job named after the group: one component per member execution, each with its member's
+own resources, image, command, environment and staged inputs, the lead first. Its members
+keep their own execution directories (RUN/<job>/<execution>), so a job downstream of any
+member stages from that member as from any job; every dependency on a member is a
+dependency on the group's Slurm job.
 
 Commands are rendered here, at compile time (pipec.backends.command); each reaches
 the job as a literal (a quoted heredoc, or a bash $'...' line), never through `eval` of
 user text. Values a run may change (pipeline parameters given to submit.sh) are shell
 variables inside the rendered command, so they too arrive byte for byte.
+
+What a task carries besides its command (OSMO): the run's id is PIPEC_RUN_ID, which submit.sh
+makes once per run (kept in RUN/.pipec/run-id, so a resumed run keeps it). Files are written by
+the job script, on the host, below the execution directory (RUN/<job>/<n>/files/<path>): on the
+host every mention of a file's path (command, environment, other files, upload URLs) reads
+PIPEC_FILE_<k> instead; in a container (apptainer, pyxis) each file is bind-mounted at its own
+path. Credentials come from files on the nodes (slurm.sh, pipec_secret): a credential's keys as
+environment variables, or as a directory of one file per key (below the execution directory,
+removed when the job ends; its path rewritten on the host like a file's, bind-mounted in a
+container). Exit actions and uploads are the core runtime's (PIPEC_EXIT_ACTIONS,
+PIPEC_ON_SUCCESS, pipec_checkpoint): a rescheduled status runs the command again inside the same
+job, on the same allocation, up to the job's retries.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +48,7 @@ import jinja2
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.command import RenderError
+from pipec.backends.command import RenderError, render, render_word
 from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
@@ -33,9 +56,29 @@ from pipec.config import Config
 from pipec.datafiles import data_dir
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
-from pipec.targets import FANOUT_OVER_SWEEPS, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, Target
+from pipec.targets import (
+    EXIT_CODES,
+    FANOUT_OVER_SWEEPS,
+    FILES,
+    GROUP_ANY_FAILS,
+    GROUP_BARRIER,
+    INPUT_REGEX,
+    METADATA_INTO_GROUPS,
+    METADATA_OUT_OF_GROUPS,
+    MULTI_JOB_GROUPS,
+    RUN_ID,
+    SECRETS,
+    UPLOADS,
+    VALUE_WORDS,
+    Target,
+)
 
 DEFAULT_MAX_ARRAY_SIZE = 1001
+# How long a member of a group with a barrier waits for the others to be up (container start-up
+# and image pulls included); a site changes it with PIPEC_BARRIER_TIMEOUT in submit.sh's environment.
+BARRIER_TIMEOUT = 600
+# Where a credential is kept on the nodes when pipec.toml does not say ([secrets.<name>] slurm).
+CREDENTIALS_DIR = "~/.pipec/credentials"
 
 
 @dataclass
@@ -100,7 +143,62 @@ class _Param:
     description: str = ""
 
 
-TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS}))
+@dataclass(frozen=True)
+class _Unit:
+    """What submit.sh submits as one Slurm job: a job (several executions: an array), or a
+    group (one heterogeneous job). `name` names its sbatch file, its log directory and its
+    line in RUN/jobs.tsv; `var` collects its Slurm ids in submit.sh."""
+
+    name: str
+    jobs: tuple[ir.Job, ...]  # the job, or the group's member jobs, lead first
+    var: str
+    group: ir.Group | None = None
+
+    @property
+    def own_dirs(self) -> bool:
+        """Whether its executions are RUN/<name>/<n>: a job's, or those of a group of one job
+        (whose executions are the members) named like the group. Other groups name their
+        members' executions (RUN/<member>/<n>) wherever runtime and submit.sh need them."""
+        return len(self.jobs) == 1 and self.jobs[0].id == self.name
+
+
+@dataclass(frozen=True)
+class _Component:
+    """One component of a group's heterogeneous job: one execution of a member job."""
+
+    job: ir.Job
+    execution: int
+    row: dict[str, Any] | None
+
+    @property
+    def entry(self) -> str:
+        """Its execution directory under the run directory."""
+        return f"{self.job.id}/{self.execution}"
+
+
+@dataclass
+class _Task:
+    """What a job's script does for what the job carries besides its command (files,
+    credentials, exit actions, uploads), as runtime lines, each one logical line.
+
+    `moved`: (path, variable) of what the command finds elsewhere than at its path (the host);
+    `setup`: lines of the job script right after pipec_begin (files written, credentials read);
+    `enter`: what a group member's own shell sets again after pipec_enter (its files' and
+    credentials' variables); `environment`: its environment lines; `before_run`: lines right
+    before pipec_run (exit actions, uploads on success, checkpoints); `binds`: (source, path)
+    bind mounts of its container."""
+
+    moved: tuple[tuple[str, str], ...] = ()
+    setup: list[str] = field(default_factory=list)
+    enter: list[str] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)
+    before_run: list[str] = field(default_factory=list)
+    binds: list[tuple[str, str]] = field(default_factory=list)
+
+
+TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS,
+                                             MULTI_JOB_GROUPS, GROUP_BARRIER, GROUP_ANY_FAILS, FILES, SECRETS,
+                                             UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS, INPUT_REGEX}))
 
 
 class _Compiler(JobRenderer):
@@ -160,14 +258,16 @@ class _Compiler(JobRenderer):
         return out
 
     # ---------------------------------------------------------------------------------------
-    def launcher(self, job: ir.Job, in_srun: bool = False) -> str:
+    def launcher(self, job: ir.Job, in_srun: bool = False, extra: list[tuple[str, str]] | None = None) -> str:
         """What runs the command: nothing (host), `apptainer exec`, or srun with pyxis flags.
         Inside a group the command is already started by `srun --het-group`, so only the
-        container part is returned there."""
+        container part is returned there. `extra`: more (source, path) bind mounts (the job's
+        files and credential directories: sources are variables, paths are checked)."""
         if self.container == "none" or not job.image:
             return ""
         binds = [("$PIPEC_RUN_DIR", "$PIPEC_RUN_DIR")]
         binds += [(f"$PIPEC_{area.upper()}_DIR", self.wf.layout.path(area)) for area in ir.AREAS]
+        binds += [(src, _double_quoted(path)) for src, path in extra or ()]
         if self.container == "apptainer":
             flags = ["apptainer", "exec"] + (["--nv"] if job.resources.gpus else [])
             for src, dst in binds:
@@ -180,21 +280,15 @@ class _Compiler(JobRenderer):
         return ("" if in_srun else "srun --ntasks=1 ") + " ".join(flags) + " "
 
     # ---------------------------------------------------------------------------------------
-    def job_files(self, job: ir.Job) -> None:
-        job = self.shell_job(job)
+    def job_parts(self, job: ir.Job) -> dict[str, Any]:
+        """What a job's script holds whatever runs it (a job file, or a group's component):
+        its staging, retries, the submit-time and run-time values of its parameters."""
         stages, gates = self.stages(job)
-        fetches = self.fetches(job)
-        executions = job.executions
-        context: dict[str, Any] = {
-            "job": job, "container": self.container, "executions": executions,
+        return {
             # Lines repeated for every input are rendered here rather than in the template:
             # at 10,000 jobs the template's per-line filter calls dominate compile time.
-            "staging": self.staging_lines(job, gates, stages, fetches),
-            "retries": int(self.retries if self.retries is not None else job.retries)
-            if job.on_error is ir.OnError.RETRY else 0,
-            "command_prefix": self.launcher(job),
-            "group_prefix": self.launcher(job, in_srun=True),
-            "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
+            "staging": self.staging_lines(job, gates, stages, self.fetches(job)),
+            "retries": self.job_retries(job),
             "overridable": [
                 {"sentinel": self.sentinel(k), "var": f"PIPEC_PARAM_{k}", "type": job.param(pname).type}
                 for pname, k in self.job_overrides(job.id)
@@ -203,20 +297,125 @@ class _Compiler(JobRenderer):
                 {"sentinel": self.sentinel(v.index), "var": v.var, "command": self.value_command(v)}
                 for _, v in self.job_runtime(job.id)
             ],
-            "environment": "".join(
-                analysis.env_lines(job)
-                # `&& printf x`: $(...) would drop the value's trailing newlines; a failure still ends the job.
-                + [f"{v.var}=$({self.value_command(v)} text && printf x)\n{v.var}=${{{v.var}%x}}\nexport {v.var}\n"
-                   for _, v in self.job_runtime(job.id)]),
+        }
+
+    def job_retries(self, job: ir.Job) -> int:
+        """How many times pipec_run runs a failed command again: a job retried on error, or
+        one whose exit actions reschedule some statuses (only those then run again); [slurm]
+        retries overrides the job's own count."""
+        rescheduled = job.exit_codes is not None and bool(job.exit_codes.reschedule)
+        if job.on_error is not ir.OnError.RETRY and not rescheduled:
+            return 0
+        return int(self.retries if self.retries is not None else job.retries)
+
+    def credential_path(self, name: str) -> str:
+        """Where credential `name` is kept on the nodes, as a shell word (`~/` is $HOME there)."""
+        path = str(self.secret_config(name).get("slurm") or f"{CREDENTIALS_DIR}/{name}")
+        if path == "~":
+            return '"$HOME"'
+        if path.startswith("~/"):
+            return '"$HOME"/' + quote(path[2:]) if path[2:] else '"$HOME"/'
+        return quote(path)
+
+    def task(self, job: ir.Job, hosts: dict[str, str] | None = None,
+             numbers: itertools.count | None = None) -> _Task:
+        """The runtime lines for a job's files, credentials, exit actions and uploads (see
+        _Task). `hosts`: its group's host variables; `numbers`: in a group, where the main
+        script reads every member's credentials, the numbers of the PIPEC_CREDENTIAL_<n>
+        variables holding them until the member's own shell gives them their names."""
+        out = _Task()
+        mounted = self.mounted(job)
+        # The job script runs on the host: files are written below the execution directory, and
+        # a credential's directory is made there.
+        files = self.moved_files(job, in_container=False)
+        mounts = tuple((s.mount, f"PIPEC_CREDENTIAL_DIR_{n}")
+                       for n, s in enumerate(s for s in job.secrets if s.mount is not None))
+        on_host = files + mounts
+        out.moved = () if mounted else on_host
+        if mounted:
+            for what, path in [*((f, f.path) for f in job.files), *((s, s.mount) for s in job.secrets if s.mount)]:
+                if ":" in path or "," in path:  # what separates bind mounts
+                    self.diags.error(f"'{job.name}' puts a file or credential at {path!r}, which cannot be "
+                                     f"bind-mounted into its container with {self.container} (it holds ':' or ',')",
+                                     self.loc(what), 'rename it, or run on the host: [slurm] container = "none"')
+            out.binds = [(f"${var}", path) for path, var in on_host]
+        defs = [f'{var}="$PIPEC_EXEC_DIR/files"{quote(path)}\n' for path, var in files]
+        defs += [f'{var}="$PIPEC_EXEC_DIR/.pipec/credentials/{n}"\n' for n, (_, var) in enumerate(mounts)]
+        if on_host:
+            defs.append(f"export {' '.join(var for _, var in on_host)}\n")
+        out.setup += defs
+        out.enter += defs
+        if files:
+            out.setup.append('rm -rf "$PIPEC_EXEC_DIR/files"\n')
+        for (_, var), f in zip(files, job.files):
+            contents = render_word(f.contents, self.wf.layout, mounted, hosts, out.moved) if f.contents else "''"
+            out.setup.append(f'pipec_write_file "${var}" {int(f.base64)} {contents}\n')
+        mount_vars = iter(var for _, var in mounts)
+        for secret in job.secrets:
+            path = self.credential_path(secret.name)
+            if secret.mount is not None:
+                out.setup.append(f'pipec_secret_dir {quote(secret.name)} {path} "${next(mount_vars)}"\n')
+            for variable, key in secret.env:  # shell names the runtime does not set (the names pass)
+                if numbers is None:
+                    out.setup.append(f"pipec_secret {variable} {quote(secret.name)} {path} {quote(key)}\n"
+                                     f"export {variable}\n")
+                else:
+                    held = f"PIPEC_CREDENTIAL_{next(numbers)}"
+                    out.setup.append(f"pipec_secret {held} {quote(secret.name)} {path} {quote(key)}\n")
+                    out.enter.append(f'export {variable}="${held}"\n')
+        out.environment = analysis.env_lines(job, self.wf.layout, mounted, hosts, out.moved)
+        actions = self.exit_actions(job)
+        if actions:
+            out.before_run.append(f"PIPEC_EXIT_ACTIONS={quote(actions)}\n")
+        # Uploads run in the job script, on the host: paths as the host sees them.
+        starts, on_success = self.upload_lines(job, False, hosts, on_host)
+        if on_success:
+            out.before_run.append(f"PIPEC_ON_SUCCESS={quote(on_success)}\n")
+        if starts:
+            out.before_run.append(starts)
+            if mounted:
+                for upload in job.uploads:
+                    inside = upload.source and not isinstance(upload.source[0], ir.Path) \
+                        and not any(_under(_text(upload.source), path) for path, _ in on_host)
+                    if upload.every_seconds is not None and inside:
+                        self.diags.warning(
+                            f"'{job.name}' checkpoints {_text(upload.source)!r}, a path inside its container: the "
+                            "checkpoint is uploaded by the job script on the host, which reads that path there",
+                            self.loc(upload), "checkpoint a directory below the task's outputs")
+        return out
+
+    def runtime_lines(self, job: ir.Job) -> list[str]:
+        """Lines exporting the run-time values a job's parameters receive (upstream metadata)."""
+        # `&& printf x`: $(...) would drop the value's trailing newlines; a failure still ends the job.
+        return [f"{v.var}=$({self.value_command(v)} text && printf x)\n{v.var}=${{{v.var}%x}}\nexport {v.var}\n"
+                for _, v in self.job_runtime(job.id)]
+
+    def mounted(self, job: ir.Job) -> bool:
+        """Whether the job runs in a container that mounts the layout's paths."""
+        return self.container != "none" and bool(job.image)
+
+    def job_files(self, job: ir.Job) -> None:
+        job = self.shell_job(job)
+        executions = job.executions
+        try:
+            task = self.task(job)
+        except RenderError as exc:
+            self.diags.error(f"cannot build the environment or files of '{job.name}': {exc}", self.loc(job))
+            return
+        context: dict[str, Any] = {
+            **self.job_parts(job),
+            "job": job, "container": self.container, "executions": executions,
+            "command_prefix": self.launcher(job, extra=task.binds),
+            "directives": [_option("job-name", f"{self.workflow_id}.{job.id}")] + self.resources(job),
+            "setup": "".join(task.setup),
+            "environment": "".join(task.environment + self.runtime_lines(job)),
+            "before_run": "".join(task.before_run),
             "fanout": None,
             "layout": self.wf.layout.spec(),
         }
         if job.sweep is not None and job.sweep.fanout is not None:
             fanout = job.sweep.fanout
             context["fanout"] = {"source": fanout.source, "key": fanout.key, "parallel": job.sweep.max_parallel or 0}
-        if job.group is not None:
-            self.group_file(job, context)
-            return
         try:
             if executions > 1:
                 assert job.sweep is not None
@@ -225,7 +424,8 @@ class _Compiler(JobRenderer):
                 table.append("\t".join(["execution", *names]))
                 for i, row in enumerate(job.sweep.iter_rows()):
                     values = self.values(job, row)
-                    commands.append(ansi_c(self.script_text(job, values, self.container != "none" and bool(job.image))))
+                    commands.append(ansi_c(render(job.command, job.params, values, self.wf.layout, self.mounted(job),
+                                                  None, task.moved)))
                     parameters.append(ansi_c(self.parameters_json(job, values)))
                     table.append("\t".join([str(i), *(_cell(row.get(n)) for n in names)]))
                 self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
@@ -233,7 +433,7 @@ class _Compiler(JobRenderer):
                 self.out.add(f"jobs/{job.id}.params.tsv", "\n".join(table) + "\n")
             else:
                 values = self.values(job, analysis.single_row(job))
-                script = self.script_text(job, values, self.container != "none" and bool(job.image))
+                script = render(job.command, job.params, values, self.wf.layout, self.mounted(job), None, task.moved)
                 context["script"] = script
                 context["delimiter"] = heredoc_delimiter(script)
                 context["parameters_json"] = self.parameters_json(job, values)
@@ -242,69 +442,197 @@ class _Compiler(JobRenderer):
             return
         self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/job.sbatch.j2").render(context), True)
 
-    def group_file(self, job: ir.Job, context: dict[str, Any]) -> None:
-        """A group as one heterogeneous job: a component per member, the lead first."""
-        rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
-        resources = self.resources(job)
-        members = []
-        try:
-            for i, row in enumerate(rows):
-                values = self.values(job, row)
-                script = self.script_text(job, values, self.container != "none" and bool(job.image))
-                directives = [*( [context["directives"][0]] if i == 0 else []), "--ntasks=1", *resources]
-                members.append({"directives": directives, "script": script, "delimiter": heredoc_delimiter(script),
-                                "parameters_json": self.parameters_json(job, values)})
-        except RenderError as exc:
-            self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
-            return
-        context = {**context, "members": members}
-        self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/group.sbatch.j2").render(context), True)
-
-    def submissions(self) -> list[str]:
+    # ---------------------------------------------------------------------------------------
+    def units(self) -> list[_Unit]:
+        """What submit.sh submits, in an order where every unit follows those it waits for: a
+        group is submitted once, after the upstreams of all its members and before every job
+        downstream of any member. Without groups of several jobs this is the jobs' own order."""
         index = {j.id: n for n, j in enumerate(self.wf.jobs)}
-        subs = []
+        groups = {g.name: g for g in self.wf.groups}
+        unit_of: dict[str, int] = {}  # job id -> its unit's number in `found`
+        found: list[_Unit] = []
+        seen: dict[str, int] = {}  # group name -> its unit's number
         for n, job in enumerate(self.wf.jobs):
-            after: dict[str, list[str]] = {"afterok": [], "afterany": []}
-            for up in self.wf.upstream(job.id):
-                kind = "afterany" if self.wf.job(up).on_error is ir.OnError.CONTINUE else "afterok"
-                after[kind].append(f"${{ids_{index[up]}}}")
+            group = groups.get(job.group) if job.group is not None else None
+            if job.group is not None and group is None:  # a group without its record: the job alone
+                group = ir.Group(job.id, job.id, (job.id,))
+            if group is not None and group.name in seen:
+                unit_of[job.id] = seen[group.name]
+                continue
+            if group is None:
+                found.append(_Unit(job.id, (job,), f"ids_{n}"))
+            else:
+                members = (group.lead, *(m for m in group.members if m != group.lead))
+                found.append(_Unit(self.group_id(group), tuple(self.wf.job(m) for m in members),
+                                   f"ids_{index[group.lead]}", group))
+                seen[group.name] = len(found) - 1
+            unit_of[job.id] = len(found) - 1
+        after = [{unit_of[up] for j in unit.jobs for up in self.wf.upstream(j.id)} - {u}
+                 for u, unit in enumerate(found)]
+        ordered = _topological(after)
+        if len(ordered) < len(found):  # only a group can close a cycle: the jobs were in order
+            placed = set(ordered)
+            for stuck in (found[u] for u in range(len(found)) if u not in placed and found[u].group is not None):
+                assert stuck.group is not None
+                self.diags.error(f"group '{stuck.group.name}' cannot start together: one of its members waits, "
+                                 "through other jobs, for another member", self.loc(stuck.group))
+        return [found[u] for u in ordered]
+
+    def group_id(self, group: ir.Group) -> str:
+        """The name of a group's sbatch file, log directory and jobs.tsv line."""
+        return safe_id(group.name)
+
+    def components(self, unit: _Unit) -> list[_Component]:
+        """A group's components: every execution of every member job, the lead's first (its
+        execution 0 is the group's lead), then the other members' in the group's order."""
+        out = []
+        for job in unit.jobs:
+            rows = list(job.sweep.iter_rows()) if job.sweep is not None else [analysis.single_row(job)]
+            out.extend(_Component(job, e, row) for e, row in enumerate(rows))
+        return out
+
+    def check_group(self, unit: _Unit, named: dict[str, list[_Unit]]) -> bool:
+        """Whether a group can be one heterogeneous job (errors reported, located). `named`:
+        the units of each name."""
+        group = unit.group
+        assert group is not None
+        ok = True
+        names = {j.id for j in unit.jobs}
+        other = next((u for u in named[unit.name] if u is not unit), None)
+        if other is not None:
+            what = f"group '{other.group.name}'" if other.group is not None else f"job '{other.jobs[0].name}'"
+            self.diags.error(f"group '{group.name}' and {what} would share the name '{unit.name}' (an sbatch file, "
+                             "a log directory and a line in jobs.tsv)", self.loc(group), "rename one of them")
+            ok = False
+        for job in unit.jobs:
+            peers = [up for up in self.wf.upstream(job.id) if up in names]
+            if peers:
+                self.diags.error(f"'{job.name}' waits for '{peers[0]}' of its own group '{group.name}'; the members "
+                                 "of a group start together", self.loc(job))
+                ok = False
+        return ok
+
+    def group_file(self, unit: _Unit, named: dict[str, list[_Unit]]) -> None:
+        """A group as one heterogeneous job: a component per member execution, the lead first.
+        Member k's host is PIPEC_HOST_<k>; a command names a peer job by its first execution's."""
+        group = unit.group
+        assert group is not None
+        if not self.check_group(unit, named):
+            return
+        components = self.components(unit)
+        hosts: dict[str, str] = {}
+        for k, c in enumerate(components):
+            hosts.setdefault(c.job.id, f"PIPEC_HOST_{k}")
+        parts = {job.id: self.job_parts(self.shell_job(job)) for job in unit.jobs}
+        lead_policy = unit.jobs[0].on_error.value
+        members = []
+        numbers = itertools.count()
+        for k, c in enumerate(components):
+            job = self.shell_job(c.job)
+            values = self.values(job, c.row)
+            try:
+                task = self.task(job, hosts, numbers)
+                script = render(job.command, job.params, values, self.wf.layout, self.mounted(job), hosts, task.moved)
+            except RenderError as exc:
+                self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
+                return
+            # A member other than the lead fails the group only where any member's failure does
+            # (OSMO ignoreNonleadStatus: false): otherwise its failure is reported, never applied.
+            policy = job.on_error.value if k == 0 or not group.lead_decides else ir.OnError.STOP_NEXT.value
+            directives = [_option("job-name", f"{self.workflow_id}.{unit.name}")] if k == 0 else []
+            members.append({
+                **parts[job.id], "job": job, "execution": c.execution, "entry": c.entry, "policy": policy,
+                "directives": [*directives, "--ntasks=1", *self.resources(job)],
+                "script": script, "delimiter": heredoc_delimiter(script),
+                "parameters_json": self.parameters_json(job, values),
+                "setup": "".join(task.setup),
+                "environment": ["    " + line for line in task.enter + task.environment + task.before_run],
+                "prefix": self.launcher(job, in_srun=True, extra=task.binds),
+            })
+        context = {
+            "group": group, "name": unit.name, "members": members, "container": self.container,
+            "policy": lead_policy, "layout": self.wf.layout.spec(),
+            # The members' executions as the guard takes them: numbers when they are RUN/<name>/<n>.
+            "guarded": [str(m["execution"]) if unit.own_dirs else m["entry"] for m in members],
+            "environment": "".join(line for job in unit.jobs for line in self.runtime_lines(job)),
+            "barrier": group.barrier, "barrier_timeout": BARRIER_TIMEOUT, "any_fails": not group.lead_decides,
+        }
+        self.out.add(f"jobs/{unit.name}.sbatch", _templates().get_template("slurm/group.sbatch.j2").render(context),
+                     True)
+
+    def submissions(self, units: list[_Unit]) -> list[str]:
+        var = {job.id: unit.var for unit in units for job in unit.jobs}
+        subs = []
+        for unit in units:
+            # Ordered sets of the ids variables waited for; a group's members may share an upstream.
+            after: dict[str, dict[str, None]] = {"afterok": {}, "afterany": {}}
+            names = {j.id for j in unit.jobs}
+            for job in unit.jobs:
+                for up in self.wf.upstream(job.id):
+                    if up not in names:
+                        kind = "afterany" if self.wf.job(up).on_error is ir.OnError.CONTINUE else "afterok"
+                        after[kind][f"${{{var[up]}}}"] = None
+            for v in after["afterok"]:  # waiting for success already waits for the end
+                after["afterany"].pop(v, None)
             dependency = ",".join(f"{k}:{':'.join(v)}" for k, v in after.items() if v)
             common = []
             if dependency:
                 common += [f'--dependency="{dependency}"', "--kill-on-invalid-dep=yes"]
-            executions = job.executions
-            sweep = job.sweep
-            chunks = []
-            log = "%A_%a" if executions > 1 and job.group is None else "%j"
-            # $PIPEC_LOG_DIR is RUN/logs with every % doubled: sbatch expands % in these paths.
-            logs = [f'--output="$PIPEC_LOG_DIR/{job.id}/{log}.out"',
-                    f'--error="$PIPEC_LOG_DIR/{job.id}/{log}.err"']
-            if executions > 1 and job.group is None:
-                parallel = sweep.max_parallel if sweep is not None else None
-                for offset in range(0, executions, self.max_array):
-                    size = min(self.max_array, executions - offset)
-                    array = f"--array=0-{size - 1}" + (f"%{parallel}" if parallel else "")
-                    deps = common
-                    if offset and parallel:
-                        # %P limits one array; chaining the arrays keeps the limit for the sweep.
-                        chained = ",".join(filter(None, [dependency, f"afterany:${{ids_{n}##*:}}"]))
-                        deps = [f'--dependency="{chained}"', "--kill-on-invalid-dep=yes"]
-                    chunks.append({"offset": offset, "size": size, "args": [array, *deps, *logs]})
+            if unit.group is not None:
+                subs.append(self.group_submission(unit, common))
             else:
-                size = 0 if sweep is not None and sweep.fanout is not None else executions
-                chunks.append({"offset": 0, "size": size, "args": [*common, *logs]})
-            what = f"{executions} executions" if executions > 1 else "1 execution"
-            if sweep is not None and sweep.fanout is not None:
-                what = f"one execution per item of {sweep.fanout.source}'s {sweep.fanout.key}, submitted when it is known"
-            if job.group is not None:
-                what = f"a group of {executions} members started together (heterogeneous job)"
-            if executions > self.max_array:
-                what += f" in {len(chunks)} arrays of at most {self.max_array}"
-            if sweep is not None and sweep.max_parallel and executions > 1:
-                what += f", at most {sweep.max_parallel} at once"
-            what += f"; on error: {job.on_error.value}"
-            subs.append(_submission(job, f"ids_{n}", chunks, what))
+                subs.append(self.job_submission(unit, dependency, common))
         return subs
+
+    def job_submission(self, unit: _Unit, dependency: str, common: list[str]) -> str:
+        (job,) = unit.jobs
+        executions = job.executions
+        sweep = job.sweep
+        chunks = []
+        log = "%A_%a" if executions > 1 else "%j"
+        # $PIPEC_LOG_DIR is RUN/logs with every % doubled: sbatch expands % in these paths.
+        logs = [f'--output="$PIPEC_LOG_DIR/{job.id}/{log}.out"',
+                f'--error="$PIPEC_LOG_DIR/{job.id}/{log}.err"']
+        if executions > 1:
+            parallel = sweep.max_parallel if sweep is not None else None
+            for offset in range(0, executions, self.max_array):
+                size = min(self.max_array, executions - offset)
+                array = f"--array=0-{size - 1}" + (f"%{parallel}" if parallel else "")
+                deps = common
+                if offset and parallel:
+                    # %P limits one array; chaining the arrays keeps the limit for the sweep.
+                    chained = ",".join(filter(None, [dependency, f"afterany:${{{unit.var}##*:}}"]))
+                    deps = [f'--dependency="{chained}"', "--kill-on-invalid-dep=yes"]
+                chunks.append({"offset": offset, "size": size, "args": [array, *deps, *logs]})
+        else:
+            size = 0 if sweep is not None and sweep.fanout is not None else executions
+            chunks.append({"offset": 0, "size": size, "args": [*common, *logs]})
+        what = f"{executions} executions" if executions > 1 else "1 execution"
+        if sweep is not None and sweep.fanout is not None:
+            what = f"one execution per item of {sweep.fanout.source}'s {sweep.fanout.key}, submitted when it is known"
+        if executions > self.max_array:
+            what += f" in {len(chunks)} arrays of at most {self.max_array}"
+        if sweep is not None and sweep.max_parallel and executions > 1:
+            what += f", at most {sweep.max_parallel} at once"
+        what += f"; on error: {job.on_error.value}"
+        return _submission(job.id, job.name, job.on_error.value, unit.var, chunks, what)
+
+    def group_submission(self, unit: _Unit, common: list[str]) -> str:
+        """One heterogeneous job. Its executions live in the member jobs' directories; where
+        they are not RUN/<name>/<n>, --pipec-members names them (submit.sh: what --resume runs
+        again, what the watcher marks)."""
+        group = unit.group
+        assert group is not None
+        components = self.components(unit)
+        logs = [f'--output="$PIPEC_LOG_DIR/{unit.name}/%j.out"', f'--error="$PIPEC_LOG_DIR/{unit.name}/%j.err"']
+        members = [] if unit.own_dirs else [f"--pipec-members={','.join(c.entry for c in components)}"]
+        chunk = {"offset": 0, "size": len(components), "args": [*members, *common, *logs]}
+        what = f"a group of {len(components)} members started together (heterogeneous job)"
+        if len(unit.jobs) > 1:
+            what += ": " + ", ".join(c.entry + (" (lead)" if k == 0 else "") for k, c in enumerate(components))
+        policy = unit.jobs[0].on_error.value
+        what += f"; on error: {policy}"
+        return _submission(unit.name, group.name, policy, unit.var, [chunk], what)
 
     def watch_options(self) -> list[tuple[str, str]]:
         """Where watcher jobs run: the [slurm] partition, account and qos (a profile's partition
@@ -313,11 +641,18 @@ class _Compiler(JobRenderer):
 
     def compile(self) -> Output:
         self.pipeline_params()
-        for job in self.wf.jobs:
-            self.job_files(job)
+        units = self.units()
+        named: dict[str, list[_Unit]] = {}
+        for unit in units:
+            named.setdefault(unit.name, []).append(unit)
+        for unit in units:
+            if unit.group is None:
+                self.job_files(unit.jobs[0])
+            else:
+                self.group_file(unit, named)
         context = {
-            "workflow": self.wf, "workflow_id": self.workflow_id, "jobs": self.wf.jobs, "params": self.params,
-            "submissions": self.submissions(), "watch_options": self.watch_options(),
+            "workflow": self.wf, "workflow_id": self.workflow_id, "units": [u.name for u in units],
+            "params": self.params, "submissions": self.submissions(units), "watch_options": self.watch_options(),
         }
         self.out.add("submit.sh", _templates().get_template("slurm/submit.sh.j2").render(context), True)
         self.out.add("watch.sbatch", _templates().get_template("slurm/watch.sbatch.j2").render(context), True)
@@ -330,19 +665,41 @@ class _Compiler(JobRenderer):
         return self.out
 
 
-def _submission(job: ir.Job, var: str, chunks: list[dict[str, Any]], what: str) -> str:
-    """submit.sh's lines for one job (rendered here: the template loop is slow at scale). `var`
-    collects the ids of the job's submitted chunks (`:id` each; none when --resume finds that
-    the job has nothing left to run), which its dependents wait for."""
-    name = f" ({_comment(job.name)})" if job.id != job.name else ""
-    lines = [f"# {job.id}{name}: {_comment(what)}\n", f'{var}=""\n']
+def _submission(name: str, display: str, policy: str, var: str, chunks: list[dict[str, Any]], what: str) -> str:
+    """submit.sh's lines for one job or group (rendered here: the template loop is slow at
+    scale). `var` collects the ids of its submitted chunks (`:id` each; none when --resume finds
+    that it has nothing left to run), which its dependents wait for."""
+    title = f" ({_comment(display)})" if name != display else ""
+    lines = [f"# {name}{title}: {_comment(what)}\n", f'{var}=""\n']
     for chunk in chunks:
         lines.append(f"export PIPEC_ARRAY_OFFSET={chunk['offset']}\n")
         args = "".join(f" {a}" for a in chunk["args"])
-        lines.append(f'submit {quote(job.id)} {job.on_error.value} {chunk["size"]}{args} '
-                     f'"$PIPEC_SCRIPT_DIR/jobs/{job.id}.sbatch"\n')
+        lines.append(f'submit {quote(name)} {policy} {chunk["size"]}{args} '
+                     f'"$PIPEC_SCRIPT_DIR/jobs/{name}.sbatch"\n')
         lines.append(f'{var}="${{{var}}}${{job_id:+:$job_id}}"\n')
     return "".join(lines)
+
+
+def _topological(after: list[set[int]]) -> list[int]:
+    """Kahn's algorithm over units numbered in the jobs' order (`after[u]`: the units u waits
+    for), the lowest number first among those ready, so jobs already in order stay so. Units
+    on a cycle are left out."""
+    downstream: dict[int, list[int]] = {}
+    for u, ups in enumerate(after):
+        for up in ups:
+            downstream.setdefault(up, []).append(u)
+    left = [len(ups) for ups in after]
+    ready = [u for u, count in enumerate(left) if not count]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        u = heapq.heappop(ready)
+        ordered.append(u)
+        for other in downstream.get(u, ()):
+            left[other] -= 1
+            if not left[other]:
+                heapq.heappush(ready, other)
+    return ordered
 
 
 def _pyxis_image(image: str) -> str:
@@ -351,6 +708,20 @@ def _pyxis_image(image: str) -> str:
     if sep and ("." in first or ":" in first or first == "localhost"):
         return f"{first}#{rest}"
     return image
+
+
+def _text(word: ir.Word) -> str:
+    """A word's literal text (its parts that are text)."""
+    return "".join(p.text for p in word if isinstance(p, ir.Text))
+
+
+def _under(text: str, path: str) -> bool:
+    return text == path or text.startswith(path.rstrip("/") + "/")
+
+
+def _double_quoted(text: str) -> str:
+    """Text as it reads inside a shell word's double quotes."""
+    return re.sub(r'([\\"$`])', r"\\\1", text)
 
 
 def _raw_option(option: str) -> str:

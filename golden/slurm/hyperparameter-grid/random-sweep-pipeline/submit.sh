@@ -14,7 +14,9 @@
 #
 # Jobs run in the directory this script is called from (your code checkout). Every failure of
 # the run is written to RUN_DIR/FAILED (one line each, saying why); a run that was stopped
-# (stop-all) also has RUN_DIR/STOPPED.
+# (stop-all) also has RUN_DIR/STOPPED. Every execution of a run sees its id as PIPEC_RUN_ID
+# (random-sweep-pipeline-<UTC timestamp>-<unique part>, the run directory's own name by default; kept
+# in RUN_DIR/.pipec/run-id, so a resumed run keeps it).
 set -euo pipefail
 
 PIPEC_SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +25,8 @@ export PIPEC_SCRIPT_DIR
 # shellcheck source=SCRIPTDIR/pipec-runtime.sh
 . "$PIPEC_SCRIPT_DIR/pipec-runtime.sh"
 export PIPEC_PIPELINE_ID=random-sweep-pipeline
+# Set by each job script for itself only (pipec_run reads them): none comes from here.
+unset PIPEC_EXIT_ACTIONS PIPEC_ON_SUCCESS
 dry_run=0
 run_dir=""
 resume=0
@@ -79,8 +83,11 @@ fi
 case $run_dir in
     *\\*) fail_usage "a run directory whose path holds a backslash cannot be used (sbatch reads backslashes in log paths)" ;;
 esac
+new_run_id() {
+    printf '%s-%s-%s-%04x\n' "$PIPEC_PIPELINE_ID" "$(date -u +%Y%m%dT%H%M%SZ)" "$$" "$RANDOM"
+}
 default_run_dir() {
-    printf './pipec-runs/%s-%s-%s-%04x\n' "$PIPEC_PIPELINE_ID" "$(date -u +%Y%m%dT%H%M%SZ)" "$$" "$RANDOM"
+    printf './pipec-runs/%s\n' "$(new_run_id)"
 }
 absolute() {
     case $1 in
@@ -133,12 +140,25 @@ else
     done
 fi
 
+# The run's id: the same for every execution of this run (and of its resumption), another for
+# the next run.
+if [ "$resume" = 1 ]; then
+    PIPEC_RUN_ID=$(cat "$PIPEC_RUN_DIR/.pipec/run-id" 2>/dev/null) || PIPEC_RUN_ID=""
+    [ -n "$PIPEC_RUN_ID" ] || PIPEC_RUN_ID=$PIPEC_PIPELINE_ID-$(basename "$PIPEC_RUN_DIR")  # a run made before run ids
+elif [ -z "$run_dir" ]; then
+    PIPEC_RUN_ID=$(basename "$PIPEC_RUN_DIR")
+else
+    PIPEC_RUN_ID=$(new_run_id)
+fi
+export PIPEC_RUN_ID
+
 if [ "$dry_run" = 0 ]; then
     if [ "$resume" = 1 ]; then
         still=$(queued)
         [ -z "$still" ] || fail "the run in $PIPEC_RUN_DIR still has jobs in the queue ($still): wait for them to end (or scancel them), then resume"
     else
         printf '%s\n' "$PIPEC_PIPELINE_ID" > "$PIPEC_RUN_DIR/.pipec/pipeline"
+        printf '%s\n' "$PIPEC_RUN_ID" > "$PIPEC_RUN_DIR/.pipec/run-id"
         save_params > "$PIPEC_RUN_DIR/.pipec/params"
         : > "$PIPEC_RUN_DIR/jobs.tsv"
     fi
@@ -205,18 +225,33 @@ dependency() {
     printf '%s\n' "$out"
 }
 
+# unfinished EXECUTION...: whether any of these executions (JOB/N under the run directory) has
+# not succeeded.
+unfinished() {
+    local execution
+    for execution in "$@"; do
+        [ -e "$PIPEC_RUN_DIR/$execution/.pipec/ok" ] || return 0
+    done
+    return 1
+}
+
 submitted=0
 skipped=0
-# submit NAME POLICY EXECUTIONS SBATCH-ARGUMENTS...: submit one job, group or array chunk that runs
-# EXECUTIONS executions (an array chunk: from $PIPEC_ARRAY_OFFSET; 0: a run-time fan-out's
-# launcher), then its watcher; its id goes to $job_id. On --resume what already succeeded is not
-# submitted again ($job_id is then empty and dependents do not wait for it).
+# submit NAME POLICY EXECUTIONS [--pipec-members=JOB/N,...] SBATCH-ARGUMENTS...: submit one job,
+# group or array chunk that runs EXECUTIONS executions (an array chunk: from $PIPEC_ARRAY_OFFSET;
+# 0: a run-time fan-out's launcher), then its watcher; its id goes to $job_id. The executions are
+# RUN/NAME/<n>, or for a group of several jobs the members listed. On --resume what already
+# succeeded is not submitted again ($job_id is then empty and dependents do not wait for it).
 submit() {
-    local name=$1 policy=$2 count=$3 arg args=() first=0 array="" spec limit drop=0
+    local name=$1 policy=$2 count=$3 arg args=() first=0 array="" spec limit drop=0 members=""
     shift 3
     job_id=""
     for arg in "$@"; do
         case $arg in
+            --pipec-members=*)
+                members=${arg#--pipec-members=}
+                members=${members//,/ }
+                continue ;;
             --array=*)
                 spec=${arg#--array=}
                 limit=""
@@ -235,7 +270,10 @@ submit() {
         args+=("$arg")
     done
     if [ -z "$array" ] && [ "$resume" != 0 ]; then
-        if [ "$count" -gt 0 ]; then
+        if [ -n "$members" ]; then
+            # shellcheck disable=SC2086 # JOB/N words (job ids and numbers)
+            unfinished $members || { skipped=$((skipped + 1)); return 0; }
+        elif [ "$count" -gt 0 ]; then
             [ -n "$(todo "$name" 0 "$count")" ] || { skipped=$((skipped + 1)); return 0; }
         elif [ -f "$PIPEC_RUN_DIR/$name/items.jsonl" ]; then
             [ -n "$(todo "$name" 0 "$(wc -l < "$PIPEC_RUN_DIR/$name/items.jsonl")")" ] || { skipped=$((skipped + 1)); return 0; }
@@ -256,7 +294,8 @@ submit() {
     job_id=${job_id%%;*}
     printf '%s\t%s\n' "$name" "$job_id" >> "$PIPEC_RUN_DIR/jobs.tsv"
     submitted=$((submitted + 1))
-    pipec_watch_job "$name" "$policy" "$job_id" "$first" "$count"
+    # shellcheck disable=SC2086 # JOB/N words (job ids and numbers)
+    pipec_watch_job "$name" "$policy" "$job_id" "$first" "$count" $members
     # A stop-all job that failed while we were still submitting cancels only the jobs
     # recorded so far; cancel the rest here and stop.
     if [ -e "$PIPEC_RUN_DIR/STOPPED" ]; then
