@@ -47,6 +47,10 @@ demo: $(VENV)/.installed
 	@echo "wrote build/argo/training-pipeline.yaml (argo submit it)"
 	$(BIN)/pipec compile examples/valohai/mnist.valohai.yaml --target slurm -o build/slurm
 	cd examples/valohai && ../../build/slurm/training-pipeline/submit.sh --dry-run
+	$(BIN)/pipec check examples/osmo/*.yaml
+	$(BIN)/pipec plan examples/osmo/server-client.yaml
+	$(BIN)/pipec compile examples/osmo/server-client.yaml --target slurm -o build/slurm
+	build/slurm/server-client/submit.sh --dry-run
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
