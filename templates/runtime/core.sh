@@ -9,13 +9,17 @@
 # Run directory layout ($PIPEC_RUN_DIR, on a filesystem every node shares):
 #   jobs.tsv                        name<TAB>scheduler id, one line per submitted job
 #   watchers.tsv                    Slurm: name<TAB>watched id<TAB>watcher id (see slurm.sh)
-#   .pipec/                         Slurm: the run's pipeline id, its parameters (for
-#                                   submit.sh --resume), the records of earlier attempts
+#   .pipec/                         Slurm: the run's pipeline id, its run id (run-id), its
+#                                   parameters (for submit.sh --resume), the records of
+#                                   earlier attempts
 #   logs/<job>/                     scheduler logs
 #   <job>/<execution>/inputs/<slot>/   files staged for each input slot
 #   <job>/<execution>/outputs/         everything the execution writes is kept
 #   <job>/<execution>/config/parameters.json   the execution's parameter values
+#   <job>/<execution>/files/           OSMO files: where the command finds them on a host
 #   <job>/<execution>/.pipec/{ok,failed,reason,cancelled,command.sh,attempts,stdout}
+#                                   (and Slurm groups: ready, start.sh for the barrier;
+#                                   credentials/ while a job reads a mounted credential)
 #                                   ok: it succeeded (the only executions downstream jobs
 #                                   stage from); failed: it failed (the status; reason: why);
 #                                   cancelled: it was stopped because the run was stopped
