@@ -736,6 +736,8 @@ def unique(ctx: Ctx) -> dict[str, Any]:
         both = list(pool.map(lambda _: ctx.submit(cwd=work), range(2)))
     runs = sorted((work / "pipec-runs").iterdir())
     ctx.data["runs"] = runs
+    for run in runs:  # both runs' jobs write to one scratch: count once every job of both is gone
+        ctx.wait_gone(run, 120)
     snapshots = [ctx.snapshot(run) for run in runs]
     used = runs[0]
     before = (used / "jobs.tsv").read_text()

@@ -473,6 +473,21 @@ def test_server_and_client_reach_each_other_by_host(slurm_cluster, resolvable_no
     assert "ok" in run.marks("server") and "ok" in run.marks("client")
 
 
+def test_the_server_client_example_exchanges_its_greeting_with_netcat(slurm_cluster, resolvable_nodes,
+                                                                     tmp_path: Path) -> None:
+    """examples/osmo/server-client.yaml as written (the seed's pattern): the client reaches the
+    server by {{host:server}} with nc; the server, the lead, ends the group."""
+    if shutil.which("nc") is None:
+        if REQUIRE:
+            pytest.fail("nc is not installed (bash .ci/slurm-deps installs netcat-traditional)")
+        pytest.skip("nc is not installed")
+    pdir = compile_osmo(tmp_path, (ROOT / "examples" / "osmo" / "server-client.yaml").read_text())
+    run = run_on(slurm_cluster, pdir, tmp_path)
+    assert run.states == {"exchange": {"COMPLETED"}}, run.logs()
+    assert run.output("client", "greeting.txt") == "greetings from the server\n", run.logs()
+    assert "ok" in run.marks("server") and "ok" in run.marks("client")
+
+
 def test_a_member_still_running_is_stopped_when_the_lead_ends(slurm_cluster, tmp_path: Path) -> None:
     """The lead ends after 3 s: `forever` is stopped and counts as succeeded; `flaky` failed on its
     own: reported and marked failed, but the group's status is the lead's (COMPLETED)."""
