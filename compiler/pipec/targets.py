@@ -26,6 +26,11 @@ INPUT_REGEX = "input-regex"  # an input slot keeping only the files a regex matc
 GROUP_BARRIER = "group-barrier"  # group members start their commands once every member is up
 GROUP_ANY_FAILS = "group-any-fails"  # a group fails with any member, not only with its lead
 
+# What a group of several jobs and a job of an OSMO task bring; every target compiles all of
+# them, so each declares these sets rather than the names one by one.
+GROUP_FEATURES = frozenset({MULTI_JOB_GROUPS, GROUP_BARRIER, GROUP_ANY_FAILS})
+TASK_FEATURES = frozenset({FILES, SECRETS, UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS, INPUT_REGEX})
+
 FEATURES = (CONDITIONS, MULTI_JOB_GROUPS, GROUP_FANOUT, METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS,
             FANOUT_OVER_SWEEPS, SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS, FILES, SECRETS, UPLOADS, EXIT_CODES, RUN_ID,
             VALUE_WORDS, INPUT_REGEX, GROUP_BARRIER, GROUP_ANY_FAILS)

@@ -263,12 +263,8 @@ class JobRenderer:
                 scheme = url_scheme(url)
                 if scheme in native:
                     continue
-                command = self.fetch.get(scheme, "")
-                if not command:
-                    self.diags.warning(
-                        f"input '{slot.name}' of '{job.name}' uses {scheme}:// URLs, which have no fetch command; "
-                        "the job will fail when staging it", self.loc(slot),
-                        f'map the scheme in pipec.toml: [fetch] {scheme} = "<command taking $1=URL, $2=directory>"')
+                command = self.scheme_command("fetch", scheme, slot, f"input '{slot.name}' of '{job.name}' uses",
+                                              "the job will fail when staging it", "$1=URL, $2=directory")
                 if scheme == "file" and url.startswith("file://"):
                     url = url[len("file://"):]
                 out.append({"slot": slot.name, "url": url, "command": command})
@@ -331,13 +327,17 @@ class JobRenderer:
 
     def upload_command(self, job: ir.Job, upload: ir.Upload) -> str:
         url = "".join(p.text for p in upload.url if isinstance(p, ir.Text))
-        scheme = url_scheme(url)
-        command = self.upload.get(scheme, "")
+        return self.scheme_command("upload", url_scheme(url), upload, f"'{job.name}' uploads to",
+                                   "the execution will fail when it uploads", "$1=directory, $2=URL")
+
+    def scheme_command(self, table: str, scheme: str, where: Any, what: str, consequence: str, args: str) -> str:
+        """The [fetch] or [upload] command of a URL scheme; a warning naming the key to set when
+        there is none (the job fails only when it gets there)."""
+        command = (self.fetch if table == "fetch" else self.upload).get(scheme, "")
         if not command:
-            self.diags.warning(
-                f"'{job.name}' uploads to {scheme}:// URLs, which have no upload command; the execution will fail "
-                "when it uploads", self.loc(upload),
-                f'map the scheme in pipec.toml: [upload] {scheme} = "<command taking $1=directory, $2=URL>"')
+            self.diags.warning(f"{what} {scheme}:// URLs, which have no {table} command; {consequence}",
+                               self.loc(where),
+                               f'map the scheme in pipec.toml: [{table}] {scheme} = "<command taking {args}>"')
         return command
 
     def upload_lines(self, job: ir.Job, mounted: bool, hosts: dict[str, str] | None = None,

@@ -66,19 +66,11 @@ from pipec.config import Config
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import (
-    EXIT_CODES,
-    FILES,
-    GROUP_ANY_FAILS,
-    GROUP_BARRIER,
-    INPUT_REGEX,
+    GROUP_FEATURES,
     METADATA_INTO_GROUPS,
     METADATA_OUT_OF_GROUPS,
-    MULTI_JOB_GROUPS,
-    RUN_ID,
     SCHEDULE_TIME_ZONES,
-    SECRETS,
-    UPLOADS,
-    VALUE_WORDS,
+    TASK_FEATURES,
     SharedFile,
     Target,
 )
@@ -165,9 +157,8 @@ def _merge_labels(existing: bytes, wanted: bytes) -> bytes:
 
 
 ACTIONLINT_CONFIG = ".github/actionlint.yaml"
-TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES,
-                                                    MULTI_JOB_GROUPS, GROUP_BARRIER, GROUP_ANY_FAILS, FILES, SECRETS,
-                                                    UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS, INPUT_REGEX}),
+TARGET = Target("gha", "GitHub Actions", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, SCHEDULE_TIME_ZONES})
+                | GROUP_FEATURES | TASK_FEATURES,
                 shared={RUNTIME_PATH: SharedFile(), ACTIONLINT_CONFIG: SharedFile(check=_missing_labels,
                                                                                    merge=_merge_labels)})
 

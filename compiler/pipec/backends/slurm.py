@@ -57,19 +57,11 @@ from pipec.datafiles import data_dir
 from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import (
-    EXIT_CODES,
     FANOUT_OVER_SWEEPS,
-    FILES,
-    GROUP_ANY_FAILS,
-    GROUP_BARRIER,
-    INPUT_REGEX,
+    GROUP_FEATURES,
     METADATA_INTO_GROUPS,
     METADATA_OUT_OF_GROUPS,
-    MULTI_JOB_GROUPS,
-    RUN_ID,
-    SECRETS,
-    UPLOADS,
-    VALUE_WORDS,
+    TASK_FEATURES,
     Target,
 )
 
@@ -196,9 +188,8 @@ class _Task:
     binds: list[tuple[str, str]] = field(default_factory=list)
 
 
-TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS,
-                                             MULTI_JOB_GROUPS, GROUP_BARRIER, GROUP_ANY_FAILS, FILES, SECRETS,
-                                             UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS, INPUT_REGEX}))
+TARGET = Target("slurm", "Slurm", frozenset({METADATA_INTO_GROUPS, METADATA_OUT_OF_GROUPS, FANOUT_OVER_SWEEPS})
+                | GROUP_FEATURES | TASK_FEATURES)
 
 
 class _Compiler(JobRenderer):

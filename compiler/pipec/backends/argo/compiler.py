@@ -33,17 +33,9 @@ from pipec.errors import Diagnostics
 from pipec.names import safe_id
 from pipec.targets import (
     DEPLOY_MANIFESTS,
-    EXIT_CODES,
-    FILES,
-    GROUP_ANY_FAILS,
-    GROUP_BARRIER,
-    INPUT_REGEX,
-    MULTI_JOB_GROUPS,
-    RUN_ID,
+    GROUP_FEATURES,
     SCHEDULE_TIME_ZONES,
-    SECRETS,
-    UPLOADS,
-    VALUE_WORDS,
+    TASK_FEATURES,
     Target,
 )
 
@@ -54,9 +46,8 @@ MAX_ENV_BYTES = 32 * 4096
 POD_DIR = "/pipec"  # pipec's own volume in every pod
 
 
-TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS, MULTI_JOB_GROUPS, GROUP_BARRIER,
-                                           GROUP_ANY_FAILS, FILES, SECRETS, UPLOADS, EXIT_CODES, RUN_ID, VALUE_WORDS,
-                                           INPUT_REGEX}), streams=True, options=frozenset({"kind"}))
+TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS}) | GROUP_FEATURES | TASK_FEATURES,
+                streams=True, options=frozenset({"kind"}))
 
 
 class Compiler(JobRenderer):
