@@ -305,3 +305,14 @@ def test_credential_variables_and_mounts_are_checked(tmp_path: Path, credentials
                     f"    environment: {{HOME2: x}}\n    credentials: {credentials}\n", encoding="utf-8")
     result = run("check", str(path))
     assert result.exit_code == 1 and len(errors(result.output)) == 1 and message in result.output, result.output
+
+
+def test_two_credentials_cannot_set_one_variable_or_share_a_mount(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text("workflow:\n  name: w\n  tasks:\n  - name: t\n    image: alpine\n    command: [env]\n"
+                    "    credentials: {a: {TOKEN: k}, b: {TOKEN: k}, c: /etc/c, d: /etc/c/}\n", encoding="utf-8")
+    result = run("check", str(path))
+    errs = errors(result.output)
+    assert result.exit_code == 1 and len(errs) == 2, result.output
+    assert "credential 'b' of 't' sets TOKEN, which credential 'a' sets too" in errs[0] + errs[1]
+    assert "credential 'd' of 't' is mounted at /etc/c/, where another credential is mounted too" in errs[0] + errs[1]

@@ -86,7 +86,6 @@ MAX_FILE_BYTES = 500 * 1024
 # Linux refuses to start a process with an environment string ("NAME=value" and its NUL) over
 # MAX_ARG_STRLEN, 32 pages (include/uapi/linux/binfmts.h): the step would fail to start.
 MAX_ENV_BYTES = 32 * 4096
-SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # A GitHub secret's name: letters, digits and underscores, not starting with a digit or GITHUB_
 # (docs "Using secrets in GitHub Actions", naming your secrets).
 RUNTIME_PATH = ".github/pipec/pipec-runtime.sh"
@@ -455,7 +454,6 @@ class _Compiler(JobRenderer):
         always PIPEC_SECRET_<n> (NAME: credential_secret), which the setup writes as files
         into the directory (moved, when it is: `moved`). Returns those setup lines."""
         lines: list[str] = []
-        names = {e.name for e in job.env}
         dirs = iter(var for _, var in moved if var.startswith("PIPEC_CREDENTIAL_DIR_"))  # mounts, in order
         held = 0  # PIPEC_SECRET_<n> variables so far
         for secret in job.secrets:
@@ -470,12 +468,11 @@ class _Compiler(JobRenderer):
                 continue
             for variable, key in secret.env:
                 name = self.github_secret(secret, key)
-                problem = _variable_problem(variable, names, {n for n, _ in self.wf.layout.exports})
+                problem = _variable_problem(variable)
                 if problem:
                     self.diags.error(f"credential '{secret.name}' of '{job.name}' sets environment variable "
                                      f"{variable!r}, {problem}", self.loc(secret))
                     continue
-                names.add(variable)
                 expression = f"${{{{ secrets.{name} }}}}"
                 if not shared:
                     env[variable] = expression
@@ -848,19 +845,13 @@ def _mentioning(job: ir.Job, moved: tuple[tuple[str, str], ...]) -> ir.Job:
 
 
 
-def _variable_problem(name: str, taken: set[str], layout: set[str]) -> str | None:
-    """Why a credential's environment variable cannot be set in a step (None: it can); `taken`:
-    the names the task's environment and its other credentials set, `layout`: those the
-    runtime exports for the workflow's directories."""
-    if not SHELL_NAME.match(name):
-        return "which is not a valid shell name (letters, digits and '_', not starting with a digit)"
-    if name.startswith("PIPEC_") or name in layout:
-        return "which would replace one pipec's runtime sets (PIPEC_* and the workflow's directory names)"
+def _variable_problem(name: str) -> str | None:
+    """Why a credential's environment variable cannot be set in a step (None: it can); what
+    every target refuses (shell names, the runtime's names, a name set twice) the names pass
+    reported already."""
     if name.startswith(("GITHUB_", "RUNNER_")) or name == "CI":
         # docs "Store information in variables": setting a default variable is ignored.
         return "a name GitHub Actions keeps for its own variables, which a step cannot set"
-    if name in taken:
-        return "which the task's environment or another credential sets too"
     return None
 
 

@@ -69,8 +69,15 @@ def check_names(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
             if "\x00" in var.value:
                 error(f"environment variable {var.name} of '{job.name}' holds a NUL character", var)
         env_names = {var.name for var in job.env}
+        by_credential: dict[str, str] = {}  # variable -> the credential that sets it
+        mounted: set[str] = set()
         for secret in job.secrets:
             for var, _key in secret.env:
+                other = by_credential.setdefault(var, secret.name)
+                if other != secret.name or list(v for v, _ in secret.env).count(var) > 1:
+                    error(f"credential '{secret.name}' of '{job.name}' sets {var}, which credential '{other}' sets too",
+                          secret)
+                    continue
                 if not _SHELL_NAME.match(var):
                     error(f"credential '{secret.name}' of '{job.name}' sets {var!r}, which is not a valid shell name",
                           secret, "letters, digits and '_', not starting with a digit")
@@ -84,6 +91,11 @@ def check_names(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
             if mount is not None and (mount.strip("/") == "" or ".." in mount.split("/") or not mount.isprintable()):
                 error(f"credential '{secret.name}' of '{job.name}' is mounted at {mount!r}, which is not a directory "
                       "path below /", secret)
+            elif mount is not None and mount.rstrip("/") in mounted:
+                error(f"credential '{secret.name}' of '{job.name}' is mounted at {mount}, where another credential "
+                      "is mounted too", secret)
+            elif mount is not None:
+                mounted.add(mount.rstrip("/"))
         if job.image is not None and (job.image.startswith("-") or not job.image.isprintable()):
             # A leading '-' reads as an option to docker/srun, control characters break the output.
             error(f"image {job.image!r} of '{job.name}' is not an image reference: it starts with '-' or holds "

@@ -208,16 +208,8 @@ class Compiler(JobRenderer):
         layout = self.wf.layout
         reserved = (POD_DIR, *([layout.root] if layout.root else [layout.path(a) for a in ir.AREAS]),
                     *(f.path for f in job.files))
-        taken = {e.name for e in job.env}
-        mounts: set[str] = set()
         for secret in job.secrets:
-            found = secret_problems(secret, self.secret_name(secret.name), taken, reserved)
-            if secret.mount is not None:
-                if secret.mount.rstrip("/") in mounts:
-                    found.append(f"credential '{secret.name}' is mounted at {secret.mount}, where another credential "
-                                 "is mounted too")
-                mounts.add(secret.mount.rstrip("/"))
-            out += [(problem, secret) for problem in found]
+            out += [(problem, secret) for problem in secret_problems(secret, self.secret_name(secret.name), reserved)]
         return out
 
     def job_setup(self, job: ir.Job, hosts: dict[str, str] | None = None) -> list[str]:

@@ -19,9 +19,8 @@ from pipec import ir
 
 SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SUBDOMAIN_MAX = 253
-# Kubernetes: a Secret key (IsConfigMapKey) and an environment variable name (IsEnvVarName).
+# Kubernetes: a Secret key (IsConfigMapKey).
 KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 VOLUME_PREFIX = "pipec-secret-"
 
 
@@ -48,23 +47,14 @@ def credentials(job: ir.Job, secret_names: dict[str, str]) -> Credentials:
     return Credentials(env, mounts)
 
 
-def problems(secret: ir.Secret, name: str, taken: set[str], reserved: tuple[str, ...]) -> list[str]:
-    """Why a credential cannot reach the pod as written (empty: it can). `taken`: variables
-    already set (the job's environment, earlier credentials; updated); `reserved`: directories
-    pipec mounts or writes itself."""
+def problems(secret: ir.Secret, name: str, reserved: tuple[str, ...]) -> list[str]:
+    """Why a credential cannot reach the pod as written (empty: it can); its variables were
+    checked for every target by the names pass. `reserved`: directories pipec mounts or writes
+    itself."""
     out = []
     if not name or len(name) > SUBDOMAIN_MAX or not SUBDOMAIN.match(name):
         out.append(f"credential '{secret.name}' gives no valid Kubernetes Secret name ({name!r})")
-    for variable, key in secret.env:
-        if not ENV_NAME.match(variable):
-            out.append(f"credential '{secret.name}' sets {variable!r}, which is not a Kubernetes environment variable "
-                       "name (letters, digits, '_', '-', '.', not starting with a digit)")
-        elif variable.startswith("PIPEC_"):
-            out.append(f"credential '{secret.name}' sets {variable!r}, a name pipec's runtime keeps (PIPEC_*)")
-        elif variable in taken:
-            out.append(f"credential '{secret.name}' sets {variable!r}, which the task's environment or another "
-                       "credential sets too")
-        taken.add(variable)
+    for _variable, key in secret.env:
         if not KEY.match(key) or len(key) > SUBDOMAIN_MAX:
             out.append(f"key {key!r} of credential '{secret.name}' is not a Kubernetes Secret key (letters, digits, "
                        "'-', '_', '.')")
