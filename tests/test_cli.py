@@ -78,12 +78,21 @@ def test_plan_with_errors_exits_1_and_prints_located_errors():
     assert "<stdin>:1:3: error: missing required key 'image'" in result.output
 
 
-def test_unsupported_dialects_are_located_errors():
+def test_runnable_files_are_detected_and_unknown_shapes_are_located_errors():
+    result = CliRunner().invoke(main, ["check", "-"], input="dag:\n  start_at: x\n")
+    assert result.exit_code == 1
+    assert "<stdin>:2:13: error: start_at 'x' is not a step of the dag" in result.output
+    result = CliRunner().invoke(main, ["check", "-"], input="just: a mapping\n")
+    assert "cannot tell which pipeline format this is" in result.output
+
+
+def test_a_dialect_not_built_is_a_located_error(monkeypatch):
+    from pipec import frontends
+
+    monkeypatch.setitem(frontends.DIALECTS, "runnable", None)
     result = CliRunner().invoke(main, ["check", "-"], input="dag:\n  start_at: x\n")
     assert result.exit_code == 1
     assert "<stdin>:1:1: error: the runnable dialect is not supported yet" in result.output
-    result = CliRunner().invoke(main, ["check", "-"], input="just: a mapping\n")
-    assert "cannot tell which pipeline format this is" in result.output
 
 
 @pytest.mark.parametrize("example", ["examples/valohai/mnist.valohai.yaml", "examples/osmo/serial-data-flow.yaml"])

@@ -40,10 +40,38 @@ class Document:
     # Paths of numbers no pipeline means (infinities, NaNs, integers beyond MAX_INT), noted
     # while loading so front ends need not walk the whole document to find them.
     odd_numbers: list[Path] = field(default_factory=list)
+    # Where a value reached through an alias (`*name`, or a key merged in by `<<: *name`)
+    # was written: its path -> (the anchored value's path, the anchor's name).
+    aliases: dict[Path, tuple[Path, str]] = field(default_factory=dict)
+
+    def written(self, path: Path) -> Path:
+        """The path of the text that wrote the value at `path`: below an alias, the anchored
+        value's own path (so an error inside `*branch` points at the branch's text)."""
+        path = tuple(path)
+        for _ in range(64):  # aliases nest at most as deep as the document
+            for i in range(len(path), 0, -1):
+                target = self.aliases.get(path[:i])
+                if target is not None:
+                    path = target[0] + path[i:]
+                    break
+            else:
+                return path
+        return path
+
+    def alias_use(self, path: Path) -> tuple[Path, str] | None:
+        """The outermost alias `path` goes through, and its anchor's name (None: written in place)."""
+        path = tuple(path)
+        for i in range(1, len(path) + 1):
+            if path[:i] in self.aliases:
+                return path[:i], self.aliases[path[:i]][1]
+        return None
 
     def locate(self, path: Path) -> Location:
-        """Location of the value at `path`, or of its nearest located ancestor."""
+        """Location of the value at `path` (below an alias: in the anchored text), or of its
+        nearest located ancestor."""
         path = tuple(path)
+        if path not in self.positions:
+            path = self.written(path)
         while True:
             pos = self.positions.get(path)
             if pos is not None:
@@ -55,6 +83,8 @@ class Document:
     def locate_key(self, path: Path) -> Location:
         """Location of the mapping key that ends `path` (falls back to the value)."""
         pos = self.key_positions.get(tuple(path))
+        if pos is None:
+            pos = self.key_positions.get(self.written(path))
         if pos is not None:
             return Location(self.file, pos[0], pos[1])
         return self.locate(path)
@@ -135,7 +165,8 @@ class _Builder:
         self.max_depth = max_depth
         self.max_alias_nodes = max_alias_nodes
         self.scalars = _Scalars()
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.anchors: dict[str, tuple[Any, int, Path]] = {}
+        self.anchored: dict[int, tuple[Path, str]] = {}  # id of an anchored mapping -> its path, anchor
         self.alias_nodes = 0
         self.stack: list[_Frame] = []
         self.root: Any = None
@@ -161,7 +192,10 @@ class _Builder:
     def add(self, value: Any, size: int, mark: Any, anchor: str | None) -> None:
         """Attach a finished value to its parent (or make it the root)."""
         if anchor is not None:
-            self.anchors[anchor] = (value, size)
+            path = self.child_path() if not (self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key) else ()
+            self.anchors[anchor] = (value, size, path)
+            if isinstance(value, dict):
+                self.anchored[id(value)] = (path, anchor)
         if not self.stack:
             self.root = value
             return
@@ -192,7 +226,8 @@ class _Builder:
             else:
                 self.diags.warning(message, loc, hint)
         top.key_marks[key] = top.pending_key_mark
-        top.merged.pop(key, None)
+        if top.merged.pop(key, None):
+            self.doc.aliases.pop(top.path + (key,), None)  # written here, not in the merged mapping
         top.value[key] = value
 
     def take_key(self, top: _Frame, key: Any, mark: Any) -> None:
@@ -210,10 +245,13 @@ class _Builder:
         for source in sources:
             if not isinstance(source, dict):
                 raise _BuildError("a merge key '<<' takes a mapping or a list of mappings", mark)
+            origin = self.anchored.get(id(source))
             for k, v in source.items():
                 if k in taken:
                     continue
                 if k not in top.value or k in top.merged:
+                    if origin is not None:
+                        self.doc.aliases[top.path + (k,)] = (origin[0] + (k,), origin[1])
                     top.value[k] = v
                     top.merged[k] = True
                     top.key_marks.setdefault(k, mark)
@@ -272,14 +310,17 @@ class _Builder:
     def alias(self, ev: Any) -> None:
         if ev.anchor not in self.anchors:
             raise _BuildError(f"unknown alias *{ev.anchor}", ev.start_mark)
-        value, size = self.anchors[ev.anchor]
+        value, size, origin = self.anchors[ev.anchor]
         self.alias_nodes += size
         if self.alias_nodes > self.max_alias_nodes:
             raise _BuildError(
                 f"aliases expand to more than {self.max_alias_nodes} values", ev.start_mark,
                 "refusing exponential alias expansion (a 'billion laughs' document)",
             )
-        self.doc.positions[self.child_path()] = _pos(ev.start_mark)
+        here = self.child_path()
+        self.doc.positions[here] = _pos(ev.start_mark)
+        if isinstance(value, (dict, list)) and not (self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key):
+            self.doc.aliases[here] = (origin, ev.anchor)
         self.add(value, size, ev.start_mark, None)
 
     def document_start(self, ev: Any) -> None:

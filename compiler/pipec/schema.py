@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -224,8 +225,13 @@ def validate(doc: Document, schema_name: str, diags: Diagnostics) -> set[int]:
         return set()
     bad_items: set[int] = set()
     for err in validator(schema_name).iter_errors(doc.data):
-        _translate(err, doc, diags)
         path = tuple(err.absolute_path)
+        found = Diagnostics()
+        _translate(err, doc, found)
+        use = doc.alias_use(path)
+        for d in found.items:
+            # The text is shared by every alias of the anchor: say which use the error is in.
+            diags.items.append(replace(d, message=f"{d.message} (in {_where(use[0])}, which uses &{use[1]})") if use else d)
         if path and isinstance(path[0], int):
             bad_items.add(path[0])
         elif not path:

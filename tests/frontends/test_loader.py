@@ -151,3 +151,21 @@ def test_several_documents_are_refused():
 def test_empty_document_is_none():
     doc, diags = load("")
     assert doc.data is None and not diags.items
+
+
+def test_values_reached_through_an_alias_are_located_at_the_anchored_text():
+    text = ("base: &base\n  command: run\n  steps:\n    x: 1\n"
+            "use:\n  one: *base\n  two:\n    <<: *base\n    command: mine\n")
+    doc = load_text(text, "a.yaml", Diagnostics())
+    # Below an alias: the anchored value's own text, and which alias led there.
+    assert (doc.locate(("use", "one", "steps", "x")).line, doc.locate(("use", "one", "steps", "x")).col) == (4, 8)
+    assert doc.alias_use(("use", "one", "steps", "x")) == (("use", "one"), "base")
+    # The alias itself keeps its own position.
+    assert doc.locate(("use", "one")).line == 6
+    # A key merged in by `<<` is the anchor's; one written over it is where it is written.
+    assert doc.locate(("use", "two", "steps")).line == 4
+    assert doc.alias_use(("use", "two", "steps")) == (("use", "two", "steps"), "base")
+    assert doc.locate(("use", "two", "command")).line == 9
+    assert doc.alias_use(("use", "two", "command")) is None
+    # Written in place: no alias.
+    assert doc.alias_use(("base", "steps", "x")) is None

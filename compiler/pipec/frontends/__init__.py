@@ -21,7 +21,7 @@ from pipec.config import Config
 DIALECTS: dict[str, str | None] = {
     "valohai": "pipec.frontends.valohai",
     "osmo": "pipec.frontends.osmo",
-    "runnable": None,
+    "runnable": "pipec.frontends.runnable",
 }
 
 
