@@ -395,7 +395,7 @@ def test_catalog_gets_stage_from_each_earlier_put_filtered_by_its_globs() -> Non
     c = wf.job("c")
     assert [(i.name, i.regex, i.keep_directories) for i in c.inputs if i.name.startswith("catalog")] == [
         ("catalog-0", r"^(df\.csv|data/[^/]*\.txt)$", "full"), ("catalog-1", r"^(df\.csv)$", "full")]
-    assert spec(c)["catalog"] == ["catalog-0", "catalog-1"]
+    assert spec(c)["catalog"] == [{"slot": "catalog-0", "job": "a"}, {"slot": "catalog-1", "job": "b"}]
     assert {(d.source, d.source_key, d.target_key) for d in wf.dependencies
             if d.kind is ir.DepKind.FILES and d.target_key.startswith("catalog")} == {
         ("a", "df.csv", "catalog-0"), ("b", "df.csv", "catalog-1")}

@@ -529,3 +529,18 @@ def test_notebook_without_an_engine_fails_clearly(tmp_path):
     task = {"kind": "notebook", "command": "train.ipynb"}
     result = run_task(tmp_path, task, {}, {"train.ipynb": NOTEBOOK}, env={"PYTHONPATH": str(shim)})
     failed(result, "ploomber-engine", "papermill")
+
+
+def test_catalog_copies_of_one_name_from_several_steps_are_all_kept(tmp_path):
+    inputs = tmp_path / "inputs"
+    for n, job in enumerate(["p.one.a", "p.two.a"]):
+        (inputs / f"catalog-{n}" / "d").mkdir(parents=True)
+        (inputs / f"catalog-{n}" / "d" / "f.txt").write_text(job)
+    result = run_task(tmp_path, {"command": "pkg.steps.main",
+                                 "catalog": [{"slot": "catalog-0", "job": "p.one.a"},
+                                             {"slot": "catalog-1", "job": "p.two.a"}]},
+                      {}, {"pkg/__init__.py": "", "pkg/steps.py": "def main():\n    pass\n"},
+                      env={"PIPEC_INPUTS_DIR": str(inputs)})
+    assert result.rc == 0, result.stderr
+    assert (result.outputs / "d" / "f.txt").read_text() == "p.two.a"  # the newest keeps the name
+    assert (result.outputs / "d" / "f.p-one-a.txt").read_text() == "p.one.a"

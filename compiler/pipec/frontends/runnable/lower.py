@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from pathlib import Path as FsPath
@@ -350,7 +349,7 @@ class Lowering:
         for n, edge in enumerate(pred.edges):
             slot = f"state-{n}"
             states.append(edge.spec(slot))
-            inputs.append(ir.Input(slot))
+            inputs.append(ir.Input(slot, keep_directories="full"))
             deps.append(ir.Dependency(edge.source, jid, ir.DepKind.FILES, STATE_FILE, slot))
         params = []
         decode = []
@@ -365,7 +364,7 @@ class Lowering:
             for n, source in enumerate(pred.objects):
                 slot = f"objects-{n}"
                 objects[source] = slot
-                inputs.append(ir.Input(slot, optional=True))
+                inputs.append(ir.Input(slot, optional=True, keep_directories="full"))
                 deps.append(ir.Dependency(source, jid, ir.DepKind.FILES, f"{OBJECTS_DIR}/*", slot))
         full = {"step": jid, **spec, "states": states, "decode": decode, "objects": objects,
                 "constants": ctx.constants, "handled": list(ctx.handlers)}
@@ -374,7 +373,9 @@ class Lowering:
         secrets = tuple(str(s) for s in data.get("secrets") or [])
         job = ir.Job(
             id=jid, name=jid, image=self.image,
-            command=ir.Command(ir.CommandKind.SHELL, ((ir.Text(f"{shlex.quote(self.python)} {RUNNER_PATH}"),),)),
+            # An argument vector: the runner's path is a word pipec may move (a Slurm job on the host
+            # writes it below its execution directory and passes that path).
+            command=ir.Command(ir.CommandKind.ARGV, ((ir.Text(self.python),), (ir.Text(RUNNER_PATH),))),
             env=(ir.EnvVar(TASK_VAR, json.dumps(full, ensure_ascii=False, sort_keys=True), self.loc(path)),),
             inputs=tuple(inputs), params=tuple(params), on_error=ir.OnError.STOP_NEXT,
             files=(ir.File(RUNNER_PATH, (ir.Text(self.runner()),)),),
@@ -403,7 +404,7 @@ class Lowering:
         gets = _globs(data.get("catalog"), "get")
         for n, (source, put) in enumerate(pred.puts if gets else ()):
             slot = f"catalog-{n}"
-            catalog.append(slot)
+            catalog.append({"slot": slot, "job": source})
             inputs.append(ir.Input(slot, optional=True, keep_directories="full", regex=glob_regex(put)))
             deps.extend(ir.Dependency(source, jid, ir.DepKind.FILES, g, slot, self.loc(step.path + ("catalog",)))
                         for g in gets)

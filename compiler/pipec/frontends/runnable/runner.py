@@ -132,11 +132,7 @@ def run(task: dict, step: str) -> dict:
 
     returns = [(str(r["name"]), str(r.get("kind") or "json")) for r in task.get("returns") or []]
     params, objects = parameters(task, values, project)
-    catalog = task.get("catalog") or []
-    for source in [catalog] if isinstance(catalog, str) else catalog:  # oldest first: the newest copy wins
-        source = input_dir(project, source)
-        if os.path.isdir(source):  # an upstream `put` that matched no file leaves nothing to copy
-            shutil.copytree(source, outputs, dirs_exist_ok=True)
+    get_catalog(task.get("catalog") or [], project, outputs)
     os.chdir(outputs)
     attempts = max(int(task.get("attempts") or 1), 1)
     for attempt in range(1, attempts + 1):
@@ -158,6 +154,37 @@ def run(task: dict, step: str) -> dict:
             values[name] = [seq, value, job]
     write_state(outputs, "ok", values, flags)
     return metadata
+
+
+def get_catalog(catalog, project: str, outputs: str) -> None:
+    """Copy the files earlier steps put into the working directory, oldest step first: the
+    newest copy of a name keeps the name (as in runnable's catalog), and an older copy is kept
+    beside it as <stem>.<step>.<ext>, so no file is lost (branches that put the same name)."""
+    owner: dict = {}  # relative path -> the step whose copy is there
+    for entry in [catalog] if isinstance(catalog, str) else catalog:
+        slot, job = (entry.get("slot"), entry.get("job") or "") if isinstance(entry, dict) else (entry, "")
+        source = input_dir(project, slot)
+        if not os.path.isdir(source):  # an upstream `put` that matched no file leaves nothing to copy
+            continue
+        for root, _, names in os.walk(source):
+            for name in sorted(names):
+                rel = os.path.relpath(os.path.join(root, name), source)
+                dst = os.path.join(outputs, rel)
+                if rel in owner and os.path.exists(dst):
+                    os.replace(dst, tagged(dst, owner[rel]))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy2(os.path.join(root, name), dst)
+                owner[rel] = job
+
+
+def tagged(path: str, job: str) -> str:
+    """path with the step's name before its extension (a free name)."""
+    tag = "".join(c if c.isalnum() or c in "-_" else "-" for c in job) or "earlier"
+    base, ext = os.path.splitext(path)
+    candidate, n = "%s.%s%s" % (base, tag, ext), 2
+    while os.path.exists(candidate):
+        candidate, n = "%s.%s-%d%s" % (base, tag, n, ext), n + 1
+    return candidate
 
 
 def run_task(kind: str, task: dict, params: dict, objects: set, returns: list, project: str, outputs: str,
