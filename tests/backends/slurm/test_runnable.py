@@ -112,14 +112,35 @@ def test_parallel_branches_run_python_shell_and_notebook_tasks(slurm_cluster, tm
         assert "hello from the parameters file from the notebook" in notebook.read_text()
 
 
-def test_map_runs_each_item_through_the_branch_and_reduces(slurm_cluster, tmp_path: Path) -> None:
+def test_map_over_a_run_time_list_runs_each_item_through_the_branch_and_reduces(slurm_cluster,
+                                                                                tmp_path: Path) -> None:
     r = run(slurm_cluster, project(tmp_path), "map")
+    assert r.failed == "", r.logs()
+    values = state(r, "collect")["values"]
+    assert values["processed"][1] == [10, 20, 30, 40, 50]
+    assert values["doubled"][1] == [20, 40, 60, 80, 100]
+    assert values["best"][1] == 100
+    assert "processed=[10, 20, 30, 40, 50] best=100" in stdout(r, "collect")
+    # Five executions of each branch job, each item's steps reading that item's values.
+    for n in range(5):
+        assert state(r, "map-state-check", n)["values"]["doubled"][1] == 20 * (n + 1)
+
+
+def test_a_map_over_an_empty_run_time_list_runs_no_branch_and_reduces_to_empty_lists(slurm_cluster,
+                                                                                     tmp_path: Path) -> None:
+    r = run(slurm_cluster, project(tmp_path), "map", "--param", "count=0")
+    assert r.failed != ""  # collect's own check: an empty list has no maximum of 20 * len
+    assert state(r, "map-state-fan-in")["values"]["processed"][1] == []
+    assert not (r.path / "map-state-process" / "0").exists()
+
+
+def test_map_over_a_list_from_the_parameters_file_is_unrolled(slurm_cluster, tmp_path: Path) -> None:
+    r = run(slurm_cluster, project(tmp_path), "map_params")
     assert r.failed == "", r.logs()
     values = state(r, "collect")["values"]
     assert values["processed"][1] == [10, 20, 30]
     assert values["doubled"][1] == [20, 40, 60]
     assert values["best"][1] == 60
-    assert "processed=[10, 20, 30] best=60" in stdout(r, "collect")
 
 
 @pytest.mark.parametrize("side, ran, skipped", [("heads", "celebrate", "commiserate"),

@@ -320,15 +320,15 @@ def test_map_over_params_file(tmp_path: Path) -> None:
             after: {type: task, command: m.after, next: success}
     """, values={"params": str(params)})
     assert [j.name for j in wf.jobs] == ["m.0.one", "m.0.two", "m.1.one", "m.1.two", "m.2.one", "m.2.two",
-                                         "m.reduce", "after"]
+                                         "m.fan-in", "after"]
     # Each copy has its own item; the second step reads the first step of the same copy.
     assert [spec(wf.job(f"m.{i}.one"))["constants"] for i in range(3)] == [{"item": 1}, {"item": "two"},
                                                                           {"item": {"k": 3}}]
     assert states(wf, "m.1.two") == [("m.1.one", {"kind": "next"})]
-    reduce = spec(wf.job("m.reduce"))
-    assert [s for s, _ in states(wf, "m.reduce")] == ["m.0.two", "m.1.two", "m.2.two"]
+    reduce = spec(wf.job("m.fan-in"))
+    assert [s for s, _ in states(wf, "m.fan-in")] == ["m.0.two", "m.1.two", "m.2.two"]
     assert reduce["parts"] == [[0], [1], [2]] and reduce["reduce"] == {"r": "lambda *x: max(x)"}
-    assert states(wf, "after") == [("m.reduce", {"kind": "next"})]
+    assert states(wf, "after") == [("m.fan-in", {"kind": "next"})]
     # The iterated list is compiled in; the other initial parameter stays a pipeline parameter.
     assert [p.name for p in wf.params] == ["other"]
 
@@ -351,8 +351,8 @@ def test_an_empty_list_runs_no_branch(tmp_path: Path) -> None:
               next: after
             after: {type: task, command: m.after, next: success}
     """, values={"params": str(params)})
-    assert [j.name for j in wf.jobs] == ["m.reduce", "after"]
-    assert spec(wf.job("m.reduce"))["parts"] == [] and spec(wf.job("m.reduce"))["reduce"] == {"r": None}
+    assert [j.name for j in wf.jobs] == ["m.fan-in", "after"]
+    assert spec(wf.job("m.fan-in"))["parts"] == [] and spec(wf.job("m.fan-in"))["reduce"] == {"r": None}
 
 
 def test_initial_parameters_become_pipeline_parameters(tmp_path: Path) -> None:
@@ -401,7 +401,42 @@ def test_catalog_gets_stage_from_each_earlier_put_filtered_by_its_globs() -> Non
         ("a", "df.csv", "catalog-0"), ("b", "df.csv", "catalog-1")}
 
 
-def test_a_map_over_a_run_time_list_is_a_warning_in_check_and_an_error_in_compile() -> None:
+def test_a_map_over_a_run_time_list_fans_every_branch_job_out_over_the_printed_list() -> None:
+    wf = lowered("""
+        dag:
+          start_at: make
+          steps:
+            make: {type: task, command: m.make, returns: [{name: items}], next: m}
+            m:
+              type: map
+              iterate_on: items
+              iterate_as: item
+              reducer: "lambda *x: sum(x)"
+              branch:
+                start_at: one
+                steps:
+                  one: {type: task, command: m.one, returns: [{name: r}], next: two}
+                  two: {type: stub, next: three}
+                  three: {type: task, command: m.three, next: success}
+              next: after
+            after: {type: task, command: m.after, next: success}
+    """)
+    assert [j.id for j in wf.jobs] == ["make", "m.fan-out", "m.one", "m.two", "m.three", "m.fan-in", "after"]
+    assert spec(wf.job("m.fan-out"))["kind"] == "items" and wf.job("m.fan-out").sweep is None
+    for jid in ("m.one", "m.three"):
+        sweep = wf.job(jid).sweep
+        assert sweep.kind is ir.SweepKind.RUNTIME
+        assert (sweep.fanout.source, sweep.fanout.key, sweep.fanout.param) == ("m.fan-out", "items", "item")
+        assert spec(wf.job(jid))["item"] == "item"
+    # Each item's jobs read that item's state only.
+    assert states(wf, "m.three") == [("m.one", {"kind": "next", "aligned": True})]
+    assert states(wf, "m.one") == [("m.fan-out", {"kind": "next"})]
+    fan_in = spec(wf.job("m.fan-in"))
+    assert states(wf, "m.fan-in") == [("m.fan-out", {"kind": "next"}), ("m.three", {"kind": "next", "optional": True})]
+    assert fan_in["executions"] == [1] and fan_in["reduce"] == {"r": "lambda *x: sum(x)"}
+
+
+def test_a_run_time_map_inside_a_run_time_map_is_refused_when_compiling() -> None:
     text = """
         dag:
           start_at: make
@@ -411,10 +446,16 @@ def test_a_map_over_a_run_time_list_is_a_warning_in_check_and_an_error_in_compil
               type: map
               iterate_on: items
               iterate_as: item
-              branch: {start_at: s, steps: {s: {type: task, command: m.s, next: success}}}
+              branch:
+                start_at: inner
+                steps:
+                  inner:
+                    type: map
+                    iterate_on: item
+                    iterate_as: sub
+                    branch: {start_at: s, steps: {s: {type: task, command: m.s, next: success}}}
+                    next: success
               next: success
     """
-    workflows, problems = lint(text)
-    assert workflows and any("warning" in p and "an earlier step may return" in p for p in problems)
     workflows, problems = lint(text, for_compile=True)
-    assert not workflows and any("error" in p and "an earlier step may return" in p for p in problems)
+    assert not workflows and any("pipec cannot fan out twice" in p for p in problems), problems

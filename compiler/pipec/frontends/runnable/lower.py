@@ -62,13 +62,18 @@ class Edge:
     kind: str = "next"  # "next" | "failure"
     unless: tuple[str, ...] = ()
     flag: str | None = None
+    optional: bool = False  # a fan-out's executions (none when its list is empty)
 
-    def spec(self, slot: str) -> dict[str, Any]:
+    def spec(self, slot: str, aligned: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"slot": slot, "kind": self.kind}
         if self.unless:
             out["unless"] = list(self.unless)
         if self.flag:
             out["flag"] = self.flag
+        if aligned:
+            out["aligned"] = True  # this item's state only, from a step of the same map branch
+        if self.optional:
+            out["optional"] = True
         return out
 
 
@@ -94,7 +99,7 @@ class Pred:
     def mapped(self, kind: str = "next", unless: tuple[str, ...] = (), flag: str | None = None) -> "Pred":
         """The same, reached by another kind of step relation."""
         edges = tuple(Edge(e.source, kind if kind == "failure" else e.kind, _unique(e.unless + unless),
-                           flag if kind == "failure" else e.flag) for e in self.edges)
+                           flag if kind == "failure" else e.flag, e.optional) for e in self.edges)
         return Pred(self.order, edges, self.puts, self.objects, self.returned, self.gate)
 
 
@@ -118,6 +123,7 @@ class Context:
 
     handlers: tuple[str, ...] = ()
     constants: dict[str, Any] = field(default_factory=dict)
+    fanout: ir.RuntimeFanout | None = None  # inside a map over a list known at run time: its fan-out
 
 
 def glob_regex(globs: tuple[str, ...]) -> str:
@@ -178,6 +184,8 @@ class Lowering:
         self.fixed: set[str] = set()  # initial parameters a map unrolled over (compiled in)
         self._runner: str | None = None
         self.warned: set[tuple[Path, str]] = set()  # unreachable steps warned about (copies share them)
+        self.fanouts: dict[str, ir.RuntimeFanout] = {}  # fan-out job -> its fan-out
+        self.fanned: dict[str, ir.RuntimeFanout] = {}  # job run once per item -> the fan-out
 
     def loc(self, path: Path) -> Location:
         return self.doc.locate(path)
@@ -246,7 +254,7 @@ class Lowering:
     def step(self, step: Step, pred: Pred, ctx: Context) -> tuple[Pred, Pred | None]:
         """Lower one step placed after `pred`: what its `next` and its `on_failure` receive."""
         flag = f"failed:{step.internal}" if step.on_failure is not None else None
-        inner = Context(ctx.handlers + ((flag,) if flag else ()), ctx.constants)
+        inner = Context(ctx.handlers + ((flag,) if flag else ()), ctx.constants, ctx.fanout)
         kind = step.type
         if kind == "stub":
             job = ir.Job(id=step.internal, name=step.internal, kind=ir.JobKind.STUB, location=self.loc(step.path))
@@ -287,11 +295,7 @@ class Lowering:
         on, as_ = str(step.data.get("iterate_on", "")), str(step.data.get("iterate_as", ""))
         branch = step.branches.get("branch")
         if on not in self.initial or on in pred.returned:
-            where = "an earlier step may return" if on in pred.returned else "is not given by --params"
-            self.unsupported(f"map '{step.internal}' iterates on '{on}', which {where}; pipec maps only over a list "
-                             "known when compiling yet", step.path + ("iterate_on",),
-                             f"give '{on}' in the --params file" if on not in self.initial else None)
-            return pred
+            return self.runtime_map(step, pred, ctx, on, as_)
         items = self.initial[on].value
         if not isinstance(items, list):
             self.diags.error(f"map '{step.internal}' iterates on '{on}', which is {type(items).__name__}, not a list",
@@ -306,10 +310,34 @@ class Lowering:
         ends = []
         for i, item in enumerate(items):
             copy = _copy(branch, f"{step.internal}.{i}.", step, str(i))
-            ends.append(self.graph(copy, pred, Context(ctx.handlers, {**ctx.constants, as_: item})))
-        names = _returns(branch)
+            ends.append(self.graph(copy, pred, Context(ctx.handlers, {**ctx.constants, as_: item}, ctx.fanout)))
         reducer = step.data.get("reducer")
-        return self.reduce_job(step, pred, ends, {n: None if reducer is None else str(reducer) for n in names}, ctx)
+        return self.reduce_job(step, pred, ends, _reducers(branch, reducer), ctx)
+
+    def runtime_map(self, step: Step, pred: Pred, ctx: Context, on: str, as_: str) -> Pred:
+        """A map over a list known only at run time: a fan-out job prints the list, every job of
+        the branch runs once per item (the engine's own fan-out), each item's jobs reading that
+        item's states, and the fan-in job reduces."""
+        branch = step.branches.get("branch")
+        if branch is None:
+            return pred
+        if ctx.fanout is not None:
+            self.unsupported(f"map '{step.internal}' iterates at run time inside a map that iterates at run time; "
+                             "pipec cannot fan out twice", step.path + ("iterate_on",),
+                             f"give the inner list '{on}' in the --params file, so that map is unrolled")
+            return pred
+        jid = f"{step.internal}.fan-out"
+        job, deps = self.runner_job(jid, step.path, pred, ctx, {"kind": "items", "parameter": on,
+                                                                 "seq": self.next_seq()})
+        self.add_job(job, pred, deps)
+        fanout = ir.RuntimeFanout(source=jid, key="items", param=as_)
+        self.fanouts[jid] = fanout
+        start = Pred((jid,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
+        end = self.graph(_copy(branch, f"{step.internal}.", step, ""), start,
+                         Context(ctx.handlers, ctx.constants, fanout))
+        end = replace(end, edges=tuple(replace(e, optional=True) for e in end.edges if e.source != jid))
+        return self.reduce_job(step, start, [end], _reducers(branch, step.data.get("reducer")), ctx,
+                               by_execution=True)
 
     def loop(self, step: Step, pred: Pred, ctx: Context) -> Pred:
         branch = step.branches.get("branch")
@@ -325,7 +353,7 @@ class Lowering:
             constants = {**ctx.constants, **({str(index_as): i} if index_as else {})}
             start = here if i == 0 or not break_on else self.gated(here, {"break_on": str(break_on),
                                                                            "step": step.internal})
-            here = self.graph(copy, start, Context(ctx.handlers, constants))
+            here = self.graph(copy, start, Context(ctx.handlers, constants, ctx.fanout))
             ends.append(here)
         # What comes after the loop reads every iteration: the ones after a break did not run.
         return join_all(ends)
@@ -346,10 +374,12 @@ class Lowering:
         deps: list[ir.Dependency] = []
         inputs: list[ir.Input] = []
         states = []
+        fanout = ctx.fanout if spec.get("kind") != "items" else None
         for n, edge in enumerate(pred.edges):
             slot = f"state-{n}"
-            states.append(edge.spec(slot))
-            inputs.append(ir.Input(slot, keep_directories="full"))
+            aligned = fanout is not None and self.fanned.get(edge.source) is fanout
+            states.append(edge.spec(slot, aligned))
+            inputs.append(ir.Input(slot, optional=edge.optional, keep_directories="full"))
             deps.append(ir.Dependency(edge.source, jid, ir.DepKind.FILES, STATE_FILE, slot))
         params = []
         decode = []
@@ -368,6 +398,15 @@ class Lowering:
                 deps.append(ir.Dependency(source, jid, ir.DepKind.FILES, f"{OBJECTS_DIR}/*", slot))
         full = {"step": jid, **spec, "states": states, "decode": decode, "objects": objects,
                 "constants": ctx.constants, "handled": list(ctx.handlers)}
+        sweep = None
+        if fanout is not None:
+            # The engine runs the job once per item of the fan-out job's list, the item in
+            # parameter `iterate_as` (the runner takes it as the copy's constant).
+            sweep = ir.Sweep(ir.SweepKind.RUNTIME, 0, fanout=fanout, origin="map")
+            params.append(ir.Param(fanout.param))
+            deps.append(ir.Dependency(fanout.source, jid, ir.DepKind.METADATA, fanout.key, fanout.param))
+            full["item"] = fanout.param
+            self.fanned[jid] = fanout
         if pred.gate is not None:
             full["gate"] = pred.gate
         secrets = tuple(str(s) for s in data.get("secrets") or [])
@@ -377,7 +416,7 @@ class Lowering:
             # writes it below its execution directory and passes that path).
             command=ir.Command(ir.CommandKind.ARGV, ((ir.Text(self.python),), (ir.Text(RUNNER_PATH),))),
             env=(ir.EnvVar(TASK_VAR, json.dumps(full, ensure_ascii=False, sort_keys=True), self.loc(path)),),
-            inputs=tuple(inputs), params=tuple(params), on_error=ir.OnError.STOP_NEXT,
+            inputs=tuple(inputs), params=tuple(params), on_error=ir.OnError.STOP_NEXT, sweep=sweep,
             files=(ir.File(RUNNER_PATH, (ir.Text(self.runner()),)),),
             secrets=(ir.Secret(SECRET_NAME, tuple((s, s) for s in secrets), location=self.loc(path + ("secrets",))),)
             if secrets else (),
@@ -427,16 +466,19 @@ class Lowering:
         return Pred((jid,), (Edge(jid),), pred.puts + (((jid, puts),) if puts else ()), pred.objects + objects,
                     pred.returned | {n for n, _ in returns})
 
-    def reduce_job(self, step: Step, pred: Pred, ends: list[Pred], names: dict[str, str | None], ctx: Context) -> Pred:
-        """runnable's fan-in: a job reading every copy's state and reducing the branch's returns."""
-        jid = f"{step.internal}.reduce"
-        after = join_all([pred, *ends]) if not ends else join_all(ends)
-        parts = []
-        for end in ends:
-            parts.append([n for n, e in enumerate(after.edges) if e in end.edges])
-        seq = self.next_seq()
-        job, deps = self.runner_job(jid, step.path, after, ctx, {"kind": "reduce", "seq": seq, "parts": parts,
-                                                                 "reduce": names})
+    def reduce_job(self, step: Step, pred: Pred, ends: list[Pred], names: dict[str, str | None], ctx: Context,
+                   by_execution: bool = False) -> Pred:
+        """runnable's fan-in: a job reading every item's state and reducing the branch's
+        returns (`by_execution`: one branch run by the engine once per item)."""
+        jid = f"{step.internal}.fan-in"
+        after = join_all(ends) if ends and not by_execution else join_all([pred, *ends])
+        parts = [[n for n, e in enumerate(after.edges) if e in end.edges] for end in ends]
+        spec: dict[str, Any] = {"kind": "reduce", "seq": self.next_seq(), "reduce": names}
+        if by_execution:
+            spec["executions"] = parts[0] if parts else []
+        else:
+            spec["parts"] = parts
+        job, deps = self.runner_job(jid, step.path, after, ctx, spec)
         self.add_job(job, after, deps)
         return Pred((jid,), (Edge(jid),), after.puts, after.objects, after.returned | set(names))
 
@@ -493,6 +535,11 @@ def _copy(branch: Graph, prefix: str, owner: Step, name: str) -> Graph:
                                   step, sub.branch or k) for k, sub in s.branches.items()}
         copy.steps[n] = step
     return copy
+
+
+def _reducers(branch: Graph, reducer: Any) -> dict[str, str | None]:
+    """Each name the branch returns -> the reducer that makes one value of its items' values."""
+    return {n: None if reducer is None else str(reducer) for n in _returns(branch)}
 
 
 def _returns(graph: Graph) -> list[str]:

@@ -118,11 +118,27 @@ def run(task: dict, step: str) -> dict:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (project, os.environ.get("PYTHONPATH")) if p)
     os.makedirs(outputs, exist_ok=True)
     states = read_states(task, project)
-    values, flags = merge(initial_values(task, config), states)
+    initial = initial_values(task, config)
+    item = task.get("item")
+    if item:  # run once per item of a map: the item is this copy's, not an initial parameter
+        task.setdefault("constants", {})[item] = initial.pop(item, [0, None, ""])[1]
+    values, flags = merge(initial, states)
     kind = task.get("kind") or "python"
     if not runs(task, states, flags, values, step):
         write_state(outputs, "skipped", values, flags)
-        return {}
+        return {"items": []} if kind == "items" else {}
+    if kind == "items":
+        name = str(task.get("parameter"))
+        if name not in values:
+            raise failure(task, outputs, values, flags, "the map iterates on '%s', which no initial parameter and "
+                                                        "no earlier step's return provides" % name)
+        items = values[name][1]
+        if not isinstance(items, list):
+            raise failure(task, outputs, values, flags, "the map iterates on '%s', which is %s, not a list (runnable: "
+                                                        "Only list is allowed as a valid iterator type)"
+                          % (name, type(items).__name__))
+        write_state(outputs, "ok", values, flags)
+        return {"items": items}
     if kind == "reduce":
         values = reduce_branches(task, states, values)
         write_state(outputs, "ok", values, flags)
@@ -150,7 +166,8 @@ def run(task: dict, step: str) -> dict:
     job = str(task.get("step") or "")
     for name, kind_ in returns:
         if name in metadata:
-            value = {"pipec_object": name, "job": job} if kind_ == "object" else metadata[name]
+            value = {"pipec_object": name, "job": job, "execution": execution()} if kind_ == "object" \
+                else metadata[name]
             values[name] = [seq, value, job]
     write_state(outputs, "ok", values, flags)
     return metadata
@@ -229,20 +246,28 @@ def initial_values(task: dict, config: str) -> dict:
     return {name: [0, value, ""] for name, value in params.items()}
 
 
+def execution() -> int:
+    """Which execution of its job this is (a map's item, when the engine fans the job out)."""
+    return int(os.environ.get("PIPEC_EXECUTION") or 0)
+
+
 def read_states(task: dict, project: str) -> list:
     """The states of the earlier jobs, in the order `states` lists their slots; a job that ran
-    several times (a fan-out) gives one state per execution, in execution order."""
+    once per item (a fan-out) gives one state per item, in item order, or only this item's
+    when the edge is `aligned` (both jobs belong to one map's branch)."""
     found = []
     for entry in task.get("states") or []:
         directory = os.path.join(input_dir(project, str(entry["slot"])), STATE_DIR)
         files = sorted(f for f in (os.listdir(directory) if os.path.isdir(directory) else [])
                        if f.startswith("state") and f.endswith(".json"))
-        if not files:
-            raise StepError("the state of an earlier job was not staged into %s" % directory)
         loaded = []
         for name in files:
             with open(os.path.join(directory, name), encoding="utf-8") as fh:
                 loaded.append(json.load(fh))
+        if entry.get("aligned"):
+            loaded = [state for state in loaded if int(state.get("execution") or 0) == execution()]
+        if not loaded and not entry.get("optional"):
+            raise StepError("the state of an earlier job was not staged into %s" % directory)
         for state in sorted(loaded, key=lambda s: int(s.get("execution") or 0)):
             found.append((entry, state))
     return found
@@ -325,11 +350,8 @@ def parameters(task: dict, values: dict, project: str) -> tuple:
         if not (isinstance(value, dict) and set(value) == {"pipec_object", "job"}):
             continue
         slot = slots.get(value["job"])
-        directory = input_dir(project, slot) if slot else ""
-        path = os.path.join(directory, OBJECTS_DIR, value["pipec_object"] + ".pickle")
-        if not os.path.isfile(path):
-            path = os.path.join(directory, value["pipec_object"] + ".pickle")
-        if not slot or not os.path.isfile(path):
+        path = object_file(input_dir(project, slot), value) if slot else ""
+        if not path:
             raise StepError("object parameter '%s' of step %s was not staged" % (name, value["job"]))
         try:
             with open(path, "rb") as fh:
@@ -341,6 +363,23 @@ def parameters(task: dict, values: dict, project: str) -> tuple:
     return params, objects
 
 
+def object_file(directory: str, marker: dict) -> str:
+    """The pickle of an object return in a staged slot; of a job run once per item, the one of
+    the item that returned it (pipec's staging names the copies of later items
+    <name>.<job>-<item>.pickle), or ""."""
+    folder = os.path.join(directory, OBJECTS_DIR)
+    name = str(marker["pipec_object"])
+    n = int(marker.get("execution") or 0)
+    if n == 0:
+        path = os.path.join(folder, name + ".pickle")
+        return path if os.path.isfile(path) else ""
+    suffix = "-%d.pickle" % n
+    for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if entry.startswith(name + ".") and entry.endswith(suffix) and entry != name + ".pickle":
+            return os.path.join(folder, entry)
+    return ""
+
+
 def reduce_branches(task: dict, states: list, values: dict) -> dict:
     """runnable's map fan-in: each name the branch returns becomes the reducer's value of the
     per-item values (default: the list, in item order)."""
@@ -348,6 +387,13 @@ def reduce_branches(task: dict, states: list, values: dict) -> dict:
     for part in task.get("parts") or []:
         item, _ = merge({}, [states[i] for i in part])
         items.append(item)
+    if "executions" in task:  # one branch the engine ran once per item: group its states by item
+        slots = {task["states"][i]["slot"] for i in task["executions"]}
+        by_item: dict = {}
+        for entry, state in states:
+            if entry["slot"] in slots:
+                by_item.setdefault(int(state.get("execution") or 0), []).append((entry, state))
+        items = [merge({}, by_item[n])[0] for n in sorted(by_item)]
     seq = int(task.get("seq") or 0)
     out = dict(values)
     for name, reducer in (task.get("reduce") or {}).items():
