@@ -111,7 +111,7 @@ def load_workflows(req: Request) -> Result:
         config = _config(req, diags)
         result.config = config
         try:
-            workflows = frontend.load(doc, diags, frontends.Options(req.for_compile, config, dict(req.options)))
+            workflows = frontend.load(doc, diags, frontends.Options(req.for_compile, config, dict(req.options), req.target))
         except frontends.UsageError as exc:
             raise UsageError(str(exc)) from None
         triggers = config.data.get("triggers", {})

@@ -28,12 +28,13 @@ DIALECTS: dict[str, str | None] = {
 @dataclass
 class Options:
     """What every front end is given: whether this is a compile (some problems are warnings
-    in `check` and errors when compiling), the site configuration, and the dialect-specific
-    options the command line set (name -> value; only those given)."""
+    in `check` and errors when compiling), the site configuration, the dialect-specific
+    options the command line set (name -> value; only those given), and the target."""
 
     for_compile: bool = False
     config: Config = field(default_factory=Config)
     values: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # the target being compiled for (None: check, plan, graph)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ from pipec.passes.names import check_names
 from pipec.passes.naming import assign_ids
 from pipec.passes.profiles import resolve_profiles
 from pipec.passes.regexes import check_regexes
+from pipec.passes.stubs import remove_stubs
 from pipec.passes.support import check_support
 from pipec.passes.triggers import attach_triggers
 
 Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
-PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, attach_triggers, resolve_profiles,
+PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, remove_stubs, attach_triggers, resolve_profiles,
                             lower_deployments, check_commands, check_regexes, check_support)
 
 

@@ -53,10 +53,10 @@ def load(doc: Document, diags: Diagnostics, given: Options) -> list[ir.Workflow]
         return []
     section = given.config.data.get("runnable", {})
     image = given.values.get("image") or section.get("image")
-    if image is None and given.for_compile:
-        diags.warning(f"no image given: on Argo and GitHub Actions the steps run in {DEFAULT_IMAGE}, which must hold "
-                      "the pipeline's code and what it imports (on Slurm they run on the host unless [slurm] "
-                      "container is set)", doc.locate_key(("dag",)),
+    if image is None and given.target in ("argo", "gha"):
+        where = {"argo": "Argo", "gha": "GitHub Actions"}[given.target]
+        diags.warning(f"no image given: on {where} the steps run in {DEFAULT_IMAGE}, which must hold the "
+                      "pipeline's code and what it imports", doc.locate_key(("dag",)),
                       "pass --image, or set [runnable] image in pipec.toml")
     profiles = frozenset(given.config.data.get("profiles", {}))
     wf = Lowering(doc, dag, initial, diags, given.for_compile, image, str(section.get("python", "python3")),
