@@ -459,3 +459,45 @@ def test_a_run_time_map_inside_a_run_time_map_is_refused_when_compiling() -> Non
     """
     workflows, problems = lint(text, for_compile=True)
     assert not workflows and any("pipec cannot fan out twice" in p for p in problems), problems
+
+
+def test_overrides_select_a_profile_with_its_image_and_resources() -> None:
+    from pipec.config import Config
+
+    diags = Diagnostics()
+    doc = load_text(textwrap.dedent("""
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command: m.a, overrides: {argo: gpu}, next: b}
+            b: {type: task, command: m.b, overrides: {argo: nope}, next: success}
+    """), "p.yaml", diags)
+    config = Config(data={"profiles": {"gpu": {"image": "cuda:12", "gpus": 1}}})
+    (wf,) = load(doc, diags, Options(config=config, values={"image": "base:1"}))
+    assert (wf.job("a").image, wf.job("a").resources.profile) == ("cuda:12", "gpu")
+    assert (wf.job("b").image, wf.job("b").resources.profile) == ("base:1", None)
+    assert any("override 'nope' is not a profile of pipec.toml" in d.message for d in diags.items)
+
+
+def test_secrets_are_keys_of_one_credential_read_from_the_engine_s_store() -> None:
+    wf = lowered("""
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command: m.a, secrets: [API_TOKEN, DB_PASSWORD], next: success}
+    """)
+    (secret,) = wf.job("a").secrets
+    assert (secret.name, secret.env) == ("runnable", (("API_TOKEN", "API_TOKEN"), ("DB_PASSWORD", "DB_PASSWORD")))
+
+
+def test_max_attempts_become_retries_and_unreachable_steps_are_warned() -> None:
+    workflows, problems = lint("""
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command: m.a, max_attempts: 3, next: success}
+            lost: {type: task, command: m.b, next: success}
+    """)
+    assert workflows[0].job("a").retries == 2
+    assert [j.id for j in workflows[0].jobs] == ["a"]
+    assert problems == ["p.yaml:6:5: warning: step 'lost' is never reached from start_at 'a' and never runs"]

@@ -166,7 +166,7 @@ def runner_text() -> str:
 
 class Lowering:
     def __init__(self, doc: Document, dag: Graph, initial: dict[str, Initial], diags: Diagnostics, for_compile: bool,
-                 image: str | None, python: str, profiles: frozenset[str], name: str):
+                 image: str | None, python: str, profiles: dict[str, Any], name: str):
         self.doc = doc
         self.dag = dag
         self.initial = initial
@@ -458,8 +458,10 @@ class Lowering:
         if ctx.handlers:
             spec["attempts"] = attempts  # the runner retries: it ends a handled failure successfully
         job, state_deps = self.runner_job(jid, step.path, pred, ctx, spec, data)
+        profile = self.profile(step)
         job = replace(job, inputs=job.inputs + tuple(inputs), retries=0 if ctx.handlers else attempts - 1,
-                      resources=ir.Resources(profile=self.profile(step)))
+                      resources=ir.Resources(profile=profile),
+                      image=str(self.profiles.get(profile, {}).get("image") or job.image) if profile else job.image)
         self.add_job(job, pred, state_deps + deps)
         puts = _globs(data.get("catalog"), "put")
         objects = (jid,) if any(k == "object" for _, k in returns) else ()
