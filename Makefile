@@ -51,6 +51,10 @@ demo: $(VENV)/.installed
 	$(BIN)/pipec plan examples/osmo/server-client.yaml
 	$(BIN)/pipec compile examples/osmo/server-client.yaml --target slurm -o build/slurm
 	build/slurm/server-client/submit.sh --dry-run
+	$(BIN)/pipec check $(filter-out examples/runnable/params.yaml,$(wildcard examples/runnable/*.yaml)) --params examples/runnable/params.yaml
+	$(BIN)/pipec plan examples/runnable/map.yaml --params examples/runnable/params.yaml
+	$(BIN)/pipec compile examples/runnable/map.yaml --params examples/runnable/params.yaml --target slurm -o build/slurm
+	cd examples/runnable && ../../build/slurm/map/submit.sh --dry-run
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
