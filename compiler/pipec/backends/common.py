@@ -7,6 +7,12 @@ A value known only later is an `ir.Late`: the renderer writes a quoted expansion
 variable holding it into the command, and parameters.json holds a placeholder token
 (`@@PIPEC_P<salt>_<k>@@`, never equal to text the author wrote) that the runtime replaces
 with the value as JSON.
+
+A file whose contents (plain text, no tokens) two or more jobs of a workflow write is shipped
+once per workflow (`shared_files`): each of those jobs writes it from the environment
+variable PIPEC_SHARED_FILE_<k> (`shared_file_var`), which the back end fills from its single
+copy (Argo: workflow annotation pipec-file-<k>; GitHub Actions: the workflow's `env:`). A
+file only one job writes stays in that job's setup.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ DEFAULT_UPLOAD = {
     "azure": 'azcopy copy "$1/*" "$2" --recursive',
 }
 SENTINEL = "@@PIPEC_P{salt}_{k}@@"
+SHARED_FILE_VAR = "PIPEC_SHARED_FILE_{k}"  # contents k of the workflow's shared files
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,10 @@ class JobRenderer:
         # late value number -> the environment variable holding it, for every value rendered late
         self.late_vars: dict[int, str] = {k: f"PIPEC_PARAM_{k}" for k in range(len(wf.params))}
         self.late_vars.update({v.index: v.var for v in self.runtime.values()})
+        # Files two jobs or more write with the same contents, each shipped once per workflow:
+        # (contents, base64) -> k, numbered in order of first use; (job id, file index) -> the
+        # k that file of that job is written from.
+        self.shared_files, self._shared_uses = _shared_files(wf)
 
     def sentinel(self, k: int) -> str:
         """The placeholder of late value k in parameters.json; never equal to text the author wrote."""
@@ -304,14 +315,31 @@ class JobRenderer:
 
     def file_lines(self, job: ir.Job, in_container: bool, mounted: bool,
                    hosts: dict[str, str] | None = None) -> str:
-        """Runtime lines writing the job's files before its command runs."""
+        """Runtime lines writing the job's files before its command runs: a file whose contents
+        the workflow ships once (shared_files) from its variable, PIPEC_SHARED_FILE_<k>."""
         moved = self.moved_files(job, in_container)
         lines = [f'{var}="$PIPEC_EXEC_DIR/files"{quote(path)}\nexport {var}\n' for path, var in moved]
         for n, f in enumerate(job.files):
             target = f'"${moved[n][1]}"' if moved else quote(f.path)
             contents = render_word(f.contents, self.wf.layout, mounted, hosts, moved) if f.contents else "''"
+            k = self._shared_uses.get((job.id, n))
+            if k is not None and contents == quote(_plain_text(f) or ""):  # nothing in it reads a variable here
+                contents = f'"${self.shared_file_var(k)}"'
             lines.append(f"pipec_write_file {target} {int(f.base64)} {contents}\n")
         return "".join(lines)
+
+    @staticmethod
+    def shared_file_var(k: int) -> str:
+        """The environment variable holding shared file contents k (see shared_files)."""
+        return SHARED_FILE_VAR.format(k=k)
+
+    def job_shared_files(self, job_id: str) -> tuple[int, ...]:
+        """The shared file contents (their k) the job's setup writes, in order."""
+        return tuple(sorted({k for (j, _), k in self._shared_uses.items() if j == job_id}))
+
+    def shared_file_sites(self, k: int) -> list[ir.File]:
+        """Every file written from shared contents k (the first is where the contents are first used)."""
+        return [self.wf.job(j).files[n] for (j, n), kk in self._shared_uses.items() if kk == k]
 
     @staticmethod
     def exit_actions(job: ir.Job) -> str:
@@ -388,6 +416,35 @@ def _text(value: Any) -> str:
 
 def url_scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else "file"
+
+
+def _plain_text(f: ir.File) -> str | None:
+    """The contents of a file made only of text (no path, parameter, host or run id), else None."""
+    if not all(isinstance(p, ir.Text) for p in f.contents):
+        return None
+    return "".join(p.text for p in f.contents)  # type: ignore[union-attr]
+
+
+def _shared_files(wf: ir.Workflow) -> tuple[dict[tuple[str, bool], int], dict[tuple[str, int], int]]:
+    """The contents two jobs or more write: (contents, base64) -> k in order of first use, and
+    (job id, file index) -> k for each file written from them. Only contents every back end
+    writes as they are count: plain text naming no path that a back end may read from a
+    variable instead (the layout's areas, where a job's command runs without them mounted; the
+    job's own files and credential directories, where they are moved below the execution
+    directory). Any other file stays in its job's setup."""
+    uses: dict[tuple[str, bool], list[tuple[str, int]]] = {}
+    for job in wf.jobs:
+        relocated = tuple((path, "PIPEC_X") for path in (
+            *(wf.layout.path(a) for a in ir.AREAS), *(f.path for f in job.files),
+            *(s.mount for s in job.secrets if s.mount is not None)))
+        for n, f in enumerate(job.files):
+            text = _plain_text(f)
+            if not text or render_word(f.contents, wf.layout, True, None, relocated) != quote(text):
+                continue
+            uses.setdefault((text, f.base64), []).append((job.id, n))
+    shared = [key for key, sites in uses.items() if len({j for j, _ in sites}) > 1]
+    numbers = {key: k for k, key in enumerate(shared)}
+    return numbers, {site: numbers[key] for key in shared for site in uses[key]}
 
 
 def _salt(wf: ir.Workflow) -> str:

@@ -24,7 +24,11 @@ That includes what an OSMO task carries besides its command: its files, its envi
 exit actions and its uploads. OSMO mounts each file from a Secret of its own (subPath); here
 the runtime writes it before the command, at its absolute path in the job's own container,
 which is the same for the program: the same bytes at the same path before it starts (the
-file is writable, and the container's user must be able to create it there). Only pipec's
+file is writable, and the container's user must be able to create it there). Contents that
+several jobs write (common.py shared_files) are shipped once, like the runtime: in workflow
+annotation `pipec-file-<k>`, which the container templates of those jobs read into
+PIPEC_SHARED_FILE_<k> (base64-encoded when they hold "{{", as annotations reach the pod
+through Argo's templating too); each job's setup writes its file from there. Only pipec's
 own tags reach Argo: the run's id (PIPEC_RUN_ID, for jobs that read it) is
 `{{workflow.name}}`. Credentials are never text of the manifest: a key is an env
 `secretKeyRef`, a credential mounted as a directory a `secret` volume (secrets.py); statuses

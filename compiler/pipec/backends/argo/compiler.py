@@ -259,7 +259,7 @@ class Compiler(JobRenderer):
             upstream=len(self.wf.upstream(job.id)), inputs_area=job.id in self.input_readers,
             urls=tuple(kind for kind, _, _ in self.native_urls(job)), params=params, values=values,
             sweep=sweep_vars, metadata=tuple((job.id, k) in self.fanout_keys for k in self.meta_keys.get(job.id, [])),
-            daemon=False, lead=False, run_id=analysis.uses_run_id(job),
+            daemon=False, lead=False, run_id=analysis.uses_run_id(job), files=self.job_shared_files(job.id),
             credentials=credentials(job, {s.name: self.secret_name(s.name) for s in job.secrets}))
 
     def native_urls(self, job: ir.Job) -> list[tuple[str, str, str]]:
@@ -613,7 +613,29 @@ class Compiler(JobRenderer):
             if isinstance(ref, dict) else None,
         )
         secrets = tuple(sorted({self.secret_name(s.name) for j in wf.jobs for s in j.secrets}))
-        return document(wf, spec, self.kind, self.argo, self.fail_fast, stop, self.diags, self.loc(wf), secrets)
+        files = self.shipped_files()
+        if files is None:
+            return None
+        return document(wf, spec, self.kind, self.argo, self.fail_fast, stop, self.diags, self.loc(wf), secrets,
+                        files)
+
+    def shipped_files(self) -> tuple[tuple[str, Any], ...] | None:
+        """Per file contents several jobs write (shared_files), shipped once in annotation
+        pipec-file-<k>: the annotation's value and where the contents are first used; None when
+        some cannot reach a pod in one environment variable (reported)."""
+        out = []
+        for (text, _), k in self.shared_files.items():
+            value, sites = argo_text(text), self.shared_file_sites(k)
+            var = self.shared_file_var(k)
+            size = len(var) + 2 + len(value.encode("utf-8"))
+            if size > MAX_ENV_BYTES:
+                self.diags.error(f"file {sites[0].path}, whose contents several jobs write, needs {size:,} bytes in "
+                                 f"one environment variable of their pods ({var}); Linux starts no process with a "
+                                 f"variable over {MAX_ENV_BYTES:,} bytes", self.loc(sites[0]),
+                                 "pass large files as a URL input, or build them into the image")
+                return None
+            out.append((value, sites[0].location))
+        return tuple(out)
 
 
 def _text(value: Any) -> str:

@@ -1,6 +1,7 @@
 """The manifest of one pipeline: a Workflow, a WorkflowTemplate (--kind template) or, for a
-pipeline with a schedule, a CronWorkflow, with the runtime in an annotation, a header an
-operator reads first, and Kubernetes' size limit checked."""
+pipeline with a schedule, a CronWorkflow, with the runtime and the contents of the files
+several jobs write in annotations, a header an operator reads first, and Kubernetes' size
+limits (the object's, the annotations') checked."""
 
 from __future__ import annotations
 
@@ -11,20 +12,38 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends.argo.names import CRON_NAME_MAX, WORKFLOW_NAME_MAX, comment, k8s_name
-from pipec.backends.argo.templates import RUNTIME_ANNOTATION
+from pipec.backends.argo.templates import FILE_ANNOTATION, RUNTIME_ANNOTATION
 from pipec.backends.runtime import runtime_script
 from pipec.backends.yamltext import dump
 from pipec.errors import Diagnostics, Location
 
 MAX_OBJECT_BYTES = 1024 * 1024  # etcd's default request limit for one object
+# Kubernetes' limit on all annotations of one object together, keys and values
+# (apimachinery TotalAnnotationSizeLimitB).
+MAX_ANNOTATION_BYTES = 256 * 1024
 
 
 def document(wf: ir.Workflow, spec: m.WorkflowSpec, kind: str, argo: dict[str, Any], fail_fast: bool, stop: bool,
-             diags: Diagnostics, where: Location, secrets: tuple[str, ...] = ()) -> str | None:
+             diags: Diagnostics, where: Location, secrets: tuple[str, ...] = (),
+             files: tuple[tuple[str, Location | None], ...] = ()) -> str | None:
     """The manifest's text, or None when it cannot be written (reported). `secrets`: the
-    Kubernetes Secrets its pods read (named in the header)."""
-    runtime = runtime_annotation()
+    Kubernetes Secrets its pods read (named in the header); `files`: per shared file contents
+    k, its annotation value (argo_text) and where it is first used."""
+    # What the pods read (workflow.annotations.*): the runtime, and each shared file's contents.
+    shipped = {RUNTIME_ANNOTATION: runtime_annotation(),
+               **{FILE_ANNOTATION.format(k=k): value for k, (value, _) in enumerate(files)}}
     annotations = {"pipec.dev/pipeline": wf.name, "pipec.dev/source": wf.source_file}
+    # A run's Workflow carries both (a template's or a cron's workflowMetadata is copied into it).
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in {**annotations, **shipped}.items())
+    if total > MAX_ANNOTATION_BYTES:
+        largest = max(range(len(files)), key=lambda k: len(files[k][0]), default=None)
+        what = (f", {sum(len(v.encode()) for v, _ in files):,} of them the contents of {len(files)} file(s) "
+                "several jobs write (each shipped once)") if files else ""
+        diags.error(f"the annotations of the workflow for '{wf.name}' take {total:,} bytes{what}; Kubernetes "
+                    f"accepts at most {MAX_ANNOTATION_BYTES:,} bytes of annotations on one object",
+                    (files[largest][1] if largest is not None else None) or where,
+                    "pass large files as a URL input, or build them into the image")
+        return None
     labels = {str(k): str(v) for k, v in dict(argo.get("labels", {})).items()} or None
     namespace = argo.get("namespace")
     triggers = [t.cron for t in wf.triggers]
@@ -41,10 +60,10 @@ def document(wf: ir.Workflow, spec: m.WorkflowSpec, kind: str, argo: dict[str, A
     doc: Any
     if kind == "workflow":
         meta = m.ObjectMeta(generate_name=k8s_name(wf.name, WORKFLOW_NAME_MAX - 1) + "-", namespace=namespace,
-                            labels=labels, annotations={**annotations, RUNTIME_ANNOTATION: runtime})
+                            labels=labels, annotations={**annotations, **shipped})
         doc = m.Workflow(api_version="argoproj.io/v1alpha1", kind="Workflow", metadata=meta, spec=spec)
     elif kind == "template":
-        spec.workflow_metadata = m.WorkflowMetadata(annotations={RUNTIME_ANNOTATION: runtime})
+        spec.workflow_metadata = m.WorkflowMetadata(annotations=shipped)
         meta = m.ObjectMeta(name=k8s_name(wf.name, 63), namespace=namespace, labels=labels, annotations=annotations)
         doc = m.WorkflowTemplate(api_version="argoproj.io/v1alpha1", kind="WorkflowTemplate", metadata=meta,
                                  spec=spec)
@@ -54,7 +73,7 @@ def document(wf: ir.Workflow, spec: m.WorkflowSpec, kind: str, argo: dict[str, A
         doc = m.CronWorkflow(
             api_version="argoproj.io/v1alpha1", kind="CronWorkflow", metadata=meta,
             spec=m.CronWorkflowSpec(schedules=triggers, timezone=zones.pop(),
-                                    workflow_metadata=m.ObjectMeta(annotations={RUNTIME_ANNOTATION: runtime}),
+                                    workflow_metadata=m.ObjectMeta(annotations=shipped),
                                     workflow_spec=spec))
     data = _order(doc.model_dump(by_alias=True, exclude_none=True, mode="json"))
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))

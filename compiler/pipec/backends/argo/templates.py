@@ -16,9 +16,13 @@ from pipec.backends.argo.names import MISSING
 from pipec.backends.argo.retries import retry_strategy
 from pipec.backends.argo.secrets import Credentials, env_vars, volumes
 from pipec.backends.command import RUN_ID
+from pipec.backends.common import JobRenderer
 
 EXEC_MOUNT = "/pipec/exec"  # where the execution directory is mounted when the layout has no root
 RUNTIME_ANNOTATION = "pipec-runtime"
+# Contents k of a file several jobs write (common.py shared_files): shipped once, in this
+# workflow annotation, and read by each pod that writes it through PIPEC_SHARED_FILE_<k>.
+FILE_ANNOTATION = "pipec-file-{k}"
 BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
 GROUP_LABEL = "pipec.dev/group"  # on every pod of a group; its headless Service selects them by it
 # A barrier member is Ready once the runtime reached the barrier (pipec_barrier touches the
@@ -60,6 +64,7 @@ class Shape:
     probe: bool = False  # Ready only once at the group's barrier
     credentials: Credentials = Credentials()  # Secret keys as variables, Secrets mounted as directories
     run_id: bool = False  # the job reads the run's id (PIPEC_RUN_ID)
+    files: tuple[int, ...] = ()  # the shared file contents (k) its setup writes: PIPEC_SHARED_FILE_<k>
 
 
 def env_var(name: str, value: str) -> m.EnvVar:
@@ -91,6 +96,10 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         env_var("PIPEC_PARAMETERS", "{{inputs.parameters.parameters}}"),
     ]
     encoded = ["PIPEC_COMMAND", "PIPEC_SETUP", "PIPEC_PARAMETERS"]
+    for k in shape.files:  # the annotation holds "{{"-free text or pipec-b64: (argo_text)
+        var = JobRenderer.shared_file_var(k)
+        env.append(env_var(var, f"{{{{workflow.annotations.{FILE_ANNOTATION.format(k=k)}}}}}"))
+        encoded.append(var)
     artifacts = []
     for i in range(shape.upstream):
         inputs.append(m.Parameter(name=f"up-{i}"))
