@@ -50,8 +50,10 @@ def report(outcome: str) -> None:
     print(f"outcome: {outcome}")
 
 
-def attempt(i: int, needed: int) -> tuple[bool, int]:
-    """One iteration of a retry loop: done once the index reaches `needed`."""
+def attempt(needed: int) -> tuple[bool, int]:
+    """One iteration of a retry loop: done once the index reaches `needed`. runnable gives a
+    loop's index as the environment variable named by `index_as` (pipec also as a parameter)."""
+    i = int(os.environ["i"])
     print(f"iteration {i}")
     return i + 1 >= needed, i
 

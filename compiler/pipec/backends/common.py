@@ -322,11 +322,19 @@ class JobRenderer:
         for n, f in enumerate(job.files):
             target = f'"${moved[n][1]}"' if moved else quote(f.path)
             contents = render_word(f.contents, self.wf.layout, mounted, hosts, moved) if f.contents else "''"
-            k = self._shared_uses.get((job.id, n))
-            if k is not None and contents == quote(_plain_text(f) or ""):  # nothing in it reads a variable here
+            k = self.shared_use(job, n, contents)
+            if k is not None:
                 contents = f'"${self.shared_file_var(k)}"'
             lines.append(f"pipec_write_file {target} {int(f.base64)} {contents}\n")
         return "".join(lines)
+
+    def shared_use(self, job: ir.Job, n: int, contents: str) -> int | None:
+        """k when the job's n-th file is written from shared contents k (its contents, rendered
+        here as `contents`, read no variable), else None."""
+        k = self._shared_uses.get((job.id, n))
+        if k is not None and contents == quote(_plain_text(job.files[n]) or ""):
+            return k
+        return None
 
     @staticmethod
     def shared_file_var(k: int) -> str:

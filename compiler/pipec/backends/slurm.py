@@ -338,8 +338,16 @@ class _Compiler(JobRenderer):
         out.enter += defs
         if files:
             out.setup.append('rm -rf "$PIPEC_EXEC_DIR/files"\n')
-        for (_, var), f in zip(files, job.files):
+        for n, ((_, var), f) in enumerate(zip(files, job.files)):
             contents = render_word(f.contents, self.wf.layout, mounted, hosts, out.moved) if f.contents else "''"
+            k = self.shared_use(job, n, contents)
+            if k is not None:
+                # Written once beside the job scripts; read keeping its last newlines.
+                shared = self.shared_file_var(k)
+                self.out.add(f"shared/file-{k}", f"{next(t for (t, _), kk in self.shared_files.items() if kk == k)}")
+                out.setup.append(f'{shared}=$(cat "$PIPEC_SCRIPT_DIR/shared/file-{k}"; printf x) && '
+                                 f'{shared}=${{{shared}%x}}\n')
+                contents = f'"${shared}"'
             out.setup.append(f'pipec_write_file "${var}" {int(f.base64)} {contents}\n')
         mount_vars = iter(var for _, var in mounts)
         for secret in job.secrets:

@@ -84,7 +84,7 @@ def test_every_task_ships_the_runner_and_its_description() -> None:
     wf = lowered(LINEAR)
     job = wf.job("a")
     assert [f.path for f in job.files] == ["/tmp/pipec-runnable/runner.py"]
-    assert spec(job) == {"step": "a", "kind": "python", "command": "mod.make", "seq": 1,
+    assert spec(job) == {"step": "a", "kind": "python", "command": "mod.make", "seq": 1, "name": "a",
                          "returns": [{"name": "x", "kind": "json"}, {"name": "model", "kind": "object"}],
                          "states": [], "decode": [], "objects": {}, "catalog": [], "constants": {},
                          "handled": [], "ploomber": {}}
@@ -501,3 +501,12 @@ def test_max_attempts_become_retries_and_unreachable_steps_are_warned() -> None:
     assert workflows[0].job("a").retries == 2
     assert [j.id for j in workflows[0].jobs] == ["a"]
     assert problems == ["p.yaml:6:5: warning: step 'lost' is never reached from start_at 'a' and never runs"]
+
+
+def test_a_parameter_json_cannot_carry_is_a_located_error(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("day: 2020-01-01\nnested: {a: [1, .inf]}\nfine: '2020-01-01'\n")
+    _, problems = lint(LINEAR, values={"params": str(params)})
+    assert problems == [
+        f"{params}:1:6: error: parameter 'day': the date 2020-01-01 is not a JSON value, so no task could receive it",
+        f"{params}:2:17: error: parameter 'nested': the number inf is not a JSON value, so no task could receive it"]

@@ -124,6 +124,7 @@ class Context:
     handlers: tuple[str, ...] = ()
     constants: dict[str, Any] = field(default_factory=dict)
     fanout: ir.RuntimeFanout | None = None  # inside a map over a list known at run time: its fan-out
+    env: tuple[str, ...] = ()  # constants also set as environment variables (a loop's index)
 
 
 def glob_regex(globs: tuple[str, ...]) -> str:
@@ -254,7 +255,7 @@ class Lowering:
     def step(self, step: Step, pred: Pred, ctx: Context) -> tuple[Pred, Pred | None]:
         """Lower one step placed after `pred`: what its `next` and its `on_failure` receive."""
         flag = f"failed:{step.internal}" if step.on_failure is not None else None
-        inner = Context(ctx.handlers + ((flag,) if flag else ()), ctx.constants, ctx.fanout)
+        inner = Context(ctx.handlers + ((flag,) if flag else ()), ctx.constants, ctx.fanout, ctx.env)
         kind = step.type
         if kind == "stub":
             job = ir.Job(id=step.internal, name=step.internal, kind=ir.JobKind.STUB, location=self.loc(step.path))
@@ -310,7 +311,7 @@ class Lowering:
         ends = []
         for i, item in enumerate(items):
             copy = _copy(branch, f"{step.internal}.{i}.", step, str(i))
-            ends.append(self.graph(copy, pred, Context(ctx.handlers, {**ctx.constants, as_: item}, ctx.fanout)))
+            ends.append(self.graph(copy, pred, Context(ctx.handlers, {**ctx.constants, as_: item}, ctx.fanout, ctx.env)))
         reducer = step.data.get("reducer")
         return self.reduce_job(step, pred, ends, _reducers(branch, reducer), ctx)
 
@@ -334,7 +335,7 @@ class Lowering:
         self.fanouts[jid] = fanout
         start = Pred((jid,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
         end = self.graph(_copy(branch, f"{step.internal}.", step, ""), start,
-                         Context(ctx.handlers, ctx.constants, fanout))
+                         Context(ctx.handlers, ctx.constants, fanout, ctx.env))
         end = replace(end, edges=tuple(replace(e, optional=True) for e in end.edges if e.source != jid))
         return self.reduce_job(step, start, [end], _reducers(branch, step.data.get("reducer")), ctx,
                                by_execution=True)
@@ -353,7 +354,8 @@ class Lowering:
             constants = {**ctx.constants, **({str(index_as): i} if index_as else {})}
             start = here if i == 0 or not break_on else self.gated(here, {"break_on": str(break_on),
                                                                            "step": step.internal})
-            here = self.graph(copy, start, Context(ctx.handlers, constants, ctx.fanout))
+            env = ctx.env + ((str(index_as),) if index_as else ())
+            here = self.graph(copy, start, Context(ctx.handlers, constants, ctx.fanout, env))
             ends.append(here)
         # What comes after the loop reads every iteration: the ones after a break did not run.
         return join_all(ends)
@@ -409,6 +411,8 @@ class Lowering:
             self.fanned[jid] = fanout
         if pred.gate is not None:
             full["gate"] = pred.gate
+        if ctx.env:
+            full["env"] = list(ctx.env)
         secrets = tuple(str(s) for s in data.get("secrets") or [])
         job = ir.Job(
             id=jid, name=jid, image=self.image,
@@ -451,9 +455,11 @@ class Lowering:
             self.diags.warning(f"step '{jid}' gets {', '.join(gets)} from the catalog, but no step before it puts "
                                "files there", self.loc(step.path + ("catalog", "get")))
         seq = self.next_seq()
-        spec = {"kind": kind, "command": str(data.get("command", "")), "seq": seq,
+        spec = {"kind": kind, "command": str(data.get("command", "")), "seq": seq, "name": step.name,
                 "returns": [{"name": n, "kind": k} for n, k in returns], "catalog": catalog,
                 "ploomber": data.get("optional_ploomber_args") or {}}
+        if gets:
+            spec["gets"] = list(gets)
         attempts = max(int(data.get("max_attempts") or 1), 1)
         if ctx.handlers:
             spec["attempts"] = attempts  # the runner retries: it ends a handled failure successfully
@@ -464,6 +470,8 @@ class Lowering:
                       image=str(self.profiles.get(profile, {}).get("image") or job.image) if profile else job.image)
         self.add_job(job, pred, state_deps + deps)
         puts = _globs(data.get("catalog"), "put")
+        if kind == "notebook":
+            puts += (_notebook_output(str(data.get("command", "")), step.name),)  # runnable puts it too
         objects = (jid,) if any(k == "object" for _, k in returns) else ()
         return Pred((jid,), (Edge(jid),), pred.puts + (((jid, puts),) if puts else ()), pred.objects + objects,
                     pred.returned | {n for n, _ in returns})
@@ -537,6 +545,16 @@ def _copy(branch: Graph, prefix: str, owner: Step, name: str) -> Graph:
                                   step, sub.branch or k) for k, sub in s.branches.items()}
         copy.steps[n] = step
     return copy
+
+
+def _notebook_output(command: str, step: str) -> str:
+    """Where a notebook task's executed notebook is, below its working directory (the runner's
+    and runnable's get_notebook_output_path: <dir>/<stem>-<letters and digits of the step>_out.ipynb)."""
+    parent, _, name = command.rpartition("/")
+    stem = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
+    tag = "".join(c for c in step if c.isalnum())
+    text = f"{stem}-{tag}_out.ipynb"
+    return f"{parent}/{text}" if parent and not parent.startswith(("/", "..")) else text
 
 
 def _reducers(branch: Graph, reducer: Any) -> dict[str, str | None]:

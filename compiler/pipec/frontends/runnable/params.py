@@ -25,6 +25,26 @@ class Initial:
     source: str  # "file" or "environment"
 
 
+def _not_json(value: Any, path: tuple, odd: set) -> tuple[tuple, str] | None:
+    """Where the value holds something JSON cannot carry (a YAML date, an infinite or huge
+    number), and what it is; None when it is all JSON."""
+    if path in odd:
+        return path, f"the number {value!r}"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _not_json(v, path + (k,), odd)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _not_json(v, path + (i,), odd)
+            if found is not None:
+                return found
+    elif not (value is None or isinstance(value, (str, int, float, bool))):
+        return path, f"the {type(value).__name__} {value}"
+    return None
+
+
 def load(file: str | None, diags: Diagnostics, environ: Mapping[str, str] | None = None) -> dict[str, Initial]:
     """The initial parameters by name, in the order they were set."""
     found: dict[str, Initial] = {}
@@ -40,10 +60,16 @@ def load(file: str | None, diags: Diagnostics, environ: Mapping[str, str] | None
             diags.error("a parameters file is a mapping of parameter names to values", doc.locate(()),
                         "write one 'name: value' line per parameter, as for runnable's -p")
         else:
+            odd = set(doc.odd_numbers)
             for name, value in doc.data.items():
                 if not str(name).isidentifier():
                     diags.error(f"parameter name '{name}' is not a Python identifier; no task could receive it",
                                 doc.locate_key((name,)))
+                    continue
+                bad = _not_json(value, (name,), odd)
+                if bad is not None:
+                    diags.error(f"parameter '{name}': {bad[1]} is not a JSON value, so no task could receive it",
+                                doc.locate(bad[0]), "put it in quotes to pass it as text")
                     continue
                 found[str(name)] = Initial(value, doc.locate((name,)), "file")
     env = os.environ if environ is None else environ

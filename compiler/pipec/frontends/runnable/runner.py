@@ -33,6 +33,7 @@ with status failed; any other: `pipec: step '<step>': <why>` on stderr, and exit
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import inspect
 import json
@@ -150,6 +151,13 @@ def run(task: dict, step: str) -> dict:
     params, objects = parameters(task, values, project)
     get_catalog(task.get("catalog") or [], project, outputs)
     os.chdir(outputs)
+    for pattern in task.get("gets") or []:
+        if not glob.glob(pattern, recursive=True):  # runnable's catalog: "Did not find any files matching"
+            raise failure(task, outputs, values, flags, "catalog get %r: no earlier step put a file it matches"
+                          % pattern)
+    for name in task.get("env") or []:  # a loop's index: runnable sets it as an environment variable
+        value = params.get(name)
+        os.environ[name] = value if isinstance(value, str) else json.dumps(value)
     attempts = max(int(task.get("attempts") or 1), 1)
     for attempt in range(1, attempts + 1):
         try:
@@ -596,7 +604,7 @@ def run_notebook(task: dict, params: dict, objects: set, returns: list, project:
     relative = os.path.normpath(command)
     parent = "" if os.path.isabs(relative) or relative.startswith("..") else os.path.dirname(relative)
     stem = os.path.splitext(os.path.basename(relative))[0]
-    tag = "".join(c for c in step if c.isalnum())
+    tag = "".join(c for c in str(task.get("name") or step) if c.isalnum())  # the step's own name, as runnable
     output = os.path.join(outputs, parent, "%s-%s_out.ipynb" % (stem, tag))
     os.makedirs(os.path.dirname(output), exist_ok=True)
     nb_params = {k: v for k, v in params.items() if k not in objects}  # runnable: allow_complex=False
