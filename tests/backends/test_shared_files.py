@@ -38,7 +38,7 @@ from pipec.errors import Diagnostics, Location
 from tests.harness import argo_sim, fake_docker, gha_sim
 from tests.harness.argo_check import check_yaml
 from tests.harness.gha_check import check_workflows
-from tests.paths import SHARED_CORPUS
+from tests.paths import ROOT, SHARED_CORPUS
 
 HOSTILE = ("it's \"quoted\" $(touch PWNED) `touch PWNED` ${HOME} {{workflow.name}} {{=sprig.upper('x')}} "
            "${{ github.token }} ${{ '${{' }} \\back\\slash\nsecond line\tü漢字😀 %s ; touch PWNED #\n\n")
@@ -390,3 +390,17 @@ def test_the_runnable_nesting_example_compiles_small(tmp_path: Path, target: str
              else list((tmp_path / ".github" / "workflows").glob("*.yml")))
     assert len(out.read_bytes()) < 120_000
     assert out.read_text(encoding="utf-8").count("PIPEC_SHARED_FILE_0") >= 2
+
+
+@pytest.mark.skipif(not NESTING.is_file(), reason=f"no shared corpus at {NESTING}")
+def test_slurm_writes_shared_contents_once_beside_the_job_scripts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compile", str(NESTING), "--target", "slurm", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [pdir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    runner = (ROOT / "compiler" / "pipec" / "frontends" / "runnable" / "runner.py").read_text(encoding="utf-8")
+    assert (pdir / "shared" / "file-0").read_text(encoding="utf-8") == runner
+    scripts = sorted((pdir / "jobs").glob("*.sbatch"))
+    assert len(scripts) == 12  # four branches of a python, a shell and a notebook task (stubs removed)
+    for script in scripts:
+        text = script.read_text(encoding="utf-8")
+        assert '"$PIPEC_SCRIPT_DIR/shared/file-0"' in text and "def main()" not in text

@@ -26,7 +26,8 @@ makes once per run (kept in RUN/.pipec/run-id, so a resumed run keeps it). Files
 the job script, on the host, below the execution directory (RUN/<job>/<n>/files/<path>): on the
 host every mention of a file's path (command, environment, other files, upload URLs) reads
 PIPEC_FILE_<k> instead; in a container (apptainer, pyxis) each file is bind-mounted at its own
-path. Credentials come from files on the nodes (slurm.sh, pipec_secret): a credential's keys as
+path. Contents several jobs write (JobRenderer.shared_files: a runnable pipeline's task runner)
+are written once, as OUT/<pipeline>/shared/file-<k>, and each job script reads them from there. Credentials come from files on the nodes (slurm.sh, pipec_secret): a credential's keys as
 environment variables, or as a directory of one file per key (below the execution directory,
 removed when the job ends; its path rewritten on the host like a file's, bind-mounted in a
 container). Exit actions and uploads are the core runtime's (PIPEC_EXIT_ACTIONS,
