@@ -74,6 +74,21 @@ and ``PIPEC_EXEC_MOUNT`` (the directory its template value names) pointing there
 
 Also: ``suspend`` templates with a ``duration`` (Succeeded once it elapsed; no ``argo resume``).
 
+Container filesystems (kubernetes.io/docs/concepts/storage/volumes: "A process in a container
+sees a filesystem view composed from the initial contents of the container image, plus volumes
+(if defined) mounted inside the container"; writes go to that container's own view):
+* Images (``images={image: directory}``): the directory holds the files of the image at its
+  working directory (Container.workingDir, API reference: "If not specified, the container
+  runtime's default will be used, which might be configured in the container image"). A pod of
+  that image starts in a fresh copy of the directory, its own (what one pod writes there no
+  other pod sees); a pod of another image starts in an empty directory. A container that sets
+  ``workingDir`` is refused when an ``images`` entry is given for its image (not emulated).
+* A private /tmp (``private_tmp=True``): each pod runs in a mount namespace of its own
+  (``unshare``) whose /tmp is a fresh directory of the pod, so what a container writes below
+  /tmp (its image's filesystem, not a volume) is not seen by other pods or by this machine. The
+  emulator's ``workdir`` stays visible at its path inside it (pods need their volumes, which
+  are directories there); every other path below /tmp is hidden.
+
 Lost pods (``lose={job: n}``): the first n pods of a job are lost after half a second, as when
 their node fails or is drained: the pod is deleted with everything in it, nothing is saved, and
 Argo marks its node Error with the message "pod deleted" (docs/tolerating-pod-deletion.md: a
@@ -153,11 +168,15 @@ NAMESPACE = "argo"
 CLUSTER_DOMAIN = "cluster.local"
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# A pod whose /etc/hosts the emulator keeps, or that mounts Secret volumes: in a mount namespace
-# of its own (private propagation: nothing leaks to this machine), bind each SOURCE over TARGET
-# (read-only where MODE is ro), the words up to "--", then run the container (the rest).
-_BINDS_BOOT = ('while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; '
-               '[ "$3" != ro ] || mount -o remount,bind,ro "$2" || exit 1; shift 3; done; shift; exec "$@"')
+# A pod whose /etc/hosts the emulator keeps, that mounts Secret volumes or has a private /tmp: in
+# a mount namespace of its own (private propagation: nothing leaks to this machine), bind each
+# SOURCE over TARGET (read-only where MODE is ro, with the mounts below SOURCE where MODE is
+# tree), the words after the working directory up to "--", then enter the working directory
+# again (a mount over one of its parents leaves the old one unreachable) and run the container.
+_BINDS_BOOT = ('cwd=$1; shift; while [ "$1" != -- ]; do '
+               'if [ "$3" = tree ]; then mount --rbind "$1" "$2" || exit 1; else mount --bind "$1" "$2" || exit 1; fi; '
+               '[ "$3" != ro ] || mount -o remount,bind,ro "$2" || exit 1; shift 3; done; shift; '
+               'cd "$cwd" || exit 1; exec "$@"')
 
 
 class ArgoError(Exception):
@@ -367,7 +386,8 @@ class Workflow:
 
     def __init__(self, manifest: str | dict, workdir: Path, parameters: dict[str, str] | None = None,
                  suffix: str = "x7k2q", capacity: int = 32, timeout: float = 120.0,
-                 secrets: dict[str, dict[str, str | bytes]] | None = None, lose: dict[str, int] | None = None):
+                 secrets: dict[str, dict[str, str | bytes]] | None = None, lose: dict[str, int] | None = None,
+                 images: dict[str, str | Path] | None = None, private_tmp: bool = False):
         doc = yaml.safe_load(manifest) if isinstance(manifest, str) else manifest
         kind = doc.get("kind")
         meta = doc.get("metadata", {})
@@ -401,6 +421,8 @@ class Workflow:
         self.timeout = timeout
         self.secrets = {k: dict(v) for k, v in (secrets or {}).items()}
         self.lose = dict(lose or {})  # job -> how many of its next pods are lost with their node
+        self.images = {k: Path(v) for k, v in (images or {}).items()}  # image -> its working directory's files
+        self.private_tmp = private_tmp
         args = {p["name"]: p for p in (spec.get("arguments") or {}).get("parameters") or []}
         for name, value in (parameters or {}).items():
             if name not in args:
@@ -902,10 +924,18 @@ class Workflow:
             pod.hosts_file = pod.root / "etc-hosts"
             pod.hosts_file.write_text(self._hosts_text(node))
             binds += [str(pod.hosts_file), "/etc/hosts", "rw"]
-        if binds:
-            argv = _unshare() + ["sh", "-c", _BINDS_BOOT, "pipec-pod", *binds, "--"] + argv
+        if self.private_tmp:
+            binds = self._private_tmp(pod) + binds  # first: the other targets are seen through it
         cwd = pod.root / "workdir"
-        cwd.mkdir()
+        image = self.images.get(str(ctr.get("image", "")))
+        if image is not None:
+            if ctr.get("workingDir"):
+                raise ArgoError(f"container workingDir {ctr['workingDir']!r}: not emulated with an image's files")
+            shutil.copytree(image, cwd, symlinks=True)  # the pod's own copy of the image's files
+        else:
+            cwd.mkdir()
+        if binds:
+            argv = _unshare() + ["sh", "-c", _BINDS_BOOT, "pipec-pod", str(cwd), *binds, "--"] + argv
         with open(pod.root / "stdout.log", "wb") as out, open(pod.root / "stderr.log", "wb") as err:
             pod.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
@@ -915,6 +945,18 @@ class Workflow:
         pod.ready = probe is None
         pod.probe_at = pod.started + float((probe or {}).get("initialDelaySeconds", 0))
         node.daemoned = bool(spec.get("daemon")) and pod.ready
+
+    def _private_tmp(self, pod: Pod) -> list[str]:
+        """The binds giving a pod a /tmp of its own (see the module doc): the emulator's workdir
+        bound at its own path inside the pod's directory, which then goes over /tmp."""
+        tmp, system = pod.root / "tmp", Path("/tmp").resolve()
+        keep = self.workdir.resolve()
+        if not keep.is_relative_to(system):
+            tmp.mkdir(parents=True)
+            return [str(tmp), str(system), "tree"]
+        inner = tmp / keep.relative_to(system)
+        inner.mkdir(parents=True)
+        return [str(keep), str(inner), "rw", str(tmp), str(system), "tree"]
 
     def _secret_key(self, name: str, key: str, optional: bool) -> bytes | None:
         """A key of a Secret of the namespace (None: missing and optional)."""

@@ -98,6 +98,16 @@ actions/upload-artifact src/search.ts; actions/download-artifact src/download-ar
 * ``container``, ``runs-on``, ``environment``, ``permissions``, ``concurrency``: evaluated and
   recorded. Containers cannot run here: the steps run on the host (tests use host commands);
   ``runner.temp`` and ``GITHUB_WORKSPACE`` are host paths, not /__w/...
+* A private /tmp (``private_tmp=True``): every job instance has a machine of its own (docs
+  "Using a GitHub-hosted runner": "When the job begins, GitHub automatically provisions a new VM
+  for that job. All steps in the job execute on the VM, allowing the steps in that job to share
+  information using the runner's filesystem. [...] When the job has finished, the VM is
+  automatically decommissioned"; a job with ``container`` runs its steps in that container, whose
+  filesystem is its own). Its ``run:`` steps run in a mount namespace (``unshare``; needs root or
+  user namespaces) whose /tmp is a directory of that job instance: shared by its steps, seen by
+  no other job instance and not by this machine. The emulator's ``workdir`` stays visible at its
+  path inside it (the workspace, ``runner.temp`` and ``HOME`` are there); every other path below
+  /tmp is hidden.
 
 Assumptions (GitHub behaviour not pinned down by a source read here): a job not started
 when the run is cancelled, whose ``if`` is then false, is recorded ``skipped``; the job that
@@ -870,7 +880,7 @@ class Run:
 
     def __init__(self, workflow: Workflow, workspace: Path, workdir: Path, event: str = "workflow_dispatch",
                  inputs: dict[str, Any] | None = None, capacity: int = 16, timeout: float = 120.0,
-                 minute: float = 60.0, secrets: dict[str, str] | None = None):
+                 minute: float = 60.0, secrets: dict[str, str] | None = None, private_tmp: bool = False):
         self.wf = workflow
         # Secret names are case-insensitive (stored upper-case), like every context's properties.
         self.secrets = {"GITHUB_TOKEN": TOKEN, **{str(k).upper(): str(v) for k, v in (secrets or {}).items()}}
@@ -882,6 +892,7 @@ class Run:
         self.capacity = capacity
         self.timeout = timeout
         self.minute = minute
+        self.private_tmp = private_tmp
         self.event = event
         # docs contexts.md: github.run_id is "a unique number for each workflow run".
         self.run_id = str(next(_RUN_IDS))
@@ -1272,6 +1283,8 @@ class Run:
         for k, v in env.items():
             if "\0" in k or "\0" in v or "=" in k or not k:
                 raise StepFailed(f"invalid environment variable {k!r}")
+        if self.private_tmp:  # the job's machine: a /tmp of its own (see the module doc)
+            argv = _unshare() + ["sh", "-c", _TMP_BOOT, "pipec-step", str(cwd), *self._private_tmp(leg), "--"] + argv
         with open(step.log_dir / "stdout.log", "wb") as out, open(step.log_dir / "stderr.log", "wb") as err:
             proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -1312,6 +1325,19 @@ class Run:
             github_env.update(_file_command(files["GITHUB_ENV"]))
         except StepFailed as exc:
             step.outcome, step.message = "failure", str(exc)
+
+    def _private_tmp(self, leg: Leg) -> list[str]:
+        """The binds giving a job instance's steps its /tmp (SOURCE TARGET MODE ...): the
+        emulator's workdir bound at its own path inside the instance's directory, which then
+        goes over /tmp."""
+        tmp, system = leg.root / "tmp", Path("/tmp").resolve()
+        keep = self.workdir.resolve()
+        if not keep.is_relative_to(system):
+            tmp.mkdir(parents=True, exist_ok=True)
+            return [str(tmp), str(system), "tree"]
+        inner = tmp / keep.relative_to(system)
+        inner.mkdir(parents=True, exist_ok=True)
+        return [str(keep), str(inner), "rw", str(tmp), str(system), "tree"]
 
     # ----------------------------------------------------------------------------- actions
     def _action(self, leg: Leg, step: Step, uses: str) -> None:
@@ -1540,6 +1566,30 @@ def _file_command(path: Path) -> dict[str, str]:
         else:
             raise StepFailed(f"Invalid format '{line}'")
     return out
+
+
+# A step in a mount namespace of its own (private propagation: nothing leaks to this machine):
+# bind each SOURCE over TARGET (with the mounts below SOURCE where MODE is tree), the words after
+# the working directory up to "--", then enter the working directory again (a mount over one of
+# its parents leaves the old one unreachable) and run the step's shell.
+_TMP_BOOT = ('cwd=$1; shift; while [ "$1" != -- ]; do '
+             'if [ "$3" = tree ]; then mount --rbind "$1" "$2" || exit 1; else mount --bind "$1" "$2" || exit 1; fi; '
+             'shift 3; done; shift; cd "$cwd" || exit 1; exec "$@"')
+
+
+@lru_cache(maxsize=1)
+def _unshare() -> list[str]:
+    """The command prefix that runs a step in a mount namespace of its own."""
+    prefix = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        prefix[1:1] = ["--user", "--map-root-user"]
+    try:
+        ok = subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        raise GhaError("private_tmp needs a mount namespace (unshare as root or with user namespaces)")
+    return prefix
 
 
 def _alive_in_group(pgid: int) -> bool:

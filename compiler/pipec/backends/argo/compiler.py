@@ -135,11 +135,14 @@ class Compiler(JobRenderer):
             task = self.task_of.get(up, up)
             if task == own:
                 continue
+            # A fan-out over an empty run-time list is a Skipped task in Argo ("Skipped, empty
+            # params"): it ran no execution, which is a success, as on the other engines.
+            empty = f" || {task}.Skipped" if u.sweep is not None and u.sweep.fanout is not None else ""
             if u.on_error is ir.OnError.CONTINUE:
                 looped = analysis.looped(u) and up not in self.wrapped and u.group is None
-                term = f"{task}.AnySucceeded" if looped else f"({task}.Succeeded || {task}.Failed)"
+                term = f"({task}.AnySucceeded{empty})" if looped else f"({task}.Succeeded || {task}.Failed{empty})"
             else:
-                term = f"{task}.Succeeded"
+                term = f"({task}.Succeeded{empty})" if empty else f"{task}.Succeeded"
             if term not in terms:
                 terms.append(term)
         return " && ".join(terms) or None
