@@ -202,3 +202,87 @@ def test_parameters_changed_at_submit_arrive_byte_for_byte(slurm_cluster, tmp_pa
     leaf = "outer-parallel-first-inner-parallel-left-stamp"
     assert (r.path / leaf / "0" / "outputs" / "greeting.txt").read_text() == HOSTILE + "\n"
     assert not list(tmp_path.rglob("pwned*"))
+
+
+COMPOSITE_MAP = """\
+dag:
+  start_at: make chunks
+  steps:
+    make chunks:
+      type: task
+      command: steps.make_chunks
+      returns: [{name: chunks}]
+      next: per_chunk
+    per_chunk:
+      type: map
+      iterate_on: chunks
+      iterate_as: chunk
+      next: collect
+      branch:
+        start_at: both
+        steps:
+          both:
+            type: parallel
+            next: parity
+            branches:
+              left:
+                start_at: tens
+                steps:
+                  tens:
+                    type: task
+                    command_type: shell
+                    command: export tens=$((chunk * 10)) parity=$((chunk % 2))
+                    returns: [{name: tens}, {name: parity}]
+                    next: success
+              right:
+                start_at: hundreds
+                steps:
+                  hundreds:
+                    type: task
+                    command_type: shell
+                    command: export hundreds=$((chunk * 100))
+                    returns: [{name: hundreds}]
+                    next: success
+          parity:
+            type: conditional
+            parameter: parity
+            next: success
+            branches:
+              "0":
+                start_at: even
+                steps:
+                  even:
+                    type: task
+                    command_type: shell
+                    command: export kind=even-$tens-$hundreds
+                    returns: [{name: kind}]
+                    next: success
+              "1":
+                start_at: odd
+                steps:
+                  odd:
+                    type: task
+                    command_type: shell
+                    command: export kind=odd-$tens-$hundreds
+                    returns: [{name: kind}]
+                    next: success
+    collect:
+      type: task
+      command_type: shell
+      command: echo "$kind" > kinds.json
+      next: success
+"""
+
+
+def test_parallel_and_conditional_inside_a_map_over_a_run_time_list(slurm_cluster, tmp_path: Path) -> None:
+    proj = project(tmp_path)
+    (proj / "composite_map.yaml").write_text(COMPOSITE_MAP, encoding="utf-8")
+    r = run(slurm_cluster, proj, "composite_map", "--param", "count=4")
+    assert r.failed == "", r.logs()
+    values = state(r, "collect")["values"]
+    assert values["kind"][1] == ["odd-10-100", "even-20-200", "odd-30-300", "even-40-400"]
+    assert values["tens"][1] == [10, 20, 30, 40]
+    # Each item ran one conditional branch and skipped the other.
+    statuses = [(state(r, "per-chunk-parity-0-even", n)["status"], state(r, "per-chunk-parity-1-odd", n)["status"])
+                for n in range(4)]
+    assert statuses == [("skipped", "ok"), ("ok", "skipped"), ("skipped", "ok"), ("ok", "skipped")]

@@ -510,3 +510,15 @@ def test_a_parameter_json_cannot_carry_is_a_located_error(tmp_path: Path) -> Non
     assert problems == [
         f"{params}:1:6: error: parameter 'day': the date 2020-01-01 is not a JSON value, so no task could receive it",
         f"{params}:2:17: error: parameter 'nested': the number inf is not a JSON value, so no task could receive it"]
+
+
+def test_a_return_name_that_is_not_an_identifier_is_a_warning() -> None:
+    workflows, problems = lint("""
+        dag:
+          start_at: a
+          steps:
+            a: {type: task, command: m.a, returns: [{name: 1x}], next: success}
+    """)
+    assert workflows
+    assert problems == ["p.yaml:5:52: warning: step 'a': return name '1x' is not a Python identifier, so no later "
+                        "python task can take it as an argument and no shell task can export it"]

@@ -34,6 +34,13 @@ def _graph(doc: Document, graph: Graph, diags: Diagnostics) -> None:
             diags.error(f"{_named(step)} is a {step.type} step; runnable adds the one {step.type} step of each graph "
                         f"itself, named '{step.type}'", doc.locate(step.path + ("type",)),
                         f"end the steps that lead here with 'next: {step.type}' and remove this step")
+        for n, ret in enumerate(step.data.get("returns") or [] if step.type == "task" else []):
+            name = ret.get("name") if isinstance(ret, dict) else None
+            if isinstance(name, str) and not name.isidentifier():
+                # runnable accepts it, but no function takes it as an argument and no shell exports it.
+                diags.warning(f"{_named(step)}: return name '{name}' is not a Python identifier, so no later "
+                              "python task can take it as an argument and no shell task can export it",
+                              doc.locate(step.path + ("returns", n, "name")))
         for key in ("next", "on_failure"):
             target = step.data.get(key)
             if target is None or step.type in TERMINALS:
