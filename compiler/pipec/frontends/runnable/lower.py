@@ -361,12 +361,36 @@ class Lowering:
         return join_all(ends)
 
     def bounded(self, step: Step, copies: int, branch: Graph) -> bool:
-        jobs = sum(1 for s in walk(branch) if s.type in ("task", "stub")) * copies
+        """Whether unrolling `copies` of `branch` (with every loop and map inside it unrolled
+        too) stays within MAX_UNROLLED jobs; a located error when it does not."""
+        jobs = copies * self.expanded(branch)
         if jobs > MAX_UNROLLED:
             self.diags.error(f"'{step.internal}' would unroll into {jobs} jobs (more than {MAX_UNROLLED})",
-                             self.loc(step.path + ("type",)))
+                             self.loc(step.path + ("type",)),
+                             "lower max_iterations or the number of items, or map over a list returned at run time")
             return False
         return True
+
+    def expanded(self, graph: Graph) -> int:
+        """How many jobs a graph becomes once its loops and compile-time maps are unrolled
+        (capped just past the bound, so a bomb of nested loops is counted quickly)."""
+        total = 0
+        for step in graph.steps.values():
+            kind = step.type
+            subs = [self.expanded(sub) for sub in step.branches.values()]
+            if kind in ("task", "stub"):
+                total += 1
+            elif kind in ("parallel", "conditional"):
+                total += sum(subs)
+            elif kind == "loop":
+                count = step.data.get("max_iterations")
+                total += (count if isinstance(count, int) and count > 0 else 1) * sum(subs)
+            elif kind == "map":
+                items = self.initial.get(str(step.data.get("iterate_on", "")))
+                count = len(items.value) if items is not None and isinstance(items.value, list) else 1
+                total += count * sum(subs) + 2  # its fan-out and fan-in
+            total = min(total, MAX_UNROLLED + 1)
+        return total
 
     # -----------------------------------------------------------------------------------
     def runner_job(self, jid: str, path: Path, pred: Pred, ctx: Context, spec: dict[str, Any],
@@ -448,7 +472,8 @@ class Lowering:
         for n, (source, put) in enumerate(pred.puts if gets else ()):
             slot = f"catalog-{n}"
             catalog.append({"slot": slot, "job": source})
-            inputs.append(ir.Input(slot, optional=True, keep_directories="full", regex=glob_regex(put)))
+            inputs.append(ir.Input(slot, optional=True, keep_directories="full", regex=glob_regex(put),
+                                   location=self.loc(step.path + ("catalog", "get"))))
             deps.extend(ir.Dependency(source, jid, ir.DepKind.FILES, g, slot, self.loc(step.path + ("catalog",)))
                         for g in gets)
         if gets and not pred.puts:
@@ -470,6 +495,12 @@ class Lowering:
                       image=str(self.profiles.get(profile, {}).get("image") or job.image) if profile else job.image)
         self.add_job(job, pred, state_deps + deps)
         puts = _globs(data.get("catalog"), "put")
+        for n, glob in enumerate(puts):
+            try:
+                re.compile(glob_regex((glob,)))
+            except re.error as exc:
+                self.diags.error(f"step '{jid}': catalog put '{glob}' is not a glob pipec can match ({exc})",
+                                 self.loc(step.path + ("catalog", "put", n)))
         if kind == "notebook":
             puts += (_notebook_output(str(data.get("command", "")), step.name),)  # runnable puts it too
         objects = (jid,) if any(k == "object" for _, k in returns) else ()
@@ -495,7 +526,7 @@ class Lowering:
     def fail_job(self, graph: Graph, pred: Pred, ctx: Context) -> Pred:
         """A job that fails the run once `pred` ran (a graph reaching `fail`); inside a step
         with `on_failure` it raises that step's flag instead."""
-        jid = graph.prefix + "fail"
+        jid = graph.prefix + "fail"  # one per graph: every step that leads to `fail` joins here
         job, deps = self.runner_job(jid, graph.path, pred, ctx, {"kind": "fail", "seq": self.next_seq(),
                                                                  "message": f"{graph.where()} reached its fail step"})
         self.add_job(job, pred, deps)
@@ -527,7 +558,13 @@ class Lowering:
         return self._runner
 
     def add_job(self, job: ir.Job, pred: Pred, deps: list[ir.Dependency] = ()) -> None:  # type: ignore[assignment]
-        if job.id in self.ids:  # a graph reaching `fail` from several places has one fail job
+        if job.id in self.ids:
+            first = next(j for j in self.jobs if j.id == job.id)
+            where = f" (line {first.location.line})" if first.location else ""
+            self.diags.error(f"two steps have the internal name '{job.id}'{where}: runnable joins the names of "
+                             "steps and branches with '.'", job.location or self.loc(("dag",)),
+                             "rename a step or branch (a branch name with '.' in it, or a map branch step named "
+                             "fan-out or fan-in, meets another name)")
             return
         self.ids.add(job.id)
         self.jobs.append(job)
