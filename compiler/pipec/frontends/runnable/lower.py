@@ -185,7 +185,6 @@ class Lowering:
         self.fixed: set[str] = set()  # initial parameters a map unrolled over (compiled in)
         self._runner: str | None = None
         self.warned: set[tuple[Path, str]] = set()  # unreachable steps warned about (copies share them)
-        self.fanouts: dict[str, ir.RuntimeFanout] = {}  # fan-out job -> its fan-out
         self.fanned: dict[str, ir.RuntimeFanout] = {}  # job run once per item -> the fan-out
 
     def loc(self, path: Path) -> Location:
@@ -332,7 +331,6 @@ class Lowering:
                                                                  "seq": self.next_seq()})
         self.add_job(job, pred, deps)
         fanout = ir.RuntimeFanout(source=jid, key="items", param=as_)
-        self.fanouts[jid] = fanout
         start = Pred((jid,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
         end = self.graph(_copy(branch, f"{step.internal}.", step, ""), start,
                          Context(ctx.handlers, ctx.constants, fanout, ctx.env))
