@@ -279,3 +279,17 @@ def test_the_emulator_gives_each_pod_its_images_files_and_a_tmp_of_its_own(tmp_p
     assert [wf.task(t).phase for t in scripts] == ["Succeeded"] * 3
     assert not Path(probe).exists(), "a pod wrote to this machine's /tmp"
     assert sorted(p.name for p in image.iterdir()) == ["given.txt"], "a pod wrote to the image"
+
+
+@e2e
+def test_a_map_inside_a_map_both_over_run_time_lists(tmp_path: Path) -> None:
+    from tests.backends.slurm.test_runnable import NESTED_MAP
+
+    proj = project(tmp_path)
+    (proj / "nested_map.yaml").write_text(NESTED_MAP, encoding="utf-8")
+    got = run(proj, "nested_map")
+    values = state(got, "collect")["values"]
+    # Per outer item: the inner items' squares summed by the inner reducer; an empty inner list: [].
+    assert values["total"][1] == [5, 9, [], 77]
+    # The inner branch ran once per (outer, inner) pair, six in all, each with its own item.
+    assert [state(got, "outer-inner-square", n)["values"]["sq"][1] for n in range(6)] == [1, 4, 9, 16, 25, 36]

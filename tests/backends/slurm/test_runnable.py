@@ -286,3 +286,64 @@ def test_parallel_and_conditional_inside_a_map_over_a_run_time_list(slurm_cluste
     statuses = [(state(r, "per-chunk-parity-0-even", n)["status"], state(r, "per-chunk-parity-1-odd", n)["status"])
                 for n in range(4)]
     assert statuses == [("skipped", "ok"), ("ok", "skipped"), ("skipped", "ok"), ("ok", "skipped")]
+
+
+NESTED_MAP = """\
+dag:
+  start_at: make groups
+  steps:
+    make groups:
+      type: task
+      command_type: shell
+      command: export groups='[[1, 2], [3], [], [4, 5, 6]]'
+      returns: [{name: groups}]
+      next: outer
+    outer:
+      type: map
+      iterate_on: groups
+      iterate_as: group
+      next: collect
+      branch:
+        start_at: inner
+        steps:
+          inner:
+            type: map
+            iterate_on: group
+            iterate_as: x
+            reducer: "lambda *v: sum(v)"
+            next: label
+            branch:
+              start_at: square
+              steps:
+                square:
+                  type: task
+                  command_type: shell
+                  command: export sq=$((x * x))
+                  returns: [{name: sq}]
+                  next: success
+          label:
+            type: task
+            command_type: shell
+            command: export total="$sq" size="$(echo "$group" | tr -cd , | wc -c)"
+            returns: [{name: total}]
+            next: success
+    collect:
+      type: task
+      command_type: shell
+      command: echo "$total" > totals.json
+      next: success
+"""
+
+
+def test_a_map_inside_a_map_both_over_run_time_lists(slurm_cluster, tmp_path: Path) -> None:
+    proj = project(tmp_path)
+    (proj / "nested_map.yaml").write_text(NESTED_MAP, encoding="utf-8")
+    r = run(slurm_cluster, proj, "nested_map")
+    assert r.failed == "", r.logs()
+    values = state(r, "collect")["values"]
+    # Per outer item: the inner items' squares summed by the inner reducer; an empty inner list: [].
+    assert values["total"][1] == [5, 9, [], 77]
+    assert json.loads((r.path / "collect" / "0" / "outputs" / "totals.json").read_text()) == [5, 9, [], 77]
+    # The inner branch ran once per (outer, inner) pair, six in all, each with its own item.
+    squares = [state(r, "outer-inner-square", n)["values"]["sq"][1] for n in range(6)]
+    assert squares == [1, 4, 9, 16, 25, 36]

@@ -429,14 +429,14 @@ def test_a_map_over_a_run_time_list_fans_every_branch_job_out_over_the_printed_l
         assert (sweep.fanout.source, sweep.fanout.key, sweep.fanout.param) == ("m.fan-out", "items", "item")
         assert spec(wf.job(jid))["item"] == "item"
     # Each item's jobs read that item's state only.
-    assert states(wf, "m.three") == [("m.one", {"kind": "next", "aligned": True})]
+    assert states(wf, "m.three") == [("m.one", {"kind": "next", "aligned": "same"})]
     assert states(wf, "m.one") == [("m.fan-out", {"kind": "next"})]
     fan_in = spec(wf.job("m.fan-in"))
     assert states(wf, "m.fan-in") == [("m.fan-out", {"kind": "next"}), ("m.three", {"kind": "next", "optional": True})]
     assert fan_in["executions"] == [1] and fan_in["reduce"] == {"r": "lambda *x: sum(x)"}
 
 
-def test_a_run_time_map_inside_a_run_time_map_is_refused_when_compiling() -> None:
+def test_a_run_time_map_inside_a_run_time_map_fans_out_over_every_pair() -> None:
     text = """
         dag:
           start_at: make
@@ -457,8 +457,19 @@ def test_a_run_time_map_inside_a_run_time_map_is_refused_when_compiling() -> Non
                     next: success
               next: success
     """
-    workflows, problems = lint(text, for_compile=True)
-    assert not workflows and any("pipec cannot fan out twice" in p for p in problems), problems
+    wf = lowered(text, for_compile=True)
+    assert [j.id for j in wf.jobs] == ["make", "m.fan-out", "m.inner.fan-out", "m.inner.flatten", "m.inner.s",
+                                       "m.inner.fan-in", "m.fan-in"]
+    fans = {j.id: j.sweep.fanout.source for j in wf.jobs if j.sweep is not None}
+    # The inner fan-out and fan-in run once per outer item; the branch once per (outer, inner) pair.
+    assert fans == {"m.inner.fan-out": "m.fan-out", "m.inner.fan-in": "m.fan-out", "m.inner.s": "m.inner.flatten"}
+    assert spec(wf.job("m.inner.s"))["nested"] is True
+    assert states(wf, "m.inner.flatten") == [("m.inner.fan-out", {"kind": "next"})]
+    assert states(wf, "m.inner.s") == [("m.inner.fan-out", {"kind": "next", "aligned": "outer"})]
+    assert states(wf, "m.inner.fan-in") == [("m.inner.fan-out", {"kind": "next", "aligned": "same"}),
+                                            ("m.inner.s", {"kind": "next", "aligned": "rows", "optional": True})]
+    assert states(wf, "m.fan-in") == [("m.fan-out", {"kind": "next"}),
+                                      ("m.inner.fan-in", {"kind": "next", "optional": True})]
 
 
 def test_overrides_select_a_profile_with_its_image_and_resources() -> None:

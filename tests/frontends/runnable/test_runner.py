@@ -395,7 +395,8 @@ def test_a_handled_failure_ends_the_job_successfully_and_raises_its_flags(tmp_pa
     result = python_task(tmp_path, code, returns=["r"], handled=["failed:a", "failed:p"], attempts=2)
     assert result.rc == 0, result.stderr
     assert "attempt 1 of 2 failed" in result.stderr and "on_failure takes over" in result.stderr
-    assert state_of(result) == {"status": "failed", "values": {}, "flags": ["failed:a", "failed:p"], "execution": 0}
+    assert state_of(result) == {"status": "failed", "values": {}, "flags": ["failed:a", "failed:p"], "execution": 0,
+                                "constants": {}}
 
 
 def test_fail_steps(tmp_path):

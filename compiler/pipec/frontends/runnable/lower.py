@@ -64,14 +64,14 @@ class Edge:
     flag: str | None = None
     optional: bool = False  # a fan-out's executions (none when its list is empty)
 
-    def spec(self, slot: str, aligned: bool) -> dict[str, Any]:
+    def spec(self, slot: str, aligned: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {"slot": slot, "kind": self.kind}
         if self.unless:
             out["unless"] = list(self.unless)
         if self.flag:
             out["flag"] = self.flag
         if aligned:
-            out["aligned"] = True  # this item's state only, from a step of the same map branch
+            out["aligned"] = aligned  # only the states of this item (see Lowering.alignment)
         if self.optional:
             out["optional"] = True
         return out
@@ -186,6 +186,7 @@ class Lowering:
         self._runner: str | None = None
         self.warned: set[tuple[Path, str]] = set()  # unreachable steps warned about (copies share them)
         self.fanned: dict[str, ir.RuntimeFanout] = {}  # job run once per item -> the fan-out
+        self.parent: dict[ir.RuntimeFanout, ir.RuntimeFanout | None] = {}  # a nested map's fan-out -> the outer one
 
     def loc(self, path: Path) -> Location:
         return self.doc.locate(path)
@@ -317,25 +318,35 @@ class Lowering:
     def runtime_map(self, step: Step, pred: Pred, ctx: Context, on: str, as_: str) -> Pred:
         """A map over a list known only at run time: a fan-out job prints the list, every job of
         the branch runs once per item (the engine's own fan-out), each item's jobs reading that
-        item's states, and the fan-in job reduces."""
+        item's states, and the fan-in job reduces.
+
+        Inside another such map (whose jobs run once per outer item) the fan-out job runs once
+        per outer item too, and a flatten job lists every (outer item, inner item) pair: the
+        inner branch runs once per pair, its first jobs reading their outer item's state, and
+        the fan-in runs once per outer item, reducing that item's pairs. So every level is one
+        plain fan-out of the engine's own."""
         branch = step.branches.get("branch")
         if branch is None:
             return pred
-        if ctx.fanout is not None:
-            self.unsupported(f"map '{step.internal}' iterates at run time inside a map that iterates at run time; "
-                             "pipec cannot fan out twice", step.path + ("iterate_on",),
-                             f"give the inner list '{on}' in the --params file, so that map is unrolled")
-            return pred
+        outer = ctx.fanout
         jid = f"{step.internal}.fan-out"
         job, deps = self.runner_job(jid, step.path, pred, ctx, {"kind": "items", "parameter": on,
                                                                  "seq": self.next_seq()})
         self.add_job(job, pred, deps)
-        fanout = ir.RuntimeFanout(source=jid, key="items", param=as_)
-        start = Pred((jid,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
-        end = self.graph(_copy(branch, f"{step.internal}.", step, ""), start,
-                         Context(ctx.handlers, ctx.constants, fanout, ctx.env))
+        source = jid
+        if outer is not None:
+            source = f"{step.internal}.flatten"
+            listed = Pred((jid,), (Edge(jid),))
+            flat, flat_deps = self.runner_job(source, step.path, listed, replace(ctx, fanout=None),
+                                              {"kind": "flatten", "parameter": on, "seq": self.next_seq()})
+            self.add_job(flat, listed, flat_deps)
+        fanout = ir.RuntimeFanout(source=source, key="items", param=as_)
+        self.parent[fanout] = outer
+        start = Pred((source,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
+        end = self.graph(_copy(branch, f"{step.internal}.", step, ""), start, replace(ctx, fanout=fanout))
         end = replace(end, edges=tuple(replace(e, optional=True) for e in end.edges if e.source != jid))
-        return self.reduce_job(step, start, [end], _reducers(branch, step.data.get("reducer")), ctx,
+        after = Pred((jid,), (Edge(jid),), pred.puts, pred.objects, pred.returned)
+        return self.reduce_job(step, after, [end], _reducers(branch, step.data.get("reducer")), ctx,
                                by_execution=True)
 
     def loop(self, step: Step, pred: Pred, ctx: Context) -> Pred:
@@ -398,11 +409,10 @@ class Lowering:
         deps: list[ir.Dependency] = []
         inputs: list[ir.Input] = []
         states = []
-        fanout = ctx.fanout if spec.get("kind") != "items" else None
+        fanout = ctx.fanout
         for n, edge in enumerate(pred.edges):
             slot = f"state-{n}"
-            aligned = fanout is not None and self.fanned.get(edge.source) is fanout
-            states.append(edge.spec(slot, aligned))
+            states.append(edge.spec(slot, self.alignment(self.fanned.get(edge.source), fanout)))
             inputs.append(ir.Input(slot, optional=edge.optional, keep_directories="full"))
             deps.append(ir.Dependency(edge.source, jid, ir.DepKind.FILES, STATE_FILE, slot))
         params = []
@@ -430,6 +440,8 @@ class Lowering:
             params.append(ir.Param(fanout.param))
             deps.append(ir.Dependency(fanout.source, jid, ir.DepKind.METADATA, fanout.key, fanout.param))
             full["item"] = fanout.param
+            if self.parent.get(fanout) is not None:
+                full["nested"] = True  # the item is a row {outer, inner, item, constants} of a flatten job
             self.fanned[jid] = fanout
         if pred.gate is not None:
             full["gate"] = pred.gate
@@ -448,6 +460,20 @@ class Lowering:
             if secrets else (),
             location=self.loc(path))
         return job, deps
+
+    def alignment(self, source: ir.RuntimeFanout | None, mine: ir.RuntimeFanout | None) -> str | None:
+        """Which of a source job's states a job reads when both run once per item: its own
+        item's ("same"), its outer item's (a nested branch's first jobs: "outer"), or those of
+        its own item's pairs (a nested map's fan-in: "rows"); None: all of them."""
+        if source is None or mine is None:
+            return None
+        if source is mine:
+            return "same"
+        if self.parent.get(mine) is source:
+            return "outer"
+        if self.parent.get(source) is mine:
+            return "rows"
+        return None
 
     def task(self, step: Step, pred: Pred, ctx: Context) -> Pred:
         data = step.data

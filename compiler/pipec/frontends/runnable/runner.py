@@ -49,6 +49,9 @@ import typing
 OBJECTS_DIR = ".pipec-objects"  # `object` returns, pickled, below the outputs directory
 STATE_DIR = ".pipec-state"  # below the outputs directory: state.json, the run's state after this job
 TASK_VAR = "RUNNABLE_PIPEC_TASK"
+# What every state this job writes also records: its copy's constants (a flatten job passes an
+# outer item's to its pairs) and, for a pair of a nested map, its outer item's index.
+STATE_EXTRA: dict = {}
 RETURNS_TAG = "pipec-returns"  # the cell added to a notebook to hand its returns back (papermill)
 # Set before the user's script so its exported variables are collected even after `exit 0`
 # (runnable appends `&& env`, which `exit` skips); the script's exit status is kept. It sits on
@@ -118,22 +121,34 @@ def run(task: dict, step: str) -> dict:
     sys.path.insert(0, project)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (project, os.environ.get("PYTHONPATH")) if p)
     os.makedirs(outputs, exist_ok=True)
-    states = read_states(task, project)
     initial = initial_values(task, config)
+    constants = task.setdefault("constants", {})
+    outer = None
     item = task.get("item")
     if item:  # run once per item of a map: the item is this copy's, not an initial parameter
-        task.setdefault("constants", {})[item] = initial.pop(item, [0, None, ""])[1]
+        value = initial.pop(item, [0, None, ""])[1]
+        if task.get("nested") and isinstance(value, dict):  # a row of a flatten job: an outer item's pair
+            constants.update(value.get("constants") or {})
+            outer = int(value.get("outer") or 0)
+            value = value.get("item")
+        constants[item] = value
+    STATE_EXTRA.update({"constants": constants, **({"outer": outer} if outer is not None else {})})
+    states = read_states(task, project, outer)
     values, flags = merge(initial, states)
     kind = task.get("kind") or "python"
-    if not runs(task, states, flags, values, step):
+    if not runs(task, states, flags, visible(values, constants), step):
         write_state(outputs, "skipped", values, flags)
-        return {"items": []} if kind == "items" else {}
+        return {"items": []} if kind in ("items", "flatten") else {}
+    if kind == "flatten":
+        write_state(outputs, "ok", values, flags)
+        return {"items": pairs(task, states)}
     if kind == "items":
         name = str(task.get("parameter"))
-        if name not in values:
+        seen = visible(values, constants)
+        if name not in seen:
             raise failure(task, outputs, values, flags, "the map iterates on '%s', which no initial parameter and "
                                                         "no earlier step's return provides" % name)
-        items = values[name][1]
+        items = seen[name]
         if not isinstance(items, list):
             raise failure(task, outputs, values, flags, "the map iterates on '%s', which is %s, not a list (runnable: "
                                                         "Only list is allowed as a valid iterator type)"
@@ -259,10 +274,28 @@ def execution() -> int:
     return int(os.environ.get("PIPEC_EXECUTION") or 0)
 
 
-def read_states(task: dict, project: str) -> list:
+def pairs(task: dict, states: list) -> list:
+    """A flatten job's list (a map inside a map, both over run-time lists): one row per inner
+    item of every outer item, in order, with the outer item's index and constants."""
+    name = str(task.get("parameter"))
+    rows = []
+    for _, state in states:  # the inner fan-out job's states, one per outer item, in order
+        if state.get("status") != "ok":
+            continue
+        items = visible(state.get("values") or {}, state.get("constants") or {}).get(name)
+        if not isinstance(items, list):
+            raise StepError("the map iterates on '%s', which is %s for outer item %s, not a list"
+                            % (name, type(items).__name__, state.get("execution")))
+        rows.extend({"outer": int(state.get("execution") or 0), "inner": j, "item": value,
+                     "constants": state.get("constants") or {}} for j, value in enumerate(items))
+    return rows
+
+
+def read_states(task: dict, project: str, outer=None) -> list:
     """The states of the earlier jobs, in the order `states` lists their slots; a job that ran
-    once per item (a fan-out) gives one state per item, in item order, or only this item's
-    when the edge is `aligned` (both jobs belong to one map's branch)."""
+    once per item (a fan-out) gives one state per item, in item order, or, when the edge is
+    `aligned`, only this item's ("same"), this pair's outer item's ("outer"), or this outer
+    item's pairs' ("rows")."""
     found = []
     for entry in task.get("states") or []:
         directory = os.path.join(input_dir(project, str(entry["slot"])), STATE_DIR)
@@ -272,8 +305,13 @@ def read_states(task: dict, project: str) -> list:
         for name in files:
             with open(os.path.join(directory, name), encoding="utf-8") as fh:
                 loaded.append(json.load(fh))
-        if entry.get("aligned"):
+        mode = entry.get("aligned")
+        if mode in (True, "same"):
             loaded = [state for state in loaded if int(state.get("execution") or 0) == execution()]
+        elif mode == "outer":
+            loaded = [state for state in loaded if int(state.get("execution") or 0) == outer]
+        elif mode == "rows":
+            loaded = [state for state in loaded if state.get("outer") == execution()]
         if not loaded and not entry.get("optional"):
             raise StepError("the state of an earlier job was not staged into %s" % directory)
         for state in sorted(loaded, key=lambda s: int(s.get("execution") or 0)):
@@ -294,7 +332,8 @@ def merge(values: dict, states: list) -> tuple:
 
 
 def runs(task: dict, states: list, flags: list, values: dict, step: str) -> bool:
-    """Whether the step runs: an earlier state leads here, and the gate holds."""
+    """Whether the step runs: an earlier state leads here, and the gate holds (`values`: what
+    the task would see, name -> value)."""
     if states and not any(leads(entry, state, flags) for entry, state in states):
         print("pipec: step '%s': skipped (no step before it led here)" % step, file=sys.stderr)
         return False
@@ -303,7 +342,7 @@ def runs(task: dict, states: list, flags: list, values: dict, step: str) -> bool
         return True
     if "break_on" in gate:
         name = str(gate["break_on"])
-        if name in values and truthy(values[name][1]):
+        if name in values and truthy(values[name]):
             print("pipec: step '%s': skipped (loop %s ended: %s is true)" % (step, gate.get("step"), name),
                   file=sys.stderr)
             return False
@@ -311,7 +350,7 @@ def runs(task: dict, states: list, flags: list, values: dict, step: str) -> bool
     name = str(gate["parameter"])
     if name not in values:
         raise StepError("conditional %s: no parameter '%s'" % (gate.get("step"), name))
-    text = python_str(values[name][1])
+    text = python_str(values[name])
     if text == gate["key"]:
         return True
     if text in gate.get("keys", []):
@@ -319,6 +358,13 @@ def runs(task: dict, states: list, flags: list, values: dict, step: str) -> bool
         return False
     raise StepError("conditional %s: None of the branches were true (%s is %r; branches: %s)"
                     % (gate.get("step"), name, text, ", ".join(gate.get("keys", []))))
+
+
+def visible(values: dict, constants: dict) -> dict:
+    """Name -> value as a task sees them: the merged state's values, its copy's constants over them."""
+    out = {name: entry[1] for name, entry in values.items()}
+    out.update(constants)
+    return out
 
 
 def leads(entry: dict, state: dict, flags: list) -> bool:
@@ -341,8 +387,8 @@ def truthy(value) -> bool:
 def write_state(outputs: str, status: str, values: dict, flags: list) -> None:
     directory = os.path.join(outputs, STATE_DIR)
     os.makedirs(directory, exist_ok=True)
-    state = {"status": status, "values": values, "flags": sorted(set(flags)),
-             "execution": int(os.environ.get("PIPEC_EXECUTION") or 0)}
+    state = {"status": status, "values": values, "flags": sorted(set(flags)), "execution": execution(),
+             **STATE_EXTRA}
     with open(os.path.join(directory, "state.json"), "w", encoding="utf-8") as fh:
         json.dump(state, fh, ensure_ascii=False, indent=1, sort_keys=True)
 
@@ -350,8 +396,7 @@ def write_state(outputs: str, status: str, values: dict, flags: list) -> None:
 def parameters(task: dict, values: dict, project: str) -> tuple:
     """What the task receives: the merged values and the copy's constants (map item, loop
     index), objects unpickled from the job that returned them."""
-    params = {name: entry[1] for name, entry in values.items()}
-    params.update(task.get("constants") or {})
+    params = visible(values, task.get("constants") or {})
     slots = task.get("objects") or {}
     objects = set()
     for name, value in list(params.items()):
