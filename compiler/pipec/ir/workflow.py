@@ -57,6 +57,7 @@ class Dependency:
     source_key: str = ""
     target_key: str = ""
     location: Location | None = None
+    label: str | None = None  # how plans and graphs name what it carries, when not its keys (a dialect's own data)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def _edge_labels(wf: ir.Workflow) -> dict[tuple[str, str], list[str]]:
         entry = labels.setdefault(key, [])
         if d.kind is ir.DepKind.ORDER:
             continue
-        text = d.source_key if d.kind is ir.DepKind.FILES else f"{d.kind.value} {d.source_key}"
+        text = d.label or (d.source_key if d.kind is ir.DepKind.FILES else f"{d.kind.value} {d.source_key}")
         if text not in entry:
             entry.append(text)
     return labels

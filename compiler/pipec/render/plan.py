@@ -54,6 +54,8 @@ def dependency_text(d: ir.Dependency) -> str:
     k = d.kind
     if k is ir.DepKind.ORDER:
         return "after"
+    if d.label:
+        return f"{d.label} -> input {d.target_key}" if k is ir.DepKind.FILES else d.label
     if k is ir.DepKind.FILES:
         return f"files {d.source_key} -> input {d.target_key}"
     if k is ir.DepKind.INPUT_FILES:

@@ -414,7 +414,7 @@ class Lowering:
             slot = f"state-{n}"
             states.append(edge.spec(slot, self.alignment(self.fanned.get(edge.source), fanout)))
             inputs.append(ir.Input(slot, optional=edge.optional, keep_directories="full"))
-            deps.append(ir.Dependency(edge.source, jid, ir.DepKind.FILES, STATE_FILE, slot))
+            deps.append(ir.Dependency(edge.source, jid, ir.DepKind.FILES, STATE_FILE, slot, label="state"))
         params = []
         decode = []
         for name, p in self.initial.items():
@@ -429,7 +429,7 @@ class Lowering:
                 slot = f"objects-{n}"
                 objects[source] = slot
                 inputs.append(ir.Input(slot, optional=True, keep_directories="full"))
-                deps.append(ir.Dependency(source, jid, ir.DepKind.FILES, f"{OBJECTS_DIR}/*", slot))
+                deps.append(ir.Dependency(source, jid, ir.DepKind.FILES, f"{OBJECTS_DIR}/*", slot, label="objects"))
         full = {"step": jid, **spec, "states": states, "decode": decode, "objects": objects,
                 "constants": ctx.constants, "handled": list(ctx.handlers)}
         sweep = None
@@ -438,7 +438,8 @@ class Lowering:
             # parameter `iterate_as` (the runner takes it as the copy's constant).
             sweep = ir.Sweep(ir.SweepKind.RUNTIME, 0, fanout=fanout, origin="map")
             params.append(ir.Param(fanout.param))
-            deps.append(ir.Dependency(fanout.source, jid, ir.DepKind.METADATA, fanout.key, fanout.param))
+            deps.append(ir.Dependency(fanout.source, jid, ir.DepKind.METADATA, fanout.key, fanout.param,
+                                      label=f"one run per item, as {fanout.param}"))
             full["item"] = fanout.param
             if self.parent.get(fanout) is not None:
                 full["nested"] = True  # the item is a row {outer, inner, item, constants} of a flatten job
