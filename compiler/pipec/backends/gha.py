@@ -24,6 +24,15 @@ member has none), and the failure policy of the members whose failure fails it. 
 end ends the group; with a barrier, members run their commands only once every member has
 staged its inputs (templates/runtime/gha.sh says how).
 
+Run-time fan-outs. A job fanning out over a list its upstream prints at run time is
+P = ceil([gha] max_fanout / 256) matrix jobs, `<job>`, `<job>-part-2`, ... (GitHub runs at most
+256 jobs per matrix), which every downstream job needs: part k's rows are the upstream's job
+output meta-<n>-items (k = 0) or meta-<n>-items-<k>, at most 256 rows each keeping its global
+execution index, which the runtime (pipec_outputs) writes as PIPEC_FANOUT_PARTS on the
+upstream's step asks; an empty part is the one row "none", whose steps are skipped, and a list
+longer than max_fanout (PIPEC_MAX_FANOUT) fails the upstream job. P = 1 is one matrix job over
+meta-<n>-items, as before (a list over 256 then fails the fan-out job at GitHub's matrix limit).
+
 What a task carries besides its command (OSMO) is runtime lines and step variables (common.py
 JobRenderer builds the lines, core.sh runs them). The run's id (`{{workflow_id}}`) is
 PIPEC_RUN_ID, `<pipeline>-${{ github.run_id }}`: the same for every job of a run, re-runs of
@@ -82,6 +91,9 @@ HOSTED_LABELS = frozenset({"self-hosted", "linux", "windows", "macos", "x64", "a
                            "ubuntu-24.04", "ubuntu-22.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm",
                            "windows-latest", "macos-latest"})
 MAX_MATRIX = 256
+# [gha] max_fanout: the longest run-time list a fan-out is compiled for (ceil(max_fanout / 256)
+# matrix jobs); the schema allows up to 256 parts.
+DEFAULT_MAX_FANOUT = 1024
 MAX_INPUTS = 25  # workflow_dispatch inputs (raised from 10 in 2025)
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
@@ -176,6 +188,9 @@ class _Compiler(JobRenderer):
         self.comments = {name: str(pin.get("version", "")) for name, pin in pins.items()}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, list[str]] = {}  # job id -> GitHub job ids (a split matrix has several)
+        # Matrix jobs per run-time fan-out ([gha] max_fanout items, at most 256 each).
+        self.max_fanout = int(self.gha.get("max_fanout", DEFAULT_MAX_FANOUT))
+        self.fanout_parts = max(1, math.ceil(self.max_fanout / MAX_MATRIX))
         self.labels: set[str] = set()
         self.inputs: dict[str, Any] = {}
         self._after_continue: dict[str, bool] = {}
@@ -567,19 +582,9 @@ class _Compiler(JobRenderer):
         if job.timeout_seconds:
             base["timeout-minutes"] = max(1, math.ceil(job.timeout_seconds / 60))
         if keys and not analysis.looped(job):
-            base["outputs"] = {f"meta-{n}-{form}": f"${{{{ steps.run.outputs.meta-{n}-{form} }}}}"
-                               for n in range(len(keys)) for form in ("json", "text", "items")}
+            base["outputs"] = self.meta_outputs(job, keys, env)
         if fanout is not None:
-            n = self.meta_keys[fanout.source].index(fanout.key)
-            strategy = {"fail-fast": job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY),
-                        "matrix": {"include": f"${{{{ fromJSON(needs.{fanout.source}.outputs.meta-{n}-items) }}}}"}}
-            if sweep is not None and sweep.max_parallel:
-                strategy["max-parallel"] = sweep.max_parallel
-            # An empty list arrives as the one row "none" (a matrix may not be empty): no step runs.
-            steps = [{**s, "if": _both("matrix.i != 'none'", s.get("if"))}
-                     for s in self.job_steps(job, env, "${{ matrix.i }}")]
-            self.jobs[job.id] = {**base, "strategy": strategy, "steps": steps}
-            self.parts[job.id] = [job.id]
+            self.fanout_jobs(job, fanout, base, env)
             return
         if group_size:
             self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0", group_size)}
@@ -603,6 +608,54 @@ class _Compiler(JobRenderer):
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
             self.jobs[gh] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+        self.parts[job.id] = ids
+
+    def meta_outputs(self, job: ir.Job, keys: list[str], env: dict[str, str]) -> dict[str, str]:
+        """The job outputs of a single-execution job's metadata: meta-<n>-json, -text and -items
+        (the matrix rows of a fan-out) per key; a key some job fans out over in several matrix
+        jobs (fanout_parts > 1) has its rows split into meta-<n>-items (rows 0-255, the global
+        execution index kept in each row's `i`), meta-<n>-items-1 (256-511), ..., which the
+        runtime writes when the step's PIPEC_FANOUT_PARTS ({"<n>": parts}) asks for them
+        (pipec_outputs; a list longer than PIPEC_MAX_FANOUT, [gha] max_fanout, fails the job).
+        With one part, nothing changes."""
+        outputs: dict[str, str] = {}
+        fanned: dict[str, int] = {}
+        for n, key in enumerate(keys):
+            outputs.update({f"meta-{n}-{form}": f"${{{{ steps.run.outputs.meta-{n}-{form} }}}}"
+                            for form in ("json", "text", "items")})
+            if self.fanout_parts > 1 and (job.id, key) in self.fanout_keys:
+                fanned[str(n)] = self.fanout_parts
+                outputs.update({f"meta-{n}-items-{k}": f"${{{{ steps.run.outputs.meta-{n}-items-{k} }}}}"
+                                for k in range(1, self.fanout_parts)})
+        if fanned:
+            env["PIPEC_FANOUT_PARTS"] = json.dumps(fanned)
+            env["PIPEC_MAX_FANOUT"] = str(self.max_fanout)
+        return outputs
+
+    def fanout_jobs(self, job: ir.Job, fanout: ir.RuntimeFanout, base: dict[str, Any], env: dict[str, str]) -> None:
+        """A run-time fan-out: matrix jobs `<job>`, `<job>-part-2`, ... (fanout_parts of them),
+        part k's rows from the producer's output meta-<n>-items[-k] (meta_outputs), each row
+        `i` the global execution index. An empty list, or an empty part, arrives as the one
+        row "none" (a matrix may not be empty): no step runs."""
+        n = self.meta_keys[fanout.source].index(fanout.key)
+        ids = [job.id] + [f"{job.id}-part-{k + 1}" for k in range(1, self.fanout_parts)]
+        clash = next((i for i in ids[1:] if i in self.job_ids), None)
+        if clash is not None:
+            self.diags.error(f"'{job.name}' fans out over up to {self.max_fanout} items ([gha] max_fanout), "
+                             f"split into matrix jobs up to '{ids[-1]}', but '{clash}' is already a job of this "
+                             "pipeline", self.loc(job), "rename that node, or lower [gha] max_fanout")
+            return
+        sweep = job.sweep
+        for k, gh in enumerate(ids):
+            output = f"meta-{n}-items" + (f"-{k}" if k else "")
+            strategy: dict[str, Any] = {
+                "fail-fast": job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY),
+                "matrix": {"include": f"${{{{ fromJSON(needs.{fanout.source}.outputs.{output}) }}}}"}}
+            if sweep is not None and sweep.max_parallel:
+                strategy["max-parallel"] = sweep.max_parallel
+            steps = [{**s, "if": _both("matrix.i != 'none'", s.get("if"))}
+                     for s in self.job_steps(job, env, "${{ matrix.i }}")]
+            self.jobs[gh] = {**base, "strategy": strategy, "steps": steps}
         self.parts[job.id] = ids
 
     # ---------------------------------------------------------------------------------------
@@ -822,8 +875,11 @@ class _Compiler(JobRenderer):
                   f"# Commit this file with {RUNTIME_PATH}; run it from the Actions tab or on its schedule.\n")
         text = header + _pin_comments(dump(doc), self.uses, self.comments)
         if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+            split = self.fanout_parts > 1 and any(j.sweep is not None and j.sweep.fanout for j in self.wf.jobs)
             self.diags.error(f"the workflow for '{self.wf.name}' is {len(text.encode('utf-8')):,} bytes; GitHub "
-                             f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf))
+                             f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf),
+                             f"each run-time fan-out is {self.fanout_parts} copies of its job ([gha] max_fanout): "
+                             "a lower max_fanout makes it smaller" if split else None)
             return None
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
 

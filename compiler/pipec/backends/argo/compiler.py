@@ -140,7 +140,8 @@ class Compiler(JobRenderer):
             empty = f" || {task}.Skipped" if u.sweep is not None and u.sweep.fanout is not None else ""
             if u.on_error is ir.OnError.CONTINUE:
                 looped = analysis.looped(u) and up not in self.wrapped and u.group is None
-                term = f"({task}.AnySucceeded{empty})" if looped else f"({task}.Succeeded || {task}.Failed{empty})"
+                any_ok = f"({task}.AnySucceeded{empty})" if empty else f"{task}.AnySucceeded"
+                term = any_ok if looped else f"({task}.Succeeded || {task}.Failed{empty})"
             else:
                 term = f"({task}.Succeeded{empty})" if empty else f"{task}.Succeeded"
             if term not in terms:
