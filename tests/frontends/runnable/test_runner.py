@@ -545,3 +545,17 @@ def test_catalog_copies_of_one_name_from_several_steps_are_all_kept(tmp_path):
     assert result.rc == 0, result.stderr
     assert (result.outputs / "d" / "f.txt").read_text() == "p.two.a"  # the newest keeps the name
     assert (result.outputs / "d" / "f.p-one-a.txt").read_text() == "p.one.a"
+
+
+def test_metrics_reach_the_log_and_the_run_summary(tmp_path):
+    run_dir, summary = tmp_path / "run", tmp_path / "summary.md"
+    run_dir.mkdir()
+    code = "def main():\n    return 0.93, 7\n"
+    env = {"PIPEC_RUN_DIR": str(run_dir), "PIPEC_ENGINE": "slurm", "GITHUB_STEP_SUMMARY": str(summary),
+           "PIPEC_EXECUTION": "2"}
+    result = python_task(tmp_path, code, returns=[{"name": "accuracy", "kind": "metric"}, "n"], env=env)
+    assert result.meta == {"accuracy": 0.93, "n": 7}
+    assert "pipec: metric accuracy = 0.93" in result.stderr
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [{"step": "train", "item": 2, "name": "accuracy", "value": 0.93}]
+    assert "metric `accuracy` of step `train`: `0.93`" in summary.read_text(encoding="utf-8")

@@ -761,8 +761,29 @@ def to_metadata(returns: list, values: dict, outputs: str) -> dict:
                             "pass it pickled" % (name, kind, exc))
         if kind == "metric":
             print("pipec: metric %s = %s" % (name, text), file=sys.stderr)
+            report_metric(name, text)
         metadata[name] = value
     return metadata
+
+
+def report_metric(name: str, text: str) -> None:
+    """A metric in the run's summary too: the GitHub Actions job summary, or on Slurm the run
+    directory's metrics.jsonl (one JSON line per metric: step, item, name, value)."""
+    step = json.loads(os.environ.get(TASK_VAR) or "{}").get("step", "")
+    try:  # a report: it never fails the step (the metric is in the log and the state anyway)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write("metric `%s` of step `%s`: `%s`\n\n" % (name, step.replace("`", "'"), text.replace("`", "'")))
+        run_dir = os.environ.get("PIPEC_RUN_DIR")
+        if os.environ.get("PIPEC_ENGINE", "slurm") == "slurm" and run_dir and os.path.isdir(run_dir):
+            line = json.dumps({"step": step, "item": execution(), "name": name, "value": json.loads(text)},
+                              ensure_ascii=False)
+            with open(os.path.join(run_dir, "metrics.jsonl"), "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")  # one short append per line: concurrent jobs' lines do not interleave
+    except OSError as exc:
+        print("pipec: step '%s': warning: metric %s not added to the run's summary: %s" % (step, name, exc),
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
