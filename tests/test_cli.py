@@ -95,7 +95,8 @@ def test_a_dialect_not_built_is_a_located_error(monkeypatch):
     assert "<stdin>:1:1: error: the runnable dialect is not supported yet" in result.output
 
 
-@pytest.mark.parametrize("example", ["examples/valohai/mnist.valohai.yaml", "examples/osmo/serial-data-flow.yaml"])
+@pytest.mark.parametrize("example", ["examples/valohai/mnist.valohai.yaml", "examples/osmo/serial-data-flow.yaml",
+                                     "examples/runnable/map.yaml"])
 def test_check_imports_no_heavy_modules(example: str):
     # A plain OSMO file (no Jinja in it) does not even import jinja2.
     code = (
