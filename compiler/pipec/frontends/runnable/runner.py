@@ -184,7 +184,7 @@ def run(task: dict, step: str) -> dict:
                       file=sys.stderr, flush=True)
                 continue
             raise failure(task, outputs, values, flags, str(exc))
-    metadata = to_metadata(returns, produced, outputs)
+    metadata = to_metadata(returns, produced, outputs, str(task.get("step") or ""))
     seq = int(task.get("seq") or 0)
     job = str(task.get("step") or "")
     for name, kind_ in returns:
@@ -731,7 +731,7 @@ def run_papermill(papermill, source: str, output: str, nb_params: dict, names: l
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def to_metadata(returns: list, values: dict, outputs: str) -> dict:
+def to_metadata(returns: list, values: dict, outputs: str, step: str = "") -> dict:
     """runnable's task_return_to_parameter: json and metric values as JSON, objects pickled."""
     metadata = {}
     for name, kind in returns:
@@ -761,15 +761,14 @@ def to_metadata(returns: list, values: dict, outputs: str) -> dict:
                             "pass it pickled" % (name, kind, exc))
         if kind == "metric":
             print("pipec: metric %s = %s" % (name, text), file=sys.stderr)
-            report_metric(name, text)
+            report_metric(name, text, step)
         metadata[name] = value
     return metadata
 
 
-def report_metric(name: str, text: str) -> None:
+def report_metric(name: str, text: str, step: str) -> None:
     """A metric in the run's summary too: the GitHub Actions job summary, or on Slurm the run
     directory's metrics.jsonl (one JSON line per metric: step, item, name, value)."""
-    step = json.loads(os.environ.get(TASK_VAR) or "{}").get("step", "")
     try:  # a report: it never fails the step (the metric is in the log and the state anyway)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
