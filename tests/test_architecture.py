@@ -106,7 +106,10 @@ def test_no_dialect_below_the_front_ends() -> None:
     # Valohai's names live in its front end (and its layout record, which exports VH_*).
     found = []
     for name, path in MODULES.items():
-        if name.startswith("pipec.frontends"):
+        # The command line is above the front ends: it names dialects in help texts and hands a
+        # dialect's own generator (valohai-api) its options.
+        # The catalogue of rule codes (pipec.rules) lists every front end's rules, as README does.
+        if name.startswith(("pipec.frontends", "pipec.cli")) or name == "pipec.rules":
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if DIALECT_WORDS.search(line):

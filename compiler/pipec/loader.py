@@ -116,12 +116,13 @@ class _Scalars:
             tag = self._loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         constructor = self._loader.yaml_constructors.get(tag)
         if constructor is None:
-            raise _BuildError(f"unsupported YAML tag {tag!r}", event.start_mark)
+            raise _BuildError(f"unsupported YAML tag {tag!r}", event.start_mark, code="PC004")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return constructor(self._loader, node)
         except Exception as exc:  # any failure of a scalar constructor (`!!bool maybe` raises KeyError)
-            raise _BuildError(f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}", event.start_mark) from None
+            raise _BuildError(f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}", event.start_mark,
+                              code="PC004") from None
 
     def is_merge_key(self, event: yaml.ScalarEvent) -> bool:
         if event.tag not in (None, "!"):
@@ -130,11 +131,12 @@ class _Scalars:
 
 
 class _BuildError(Exception):
-    def __init__(self, message: str, mark: Any, hint: str | None = None):
+    def __init__(self, message: str, mark: Any, hint: str | None = None, code: str = "PC001"):
         super().__init__(message)
         self.message = message
         self.mark = mark
         self.hint = hint
+        self.code = code  # a rule of pipec/rules.py: yaml-syntax unless said otherwise
 
 
 @dataclass
@@ -222,9 +224,9 @@ class _Builder:
             loc = Location(self.doc.file, *_pos(top.pending_key_mark))
             hint = "YAML keeps only the last of duplicate keys; merge the two entries"
             if self.strict:
-                self.diags.error(message, loc, hint)
+                self.diags.error(message, loc, hint, code="PC010")
             else:
-                self.diags.warning(message, loc, hint)
+                self.diags.warning(message, loc, hint, code="PC010")
         top.key_marks[key] = top.pending_key_mark
         if top.merged.pop(key, None):
             self.doc.aliases.pop(top.path + (key,), None)  # written here, not in the merged mapping
@@ -259,7 +261,8 @@ class _Builder:
 
     def scalar(self, ev: Any) -> None:
         if "\x00" in ev.value:  # no shell variable, argument or file name can carry it
-            self.diags.error("a NUL character cannot be part of a pipeline", Location(self.doc.file, *_pos(ev.start_mark)))
+            self.diags.error("a NUL character cannot be part of a pipeline", Location(self.doc.file, *_pos(ev.start_mark)),
+                             code="PC005")
         top = self.stack[-1] if self.stack else None
         if top is not None and top.kind == "map" and top.expect_key:
             if ev.value == "<<" and self.scalars.is_merge_key(ev):
@@ -288,13 +291,13 @@ class _Builder:
     def collection_start(self, ev: Any) -> None:
         allowed = _MAP_TAG if isinstance(ev, yaml.MappingStartEvent) else _SEQ_TAG
         if ev.tag not in (None, "!", allowed):
-            raise _BuildError(f"unsupported YAML tag {ev.tag!r}", ev.start_mark)
+            raise _BuildError(f"unsupported YAML tag {ev.tag!r}", ev.start_mark, code="PC004")
         if self.stack and self.stack[-1].kind == "map" and self.stack[-1].expect_key:
             raise _BuildError("a mapping key must be a plain value, not a mapping or list", ev.start_mark)
         if len(self.stack) >= self.max_depth:
             raise _BuildError(
                 f"nesting deeper than {self.max_depth} levels", ev.start_mark,
-                "pipeline files are shallow; this looks like generated or hostile input",
+                "pipeline files are shallow; this looks like generated or hostile input", code="PC003",
             )
         path = self.child_path()
         self.doc.positions[path] = _pos(ev.start_mark)
@@ -315,7 +318,7 @@ class _Builder:
         if self.alias_nodes > self.max_alias_nodes:
             raise _BuildError(
                 f"aliases expand to more than {self.max_alias_nodes} values", ev.start_mark,
-                "refusing exponential alias expansion (a 'billion laughs' document)",
+                "refusing exponential alias expansion (a 'billion laughs' document)", code="PC003",
             )
         here = self.child_path()
         self.doc.positions[here] = _pos(ev.start_mark)
@@ -348,7 +351,7 @@ def load_text(
             if handler is not None:
                 handler(ev)
     except _BuildError as exc:
-        diags.error(exc.message, Location(file, *_pos(exc.mark)), exc.hint)
+        diags.error(exc.message, Location(file, *_pos(exc.mark)), exc.hint, code=exc.code)
         raise PipecError(diags.sorted()) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -359,10 +362,10 @@ def load_text(
             "expected <block end>" in problem
         ):
             hint = "check the indentation of this line and the one above it"
-        diags.error(f"invalid YAML: {problem}", loc, hint)
+        diags.error(f"invalid YAML: {problem}", loc, hint, code="PC001")
         raise PipecError(diags.sorted()) from None
     except yaml.YAMLError as exc:
-        diags.error(f"invalid YAML: {exc}", Location(file, 1, 1))
+        diags.error(f"invalid YAML: {exc}", Location(file, 1, 1), code="PC001")
         raise PipecError(diags.sorted()) from None
     doc.data = builder.root
     return doc
@@ -377,7 +380,7 @@ def decode(raw: bytes, file: str, diags: Diagnostics, max_bytes: int = MAX_BYTES
     if len(raw) > max_bytes:
         diags.error(
             f"file is {len(raw)} bytes, more than the limit of {max_bytes}", Location(file, 1, 1),
-            "pipeline files are small; raise the limit only for generated pipelines you trust",
+            "pipeline files are small; raise the limit only for generated pipelines you trust", code="PC003",
         )
         raise PipecError(diags.sorted())
     try:
@@ -385,7 +388,7 @@ def decode(raw: bytes, file: str, diags: Diagnostics, max_bytes: int = MAX_BYTES
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        diags.error("file is not valid UTF-8", Location(file, line, col))
+        diags.error("file is not valid UTF-8", Location(file, line, col), code="PC002")
         raise PipecError(diags.sorted()) from None
     return text
 

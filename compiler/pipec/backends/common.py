@@ -129,7 +129,7 @@ class JobRenderer:
                 if param.type == "flag":
                     self.diags.warning(
                         f"pipeline parameter '{p.name}' sets flag '{pname}' of '{job.name}'; on {self.engine} a "
-                        "flag is compiled in and cannot be changed at submit time", self.loc(p))
+                        "flag is compiled in and cannot be changed at submit time", self.loc(p), code="PC501")
                     continue
                 if param.multiple:
                     # The value is a list whose items become separate arguments: the command's
@@ -138,19 +138,19 @@ class JobRenderer:
                         f"pipeline parameter '{p.name}' sets '{pname}' of '{job.name}', which takes several values; "
                         f"on {self.engine} it is compiled in with the value given here and cannot be changed at "
                         "submit time", self.loc(p),
-                        "to change it, edit the pipeline parameter's default and compile again")
+                        "to change it, edit the pipeline parameter's default and compile again", code="PC502")
                     continue
                 if not self.renders_late(job, pname, k):
                     self.diags.warning(
                         f"pipeline parameter '{p.name}': the command-line format of '{pname}' in '{job.name}' "
                         f"needs the value at compile time, so it cannot be changed at submit time on {self.engine}",
-                        self.loc(p))
+                        self.loc(p), code="PC503")
                     continue
                 if (job_id, pname) in self.overridable:
                     other = self.wf.params[self.overridable[(job_id, pname)]]
                     self.diags.warning(
                         f"pipeline parameters '{other.name}' and '{p.name}' both set '{pname}' of '{job.name}'; "
-                        f"'{p.name}' wins and '{other.name}' does not change it", self.loc(p))
+                        f"'{p.name}' wins and '{other.name}' does not change it", self.loc(p), code="PC504")
                 self.overridable[(job_id, pname)] = k
 
     def offered(self, k: int) -> bool:
@@ -373,7 +373,7 @@ class JobRenderer:
         if not command:
             self.diags.warning(f"{what} {scheme}:// URLs, which have no {table} command; {consequence}",
                                self.loc(where),
-                               f'map the scheme in pipec.toml: [{table}] {scheme} = "<command taking {args}>"')
+                               f'map the scheme in pipec.toml: [{table}] {scheme} = "<command taking {args}>"', code="PC505")
         return command
 
     def upload_lines(self, job: ir.Job, mounted: bool, hosts: dict[str, str] | None = None,

@@ -104,7 +104,7 @@ def check_names(wf: ir.Workflow, ctx: Context) -> ir.Workflow:
             # Some dialects accept any text; no registry has such a name, so the run fails when it pulls.
             ctx.diags.warning(f"image {job.image!r} of '{job.name}' holds spaces: no registry has such an image, "
                               "the engine will fail to pull it (and the GitHub Actions target refuses it)",
-                              ctx.where(wf, job))
+                              ctx.where(wf, job), code="PC412")
         if any("\x00" in text for text in job.command.texts()):
             error(f"the command of '{job.name}' holds a NUL character", job)
         for param in job.params:

@@ -75,9 +75,9 @@ def test_tasks_become_jobs_and_groups_of_several_tasks_become_ir_groups() -> Non
     assert all(j.timeout_seconds == 7200 for j in wf.jobs)
     assert wf.layout.inputs == "/osmo/data/input" and wf.layout.outputs == "/osmo/data/output"
     assert problems == ["wf.yaml:3:46: warning: queue_timeout is not enforced: Argo, GitHub Actions and Slurm have "
-                        "no limit on the time a job waits for resources",
+                        "no limit on the time a job waits for resources [PC201 queue-timeout-ignored]",
                         "wf.yaml:6:68: warning: platform 'dgx' of resource 'big' is not a machine profile of "
-                        "pipec.toml: its jobs run on whatever node the engine picks"]
+                        "pipec.toml: its jobs run on whatever node the engine picks [PC202 unmapped-platform]"]
 
 
 def test_a_group_waits_for_every_group_any_of_its_tasks_reads() -> None:
@@ -176,7 +176,7 @@ def test_a_platform_without_a_machine_profile_is_a_warning() -> None:
     assert load(doc, diags, Options())
     assert [d.format_text().split("\n")[0] for d in diags.sorted()] == [
         "wf.yaml:4:33: warning: platform 'dgx' of resource 'default' is not a machine profile of pipec.toml: its "
-        "jobs run on whatever node the engine picks"]
+        "jobs run on whatever node the engine picks [PC202 unmapped-platform]"]
     diags = Diagnostics()
     from pipec.config import Config
 

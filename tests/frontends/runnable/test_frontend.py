@@ -511,7 +511,8 @@ def test_max_attempts_become_retries_and_unreachable_steps_are_warned() -> None:
     """)
     assert workflows[0].job("a").retries == 2
     assert [j.id for j in workflows[0].jobs] == ["a"]
-    assert problems == ["p.yaml:6:5: warning: step 'lost' is never reached from start_at 'a' and never runs"]
+    assert problems == ["p.yaml:6:5: warning: step 'lost' is never reached from start_at 'a' and never runs "
+                        "[PC302 unreachable-step]"]
 
 
 def test_a_parameter_json_cannot_carry_is_a_located_error(tmp_path: Path) -> None:
@@ -532,4 +533,5 @@ def test_a_return_name_that_is_not_an_identifier_is_a_warning() -> None:
     """)
     assert workflows
     assert problems == ["p.yaml:5:52: warning: step 'a': return name '1x' is not a Python identifier, so no later "
-                        "python task can take it as an argument and no shell task can export it"]
+                        "python task can take it as an argument and no shell task can export it "
+                        "[PC307 return-name-not-identifier]"]

@@ -414,7 +414,7 @@ def test_config_runnable_table_is_accepted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ('[runnable]\nimgae = "x"\n', "'imgae'"),
-    ('[runnable]\nimage = 3\n', "runnable.image: expected string"),
+    ('[runnable]\nimage = 3\n', "runnable.image: expected a string"),
     ('[runnable]\npython = ""\n', "runnable.python"),
 ])
 def test_config_runnable_table_errors(tmp_path: Path, text: str, expected: str) -> None:

@@ -1426,7 +1426,7 @@ def test_cli_json_format(tmp_path: Path) -> None:
     data = json.loads(res.stdout)
     assert isinstance(data, list) and len(data) == 2
     for item in data:
-        assert set(item) == {"severity", "file", "line", "col", "message", "hint"}
+        assert set(item) == {"severity", "file", "line", "col", "message", "hint", "code", "rule"}
         assert item["file"] == str(path)
     assert [(i["severity"], i["line"], i["col"]) for i in data] == [
         ("warning", *at(text, "banana")), ("error", *at(text, '"x <"')),
@@ -1451,7 +1451,7 @@ def test_cli_github_format(tmp_path: Path) -> None:
     assert re.fullmatch(rf"::error file={re.escape(str(path))},line={line},col={col}::.*outputs.*", lines[0]), lines[0]
     assert "did you mean 'output'?" in lines[0]
     line, col = at(text, "banana")
-    assert lines[1].startswith(f"::warning file={path},line={line},col={col}::"), lines[1]
+    assert lines[1].startswith(f"::warning file={path},line={line},col={col},title=PC107 unknown-item::"), lines[1]
 
 
 def test_cli_reads_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,7 +71,7 @@ class Lowering:
         if "queue_timeout" in timeout:
             self.diags.warning("queue_timeout is not enforced: Argo, GitHub Actions and Slurm have no limit on the "
                                "time a job waits for resources", self.loc(("workflow", "timeout", "queue_timeout")),
-                               "see README, OSMO: known limits")
+                               "see README, OSMO: known limits", code="PC201")
         return ir.Workflow(
             name=str(self.workflow["name"]), jobs=tuple(jobs), dependencies=tuple(deps), groups=tuple(groups),
             layout=OSMO_LAYOUT, dialect=DIALECT, source_file=self.doc.file, location=self.loc(("workflow", "name")))
@@ -88,7 +88,7 @@ class Lowering:
                     f"platform '{platform}' of resource '{name}' is not a machine profile of pipec.toml: its jobs run "
                     "on whatever node the engine picks", self.loc(("workflow", "resources", name, "platform")),
                     f'map it: [profiles.{platform}] with partition = "..." (slurm), node_selector = {{...}} (argo), '
-                    'runs_on = "..." (gha)')
+                    'runs_on = "..." (gha)', code="PC202")
 
     def warn_ignored(self) -> None:
         """Fields OSMO's service or cluster acts on that no target here expresses: each is
@@ -106,14 +106,14 @@ class Lowering:
                         seen.add(key)
                         self.diags.warning(f"'{key}' ({what}) is not compiled by pipec: the task runs without it",
                                            self.doc.locate_key(task.path + (key,)),
-                                           "see README, OSMO: fields pipec ignores")
+                                           "see README, OSMO: fields pipec ignores", code="PC203")
         for name, spec in (self.workflow.get("resources") or {}).items():
             for key in ("nodesExcluded", "topology"):
                 if spec.get(key) and key not in seen:
                     seen.add(key)
                     self.diags.warning(f"'{key}' of resource '{name}' is not compiled by pipec: jobs are placed "
                                        "without it", self.doc.locate_key(("workflow", "resources", name, key)),
-                                       "see README, OSMO: fields pipec ignores")
+                                       "see README, OSMO: fields pipec ignores", code="PC204")
         for key in ("labels", "pool", "backend"):
             if self.workflow.get(key):
                 self.diags.note(f"'{key}' of the workflow is for the OSMO service; pipec does not use it",

@@ -216,7 +216,7 @@ def _split(src: _Source, diags: Diagnostics) -> tuple[list[_Section], set[int]]:
             dropped.add(line)
     if dropped:
         diags.warning("text before the first top-level key is ignored, as OSMO ignores it",
-                      src.at(min(dropped)), "start the file with 'workflow:'")
+                      src.at(min(dropped)), "start the file with 'workflow:'", code="PC205")
     sections = [s for s in sections if seen.get(s.key) is s]  # errors above; keep one of each
     return sections, dropped
 
@@ -244,7 +244,7 @@ def _values(
             end = src.y(len(src.lines) + 1) - 1
             for d in found.items:
                 where = Location(d.location.file, min(d.location.line, end), d.location.col)
-                diags.items.append(Diagnostic(d.severity, d.message, where, d.hint))
+                diags.items.append(Diagnostic(d.severity, d.message, where, d.hint, d.code))
         if doc is None:
             return None
         data = doc.data.get("default-values") if isinstance(doc.data, dict) else None
@@ -255,14 +255,14 @@ def _values(
         for key, value in (data or {}).items():
             if reserved(key):
                 diags.warning(f"'{key}' is reserved for OSMO's {{{{{key}}}}} token; this value is ignored",
-                              doc.locate_key(("default-values", key)), "rename the variable")
+                              doc.locate_key(("default-values", key)), "rename the variable", code="PC206")
             else:
                 values[key] = value
     for option, pairs, convert in (("--set", sets, cast), ("--set-string", set_strings, str)):
         for key, text in pairs:
             if reserved(key):
                 diags.warning(f"{option} {key}: '{key}' is reserved for OSMO's {{{{{key}}}}} token; it is ignored",
-                              Location(src.file, 1, 1))
+                              Location(src.file, 1, 1), code="PC206")
             else:
                 values[key] = convert(text)
     return values

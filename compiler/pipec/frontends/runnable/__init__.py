@@ -57,7 +57,7 @@ def load(doc: Document, diags: Diagnostics, given: Options) -> list[ir.Workflow]
         where = {"argo": "Argo", "gha": "GitHub Actions"}[given.target]
         diags.warning(f"no image given: on {where} the steps run in {DEFAULT_IMAGE}, which must hold the "
                       "pipeline's code and what it imports", doc.locate_key(("dag",)),
-                      "pass --image, or set [runnable] image in pipec.toml")
+                      "pass --image, or set [runnable] image in pipec.toml", code="PC306")
     profiles = dict(given.config.data.get("profiles", {}))
     wf = Lowering(doc, dag, initial, diags, given.for_compile, image, str(section.get("python", "python3")),
                   profiles, workflow_name(doc.file)).workflow()

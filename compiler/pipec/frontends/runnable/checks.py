@@ -40,7 +40,7 @@ def _graph(doc: Document, graph: Graph, diags: Diagnostics) -> None:
                 # runnable accepts it, but no function takes it as an argument and no shell exports it.
                 diags.warning(f"{_named(step)}: return name '{name}' is not a Python identifier, so no later "
                               "python task can take it as an argument and no shell task can export it",
-                              doc.locate(step.path + ("returns", n, "name")))
+                              doc.locate(step.path + ("returns", n, "name")), code="PC307")
         for key in ("next", "on_failure"):
             target = step.data.get(key)
             if target is None or step.type in TERMINALS:

@@ -196,7 +196,7 @@ class Lowering:
         if self.for_compile:
             self.diags.error(message, self.loc(path), hint)
         else:
-            self.diags.warning(message, self.loc(path), hint)
+            self.diags.warning(message, self.loc(path), hint, code="PC301")
 
     # -----------------------------------------------------------------------------------
     def workflow(self) -> ir.Workflow:
@@ -249,7 +249,7 @@ class Lowering:
             if name not in seen and step.type not in TERMINALS and (graph.path, name) not in self.warned:
                 self.warned.add((graph.path, name))
                 self.diags.warning(f"step '{step.internal}' is never reached from start_at '{graph.start_at}' and never "
-                                   "runs", self.doc.locate_key(step.path))
+                                   "runs", self.doc.locate_key(step.path), code="PC302")
         return [n for n in graph.steps if n in seen]
 
     def step(self, step: Step, pred: Pred, ctx: Context) -> tuple[Pred, Pred | None]:
@@ -503,7 +503,7 @@ class Lowering:
                         for g in gets)
         if gets and not pred.puts:
             self.diags.warning(f"step '{jid}' gets {', '.join(gets)} from the catalog, but no step before it puts "
-                               "files there", self.loc(step.path + ("catalog", "get")))
+                               "files there", self.loc(step.path + ("catalog", "get")), code="PC303")
         seq = self.next_seq()
         spec = {"kind": kind, "command": str(data.get("command", "")), "seq": seq, "name": step.name,
                 "returns": [{"name": n, "kind": k} for n, k in returns], "catalog": catalog,
@@ -569,11 +569,11 @@ class Lowering:
             return None
         if len(values) > 1:
             self.diags.warning(f"step '{step.internal}' overrides with {', '.join(values)}; pipec uses one profile for "
-                               f"every target: '{values[0]}'", self.loc(step.path + ("overrides",)))
+                               f"every target: '{values[0]}'", self.loc(step.path + ("overrides",)), code="PC304")
         if values[0] not in self.profiles:
             self.diags.warning(f"step '{step.internal}': override '{values[0]}' is not a profile of pipec.toml; the "
                                "step runs with the default resources", self.loc(step.path + ("overrides",)),
-                               f"add [profiles.{values[0]}] to pipec.toml (image, cpu, memory, gpus)")
+                               f"add [profiles.{values[0]}] to pipec.toml (image, cpu, memory, gpus)", code="PC305")
             return None
         return values[0]
 

@@ -55,7 +55,7 @@ def load(file: str | None, diags: Diagnostics, environ: Mapping[str, str] | None
             raise UsageError(f"--params {file}: {exc.strerror or exc}") from None
         doc: Document = load_bytes(raw, file, diags)
         if doc.data is None:
-            diags.warning("the parameters file is empty", doc.locate(()))
+            diags.warning("the parameters file is empty", doc.locate(()), code="PC308")
         elif not isinstance(doc.data, dict):
             diags.error("a parameters file is a mapping of parameter names to values", doc.locate(()),
                         "write one 'name: value' line per parameter, as for runnable's -p")

@@ -48,7 +48,7 @@ def _lint_unique(doc: Document, data: dict[str, Any], path: Path, key: str, owne
             first = doc.locate(path + (key, seen[name], "name"))
             diags.warning(
                 f"{owner}: {key[:-1]} '{name}' is defined twice (first at line {first.line}); the later one wins",
-                doc.locate(path + (key, i, "name")),
+                doc.locate(path + (key, i, "name")), code="PC108",
             )
         seen[name] = i
 
@@ -79,17 +79,17 @@ def lint_param(doc: Document, owner: str, p: dict[str, Any], path: Path, diags: 
     ptype = p.get("type", "string")
     if ptype == "flag":
         if "optional" in p:
-            diags.warning(f"{where}: 'optional' has no effect on flag parameters", doc.locate_key(path + ("optional",)))
+            diags.warning(f"{where}: 'optional' has no effect on flag parameters", doc.locate_key(path + ("optional",)), code="PC121")
         if "pass-as" in p and ("pass-true-as" in p or "pass-false-as" in p):
             diags.warning(
-                f"{where}: 'pass-as' has no effect with 'pass-true-as'/'pass-false-as'", doc.locate_key(path + ("pass-as",))
+                f"{where}: 'pass-as' has no effect with 'pass-true-as'/'pass-false-as'", doc.locate_key(path + ("pass-as",)), code="PC121"
             )
         if p.get("multiple") not in (None, "none"):
             diags.error(f"{where}: flag parameters cannot be 'multiple'", doc.locate_key(path + ("multiple",)))
     else:
         for key in ("pass-true-as", "pass-false-as"):
             if key in p:
-                diags.warning(f"{where}: '{key}' has no effect on non-flag parameters", doc.locate_key(path + (key,)))
+                diags.warning(f"{where}: '{key}' has no effect on non-flag parameters", doc.locate_key(path + (key,)), code="PC121")
     for key in ("pass-as", "pass-true-as", "pass-false-as"):
         template = p.get(key)
         if isinstance(template, str):
@@ -99,7 +99,7 @@ def lint_param(doc: Document, owner: str, p: dict[str, Any], path: Path, diags: 
     if "default" in p:
         problem = param_value_problem(p, p["default"])
         if problem:
-            diags.warning(f"{where}: default {problem}", doc.locate(path + ("default",)))
+            diags.warning(f"{where}: default {problem}", doc.locate(path + ("default",)), code="PC120")
 
 
 def param_value_problem(p: Mapping[str, Any], value: Any) -> str | None:
@@ -172,13 +172,13 @@ def lint_task(cfg: Config, task: Item, diags: Diagnostics) -> None:
     if data.get("parameter-sets") and ttype != "manual_search":
         diags.warning(
             f"task '{task.name}': parameter sets only make sense with manual search",
-            doc.locate_key(path + ("parameter-sets",)),
+            doc.locate_key(path + ("parameter-sets",)), code="PC122",
         )
     if ttype != "bayesian_tpe":
         for key in ("engine", "optimization-target-metric", "optimization-target-value"):
             if key in data:
                 diags.warning(
-                    f"task '{task.name}': '{key}' only makes sense for Bayesian TPE tasks", doc.locate_key(path + (key,))
+                    f"task '{task.name}': '{key}' only makes sense for Bayesian TPE tasks", doc.locate_key(path + (key,)), code="PC122"
                 )
     _lint_expression(doc, data, path, "stop-condition", f"task '{task.name}'", diags)
 
@@ -188,5 +188,5 @@ def lint_deployment(cfg: Config, dep: Item, diags: Diagnostics) -> None:
     if not isinstance(defaults, dict) or not defaults.get("target"):
         diags.warning(
             f"deployment '{dep.name}' has no defaults.target, which deployment auto-creation needs",
-            cfg.doc.locate(dep.path + ("name",)),
+            cfg.doc.locate(dep.path + ("name",)), code="PC123",
         )

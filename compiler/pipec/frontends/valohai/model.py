@@ -110,13 +110,13 @@ def collect(doc: Document, bad: set[int], diags: Diagnostics) -> Config:
         kind = next((k for k in KINDS if k in item), None)
         if kind is None:
             if not item:
-                diags.warning("empty item; pipec ignores it", doc.locate((index,)))
+                diags.warning("empty item; pipec ignores it", doc.locate((index,)), code="PC106")
                 continue
             keys = ", ".join(repr(k) for k in item)
             guess = did_you_mean_hint(next(iter(item), ""), KINDS) if item else None
             diags.warning(
                 f"unknown item {keys}; pipec ignores it", doc.locate_key((index, next(iter(item), ""))),
-                guess or f"items are one of: {', '.join(KINDS)}",
+                guess or f"items are one of: {', '.join(KINDS)}", code="PC107",
             )
             continue
         body = item[kind]
@@ -135,7 +135,7 @@ def collect(doc: Document, bad: set[int], diags: Diagnostics) -> Config:
             first = doc.locate(first_seen[key] + ("name",))
             diags.warning(
                 f"duplicate {kind} name '{name}' (first defined at line {first.line}); the later definition wins",
-                doc.locate(path + ("name",)),
+                doc.locate(path + ("name",)), code="PC108",
             )
         first_seen[key] = path
         target[name] = Item(kind, name, body, path)

@@ -79,7 +79,7 @@ def resolve_node(cfg: Config, pipeline: Item, index: int, data: dict[str, Any], 
             if opts.for_compile:
                 diags.error(message, doc.locate(path + ("commit",)), hint)
             else:
-                diags.warning(message + "; compiling it will fail", doc.locate(path + ("commit",)), hint)
+                diags.warning(message + "; compiling it will fail", doc.locate(path + ("commit",)), hint, code="PC114")
             return node
         where = path + ("step",) if node.blueprint is None else node.blueprint.path + ("step",)
         what = (
@@ -93,7 +93,7 @@ def resolve_node(cfg: Config, pipeline: Item, index: int, data: dict[str, Any], 
     if data.get("commit") is not None:
         diags.warning(
             f"node '{node.name}' names commit '{data['commit']}'; pipec uses the step '{step.name}' defined in this file",
-            doc.locate(path + ("commit",)),
+            doc.locate(path + ("commit",)), code="PC115",
         )
     override = data.get("override") or {}
     opath = path + ("override",)
@@ -179,7 +179,7 @@ def check_edges(cfg: Config, pipeline: Item, nodes: dict[str, Node], edges: list
         if sn == tn:
             if st == tt and sk == tk and kind is ir.DepKind.PARAMETER:
                 diags.warning(f"pipeline '{pname}': edge copies parameter '{sk}' of node '{sn}' onto itself; ignored",
-                              doc.locate(e.path))
+                              doc.locate(e.path), code="PC104")
             else:
                 diags.error(f"pipeline '{pname}': edge connects node '{sn}' to itself", doc.locate(e.path))
             continue
@@ -188,7 +188,7 @@ def check_edges(cfg: Config, pipeline: Item, nodes: dict[str, Node], edges: list
         key = (e.source, e.target)
         if key in seen:
             first = doc.locate(seen[key].path)
-            diags.warning(f"pipeline '{pname}': duplicate edge (first at line {first.line})", doc.locate(e.path))
+            diags.warning(f"pipeline '{pname}': duplicate edge (first at line {first.line})", doc.locate(e.path), code="PC105")
             continue
         seen[key] = e
         if tt == "parameter":
@@ -256,12 +256,12 @@ def _check_edge_ends(cfg: Config, pname: str, e: Edge, kind: ir.DepKind, source:
             # Harmless (the value reaches no command), like a pipeline parameter without targets.
             diags.warning(f"pipeline '{pname}': node '{tn}' declares no parameter '{tk}'; the value reaches no command",
                           doc.locate(e.target_path),
-                          did_you_mean_hint(tk, list(target.params)) or _listing("parameters", target.params))
+                          did_you_mean_hint(tk, list(target.params)) or _listing("parameters", target.params), code="PC101")
     if not source.remote and source.step is not None:
         if st == "parameter" and sk not in source.params:
             diags.warning(f"pipeline '{pname}': node '{sn}' declares no parameter '{sk}'; the edge passes no value",
                           doc.locate(e.source_path),
-                          did_you_mean_hint(sk, list(source.params)) or _listing("parameters", source.params))
+                          did_you_mean_hint(sk, list(source.params)) or _listing("parameters", source.params), code="PC102")
         if st == "input" and not any(fnmatch.fnmatchcase(name, sk) for name in source.inputs):
             diags.error(f"pipeline '{pname}': no input of node '{sn}' matches '{sk}'", doc.locate(e.source_path),
                         did_you_mean_hint(sk, list(source.inputs)) or _listing("inputs", source.inputs))
@@ -271,7 +271,7 @@ def _check_edge_ends(cfg: Config, pname: str, e: Edge, kind: ir.DepKind, source:
             if declared and not any(fnmatch.fnmatchcase(name, sk) or name.startswith(sk.split("*")[0]) for name in declared):
                 diags.warning(
                     f"pipeline '{pname}': '{sk}' matches none of the outputs node '{sn}' declares ({', '.join(declared)})",
-                    doc.locate(e.source_path), "the glob is matched against the files the step writes to its outputs directory",
+                    doc.locate(e.source_path), "the glob is matched against the files the step writes to its outputs directory", code="PC103",
                 )
     return ok
 
@@ -291,12 +291,12 @@ def lint_actions(doc: Document, node: Node, diags: Diagnostics) -> None:
         unknown = [w for w in whens if w not in WELL_KNOWN_WHEN]
         if unknown:
             diags.warning(f"node '{node.name}': 'when' value {', '.join(unknown)} is not well-known; the action might never run",
-                          doc.locate(apath + ("when",)), did_you_mean_hint(unknown[0], WELL_KNOWN_WHEN))
+                          doc.locate(apath + ("when",)), did_you_mean_hint(unknown[0], WELL_KNOWN_WHEN), code="PC116")
         thens = [str(t) for t in listify(action.get("then"))]
         unknown = [t for t in thens if t not in WELL_KNOWN_THEN]
         if unknown:
             diags.warning(f"node '{node.name}': 'then' value {', '.join(unknown)} is not well-known; the action might do nothing",
-                          doc.locate(apath + ("then",)), did_you_mean_hint(unknown[0], WELL_KNOWN_THEN))
+                          doc.locate(apath + ("then",)), did_you_mean_hint(unknown[0], WELL_KNOWN_THEN), code="PC117")
         for j, cond in enumerate(listify(action.get("if"))):
             cpath = apath + ("if",) + ((j,) if isinstance(action.get("if"), list) else ())
             try:
@@ -305,7 +305,7 @@ def lint_actions(doc: Document, node: Node, diags: Diagnostics) -> None:
                 diags.error(f"node '{node.name}': action condition is not a valid expression: {exc.message}",
                             doc.locate(cpath), exc.hint)
         diags.warning(f"node '{node.name}': node actions run on the Valohai platform only; pipec ignores this one",
-                      doc.locate_key(apath))
+                      doc.locate_key(apath), code="PC118")
 
 
 def pipeline_params(cfg: Config, pipeline: Item, nodes: dict[str, Node], diags: Diagnostics) -> list[tuple[dict[str, Any], Path, list[tuple[str, str]]]]:
@@ -318,7 +318,7 @@ def pipeline_params(cfg: Config, pipeline: Item, nodes: dict[str, Node], diags: 
         raw = listify(p.get(key))
         if not raw:
             diags.warning(f"pipeline '{pname}' parameter '{p['name']}' has no targets; it sets nothing",
-                          doc.locate(path + ("name",)), "add targets: [node.parameter.name]")
+                          doc.locate(path + ("name",)), "add targets: [node.parameter.name]", code="PC119")
         targets: list[tuple[str, str]] = []
         for j, t in enumerate(raw):
             tpath = path + (key,) + ((j,) if isinstance(p.get(key), list) else ())
@@ -351,7 +351,7 @@ def pipeline_params(cfg: Config, pipeline: Item, nodes: dict[str, Node], diags: 
                 problem = param_value_problem(node.params[pkey], p["default"])
                 if problem:
                     diags.warning(f"pipeline '{pname}' parameter '{p['name']}': default {problem}",
-                                  doc.locate(path + ("default",)))
+                                  doc.locate(path + ("default",)), code="PC120")
             targets.append((node_name, pkey))
         out.append((p, path, targets))
     return out

@@ -46,7 +46,7 @@ def blueprint_sweep(cfg: Config, node: Node, diags: Diagnostics) -> ir.Sweep | N
     if ttype == "bayesian_tpe":
         diags.warning(
             f"task '{bp.name}': Bayesian optimisation needs a live optimiser; pipec compiles it as a seeded random search",
-            doc.locate(path + ("type",)), "set type: random_search to make this explicit",
+            doc.locate(path + ("type",)), "set type: random_search to make this explicit", code="PC112",
         )
     try:
         sets = [dict(r) for r in data.get("parameter-sets") or [] if r]
@@ -85,7 +85,7 @@ def blueprint_sweep(cfg: Config, node: Node, diags: Diagnostics) -> ir.Sweep | N
             seed = _seed(data)
             if ttype == "grid_search" and rand:
                 diags.warning(f"task '{bp.name}': 'random' style in a grid search; pipec samples {count} executions",
-                              doc.locate(path + ("type",)) if "type" in data else loc)
+                              doc.locate(path + ("type",)) if "type" in data else loc, code="PC113")
             fixed = [a for a in axes if len(a.values) == 1]
             varying = [a for a in axes if len(a.values) > 1]
             if varying and not rand:
