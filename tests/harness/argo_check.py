@@ -1427,8 +1427,8 @@ class _Linter:
         volumes.update((_s(_d(c.get("metadata")).get("name")), c) for _, c in _named(self.wfspec.get("volumeClaimTemplates")))
         volumes.update((_s(v.get("name")), v) for _, v in _named(raw.get("volumes")))
         for i, v in _named(raw.get("volumes")):
-            secret = _d(v.get("secret"))
-            self._secret_name(f"{p}.volumes[{i}].secret.secretName", secret.get("secretName"))
+            if "secret" in v:  # other volume kinds (persistentVolumeClaim, ...) name no Secret
+                self._secret_name(f"{p}.volumes[{i}].secret.secretName", _d(v.get("secret")).get("secretName"))
         containers = [(f"{p}.{t.type}", _d(raw.get(t.type)))] if t.type in ("container", "script") else []
         containers += [(f"{p}.containerSet.containers[{i}]", c)
                        for i, c in _named(_d(raw.get("containerSet")).get("containers"))]

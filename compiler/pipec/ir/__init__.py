@@ -41,6 +41,7 @@ from pipec.ir.workflow import (
     Dependency,
     DepKind,
     Deployment,
+    Endpoint,
     EnvVar,
     ExitCodes,
     File,
@@ -60,7 +61,7 @@ from pipec.ir.workflow import (
 
 __all__ = [
     "AREAS", "DEFAULT_LAYOUT", "RUNTIME_DEP_KINDS", "ArgSpec", "Args", "Axis", "Command", "CommandKind",
-    "Condition", "DepKind", "Dependency", "Deployment", "EnvVar", "ExitCodes", "File", "Group", "Host", "Input", "Job", "JobKind",
+    "Condition", "DepKind", "Dependency", "Deployment", "Endpoint", "EnvVar", "ExitCodes", "File", "Group", "Host", "Input", "Job", "JobKind",
     "Late", "Layout", "OnError", "Param", "ParamValue", "Part", "Path", "PipelineParam", "Quoting", "RandomAxis",
     "Resources", "RunId", "RuntimeFanout", "Secret", "Sweep", "SweepKind", "SweepRuleError", "Text", "Trigger",
     "Upload", "Value", "Word", "Workflow",

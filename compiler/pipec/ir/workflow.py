@@ -180,6 +180,25 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A server a deployment runs: an image whose shell command serves HTTP on `port`, the
+    resources it asks for, and files put in place (relative to its working directory) before
+    the command starts. A target that runs servers itself reads this; the others hand the
+    deployment to the site's deploy command."""
+
+    name: str
+    image: str
+    command: str  # shell source, run by `sh -c` in the image's working directory
+    port: int = 8000
+    resources: Resources = field(default_factory=Resources)  # storage_mb: the ephemeral storage it requests
+    storage_limit_mb: int | None = None  # the ephemeral storage it may use at most
+    files: tuple[tuple[str, str], ...] = ()  # (file name, path relative to the working directory)
+    node_selector: tuple[tuple[str, str], ...] = ()  # node label -> value
+    tolerations: tuple[tuple[tuple[str, str], ...], ...] = ()  # each a Kubernetes toleration's (field, value)s
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class Deployment:
     """What a deployment job deploys: a named deployment of endpoints and their files."""
 
@@ -187,6 +206,7 @@ class Deployment:
     endpoints: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     files: tuple[tuple[str, str], ...] = ()  # (endpoint.file, path inside the endpoint)
+    servers: tuple[Endpoint, ...] = ()  # the endpoints the dialect defines, as servers (by name, no repeats)
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def test_config_errors_are_located(write, tmp_path):
     result = load_workflows(Request(file=write(TASK_STEP_ONLY)))
     [d] = result.diagnostics
     assert d.location.file.endswith("pipec.toml") and d.location.line == 3
-    assert "sweeps.train.epochs" in d.message
+    assert 'sweeps."train.epochs"' in d.message
 
 
 def test_metadata_edge_into_task_node_fans_out_at_run_time(write):
@@ -347,7 +347,11 @@ def test_deployment_node(write):
 """)
     deploy = wf.job("deploy")
     assert deploy.kind is ir.JobKind.DEPLOYMENT
-    assert deploy.deployment == ir.Deployment("prod", ("predict",), ("staging",), (("predict.model", "model.pb"),))
+    [server] = deploy.deployment.servers  # the endpoint as a server (what Argo deploys without [deploy] command)
+    assert deploy.deployment == ir.Deployment("prod", ("predict",), ("staging",), (("predict.model", "model.pb"),),
+                                              (server,))
+    assert (server.name, server.image, server.command, server.port, server.files) == (
+        "predict", "python:3.12", "python serve.py", 8000, (("model", "model.pb"),))
     assert wf.dependencies[0].kind is ir.DepKind.DEPLOY_FILE
 
 

@@ -8,7 +8,8 @@
     group-<group>       DAG of a group of several jobs: its headless Service, then every
                         member at once, non-leads as daemons (host names: DNS; groups.py)
     pipec-group-service resource template creating a group's Service
-    deploy-<job>        resource template applying [deploy] manifest
+    deploy-<job>        resource template applying [deploy] manifest, or without one a DAG
+                        deploying the endpoints: claims, stage pod, objects (deploy.py)
 
 Each pod runs one execution under the runtime contract (pipec-runtime.sh, shipped once in the
 workflow annotation `pipec-runtime` and read through `{{workflow.annotations.pipec-runtime}}`):
@@ -37,8 +38,9 @@ that reschedule a job are a `retryStrategy` expression (retries.py).
 The package holds one small module per concept: names (text and names Argo accepts),
 resources, artifacts, templates (container templates per job shape), tasks (DAG tasks and
 the stop hook), groups (groups of several jobs), secrets (credentials from Kubernetes
-Secrets), retries (retry strategies), manifest (the document and its header) and compiler
-(jobs to tasks).
+Secrets), retries (retry strategies), settings (the operator's [argo] settings: security
+contexts, image pull secrets, default resources, the Argo version), manifest (the document and
+its header) and compiler (jobs to tasks).
 """
 
 from pipec.backends.argo.compiler import TARGET, compile_workflows

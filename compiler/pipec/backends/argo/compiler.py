@@ -15,9 +15,10 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.argo import groups
+from pipec.backends.argo import groups, settings
 from pipec.backends.argo.artifacts import native_kind
-from pipec.backends.argo.manifest import document
+from pipec.backends.argo.deploy import deploy_tasks
+from pipec.backends.argo.manifest import MAX_OBJECT_BYTES, document
 from pipec.backends.argo.names import PARAM_NAME, RESOURCE_NAME, argo_text
 from pipec.backends.argo.resources import resources
 from pipec.backends.argo.retries import retry_plan
@@ -44,6 +45,9 @@ MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence
 # include/uapi/linux/binfmts.h); a pod whose variable is longer fails to start its container.
 MAX_ENV_BYTES = 32 * 4096
 POD_DIR = "/pipec"  # pipec's own volume in every pod
+# The fewest bytes one execution of a loop adds to the manifest (a withItems item or a group's
+# task): a loop past max_object_bytes / this is refused before any row is rendered.
+MIN_EXECUTION_BYTES = 40
 
 
 TARGET = Target("argo", "Argo", frozenset({SCHEDULE_TIME_ZONES, DEPLOY_MANIFESTS}) | GROUP_FEATURES | TASK_FEATURES,
@@ -154,8 +158,10 @@ class Compiler(JobRenderer):
             # The whole group is one task, made where its first member comes.
             return self.multi_group_tasks(group) if job.id == group.members[0] else []
         if job.kind is ir.JobKind.DEPLOYMENT and not job.command.lines:
-            # The deployments pass left it to [deploy] manifest (a deploy command would be its command).
-            return self.resource_deploy(job, str(self.config.data.get("deploy", {}).get("manifest")))
+            # The deployments pass left it to [deploy] manifest (a deploy command would be its command),
+            # or, without one, to Argo itself (deploy.py).
+            manifest = self.config.data.get("deploy", {}).get("manifest")
+            return self.resource_deploy(job, str(manifest)) if manifest else deploy_tasks(self, job)
         if job.kind is ir.JobKind.STUB:
             # A stub only orders its neighbours: a node that ends at once, no pod.
             if "stub" not in self.template_names:
@@ -210,11 +216,11 @@ class Compiler(JobRenderer):
                 out.append((f"file {f.path} would be written into {POD_DIR}, the volume pipec's runtime keeps in "
                             "every pod", f))
         layout = self.wf.layout
-        reserved = (POD_DIR, *([layout.root] if layout.root else [layout.path(a) for a in ir.AREAS]),
-                    *(f.path for f in job.files))
+        volumes = (POD_DIR, *([layout.root] if layout.root else [layout.path(a) for a in ir.AREAS]))
+        reserved = (*volumes, *(f.path for f in job.files))
         for secret in job.secrets:
             out += [(problem, secret) for problem in secret_problems(secret, self.secret_name(secret.name), reserved)]
-        return out
+        return out + settings.read_only_problems(job, volumes, self.argo)
 
     def job_setup(self, job: ir.Job, hosts: dict[str, str] | None = None) -> list[str]:
         """Runtime lines preparing what the job's pod runs besides staging its inputs: its files,
@@ -253,6 +259,7 @@ class Compiler(JobRenderer):
 
     def base_shape(self, job: ir.Job, sweep_vars: int) -> Shape:
         requests, limits, node_selector, tolerations = resources(job, self.profile(job))
+        requests, limits = settings.default_resources(requests, limits, self.argo)
         params = tuple(sorted({(k, self.param_names[k]) for _, k in self.job_overrides(job.id)}))
         values = len(self.job_runtime(job.id))
         retries, expression = retry_plan(job)
@@ -336,10 +343,15 @@ class Compiler(JobRenderer):
             columns = self.sweep_columns(job, sweep, len(self.wf.params) + len(self.runtime))
             if columns is None:  # some value needs compile-time rendering: one row per item
                 items = []
+                used = sweep.size * MIN_EXECUTION_BYTES
                 for i, row in enumerate(sweep.iter_rows()):
+                    if self.too_large(job, used, "with its own command (a swept value the pod cannot be given as "
+                                      "text: mixed types, a flag, or a pass-as format)"):
+                        return []
                     values = self.values(job, row, mapping)
                     items.append({"i": str(i), "command": argo_text(self.script_text(job, values, True)),
                                   "parameters": argo_text(self.parameters_json(job, values))})
+                    used += len(items[-1]["command"]) + len(items[-1]["parameters"])
                 args["command"], args["parameters"] = "{{item.command}}", "{{item.parameters}}"
                 task.with_items = items
                 setup += fills
@@ -408,7 +420,8 @@ class Compiler(JobRenderer):
 
     def meta_ref(self, v: RuntimeValue) -> tuple[str | None, int]:
         src = self.wf.job(v.dep.source)
-        if src.kind is ir.JobKind.DEPLOYMENT and not src.command.lines:
+        manifest = self.config.data.get("deploy", {}).get("manifest")
+        if src.kind is ir.JobKind.DEPLOYMENT and not src.command.lines and manifest:
             self.diags.error(f"'{self.wf.job(v.dep.target).name}' reads {v.dep.source_key} of deployment "
                              f"'{src.name}', which [deploy] manifest applies without printing anything",
                              self.loc(v.dep), "use [deploy] command, which prints the deployment facts as JSON")
@@ -457,7 +470,24 @@ class Compiler(JobRenderer):
         outer.args = outer.args or None
         return outer
 
+    def too_large(self, job: ir.Job, used: int, what: str) -> bool:
+        """Whether the executions of a loop already take more of the manifest than Kubernetes
+        stores in one object (reported), so that a huge sweep is refused before it is rendered."""
+        limit = int(self.argo.get("max_object_bytes", MAX_OBJECT_BYTES))
+        if used <= limit:
+            return False
+        size = job.sweep.size if job.sweep is not None else 1
+        self.diags.error(f"'{job.name}' runs {size:,} executions, each written into the manifest {what}: more than "
+                         f"{limit:,} bytes, and Kubernetes stores at most {limit:,} bytes in one object",
+                         self.loc(job.sweep or job),
+                         "split the sweep; or give each swept parameter values of one type and a plain pass-as, so "
+                         "each pod computes its own (withSequence)" if job.group is None else "split the group")
+        return True
+
     def group_tasks(self, job: ir.Job) -> list[Task]:
+        size = job.sweep.size if job.sweep is not None else 1
+        if self.too_large(job, size * MIN_EXECUTION_BYTES, "as a task of the group's DAG"):
+            return []
         rows = list(job.sweep.iter_rows()) if job.sweep is not None else [{}]
         args, setup = self.common_args(job)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
@@ -601,6 +631,10 @@ class Compiler(JobRenderer):
         if self.diags.error_count() > errors:
             return None
         main = m.Template(name="main", dag=m.DAGTemplate(tasks=tasks, fail_fast=None if self.fail_fast else False))
+        patch = settings.helper_patch(self.argo)
+        for template in self.templates:  # pipec's helper pods: small requests ([argo.default_resources])
+            if template.resource is not None and template.pod_spec_patch is None:
+                template.pod_spec_patch = patch
         ref = self.argo.get("artifact_repository_ref")
         ttl = self.argo.get("ttl_seconds")
         spec = m.WorkflowSpec(
@@ -608,7 +642,10 @@ class Compiler(JobRenderer):
             arguments=m.Arguments(parameters=params) if params else None,
             templates=[main, *self.templates],
             volumes=[m.Volume(name="pipec", empty_dir=m.EmptyDirVolumeSource()),
-                     m.Volume(name="pipec-execution", empty_dir=m.EmptyDirVolumeSource())],
+                     m.Volume(name="pipec-execution", empty_dir=m.EmptyDirVolumeSource()),
+                     *settings.tmp_volume(self.argo)[0]],
+            security_context=settings.pod_security_context(self.argo),
+            image_pull_secrets=settings.image_pull_secrets(self.argo),
             service_account_name=self.argo.get("service_account"),
             parallelism=self.argo.get("parallelism"),
             pod_gc=m.PodGC(strategy=self.argo["pod_gc"]) if self.argo.get("pod_gc") else None,
@@ -661,6 +698,8 @@ def compile_workflows(workflows: list[ir.Workflow], config: Config, diags: Diagn
                       ) -> dict[str, tuple[str, bool]]:
     """One manifest per pipeline, keyed `<id>.yaml` (the driver refused colliding ids)."""
     files: dict[str, tuple[str, bool]] = {}
+    if not settings.check(config, diags):
+        return files
     for wf in workflows:
         path = f"{safe_id(wf.name)}.yaml"
         text = Compiler(wf, config, diags, kind).compile()

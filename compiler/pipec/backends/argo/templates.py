@@ -15,6 +15,7 @@ from pipec.backends.argo.artifacts import key_artifact, url_artifact
 from pipec.backends.argo.names import MISSING
 from pipec.backends.argo.retries import retry_strategy
 from pipec.backends.argo.secrets import Credentials, env_vars, volumes
+from pipec.backends.argo.settings import container_security_context, tmp_volume
 from pipec.backends.command import RUN_ID
 from pipec.backends.common import JobRenderer
 
@@ -161,8 +162,10 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
         if requests or limits else None,
         volume_mounts=[m.VolumeMount(name="pipec", mount_path="/pipec"),
-                       m.VolumeMount(name="pipec-execution", mount_path=mount), *area_mounts, *secret_mounts],
+                       m.VolumeMount(name="pipec-execution", mount_path=mount), *area_mounts, *tmp_volume(argo)[1],
+                       *secret_mounts],
         image_pull_policy=argo.get("image_pull_policy"),
+        security_context=container_security_context(argo),
         readiness_probe=m.Probe(exec=m.ExecAction(command=["sh", "-c", READY_PROBE]), period_seconds=1)
         if shape.probe else None,
     )

@@ -13,6 +13,7 @@ from pipec.frontends import UsageError
 from pipec.frontends.valohai.checks import task_type
 from pipec.frontends.valohai.command import VALOHAI_LAYOUT, ir_param
 from pipec.frontends.valohai.command import command as build_command
+from pipec.frontends.valohai.endpoints import server
 from pipec.frontends.valohai.model import (
     DEFAULT_RETRIES,
     DIALECT,
@@ -66,13 +67,19 @@ def _job(cfg: Config, node: Node, fed_inputs: set[str], diags: Diagnostics) -> i
     if node.type == "deployment":
         endpoints = tuple(node.data.get("endpoints") or ())
         files = []
+        servers: dict[str, ir.Endpoint] = {}
         for ep_name in endpoints:
             ep = cfg.endpoints.get(ep_name)
             for f in (ep.data.get("files") or []) if ep else []:
                 files.append((f"{ep_name}.{f['name']}", f["path"]))
+            if ep is not None and ep_name not in servers:
+                found = server(cfg, ep, _resources(ep.data, None), diags)
+                if found is not None:
+                    servers[ep_name] = found
+        deployment = ir.Deployment(node.data["deployment"], endpoints, tuple(node.data.get("aliases") or ()),
+                                   tuple(files), tuple(servers.values()))
         return ir.Job(
-            id=node.name, name=node.name, kind=ir.JobKind.DEPLOYMENT, on_error=on_error,
-            deployment=ir.Deployment(node.data["deployment"], endpoints, tuple(node.data.get("aliases") or ()), tuple(files)),
+            id=node.name, name=node.name, kind=ir.JobKind.DEPLOYMENT, on_error=on_error, deployment=deployment,
             location=loc,
         )
     assert node.step is not None
@@ -137,7 +144,7 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
         nodes[nd["name"]] = resolve_node(cfg, pipeline, i, nd, opts, diags)
         if "." in nd["name"]:
             diags.warning(f"pipeline '{pname}': node name '{nd['name']}' contains '.', so no edge can address it",
-                          doc.locate(pipeline.path + ("nodes", i, "name")), "edges split sockets at the first two dots")
+                          doc.locate(pipeline.path + ("nodes", i, "name")), "edges split sockets at the first two dots", code="PC109")
     for node in nodes.values():
         lint_actions(doc, node, diags)
     edges = check_edges(cfg, pipeline, nodes, parse_edges(cfg, pipeline, diags), diags)
@@ -182,7 +189,7 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
                 f"task node '{node.name}' has no parameter grid, so it runs one execution",
                 doc.locate(node.path + ("type",)),
                 f"reference a task blueprint with 'task:', or pass --sweep {node.name}.PARAM=v1,v2 "
-                "(or a [sweeps] table in pipec.toml)",
+                "(or a [sweeps] table in pipec.toml)", code="PC110",
             )
     if diags.has_errors:
         return None
@@ -233,7 +240,7 @@ def pipeline_workflow(cfg: Config, pipeline: Item, opts: Options, diags: Diagnos
                 continue
             if job.sweep is not None and pkey in job.sweep.names:
                 diags.warning(f"pipeline parameter '{p['name']}': node '{node_name}' sweeps '{pkey}', so the sweep decides it",
-                              doc.locate(path + ("name",)))
+                              doc.locate(path + ("name",)), code="PC111")
             jobs[node_name] = _set_param(job, pkey, value)
         params.append(ir.PipelineParam(p["name"], value, tuple(targets), p.get("description"), doc.locate(path + ("name",))))
     if diags.has_errors:
