@@ -200,6 +200,11 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dic
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+def load_yaml(text: str) -> Any:
+    """A workflow's YAML as GitHub reads it (`on:` is a key, not True)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 # ----------------------------------------------------------------------------- expressions
 _TOKEN_RE = re.compile(r"""
     (?P<ws>\s+)

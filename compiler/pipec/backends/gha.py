@@ -33,6 +33,12 @@ upstream's step asks; an empty part is the one row "none", whose steps are skipp
 longer than max_fanout (PIPEC_MAX_FANOUT) fails the upstream job. P = 1 is one matrix job over
 meta-<n>-items, as before (a list over 256 then fails the fan-out job at GitHub's matrix limit).
 
+For the people reading the workflow: `on:` is written plain and an event without settings as
+`{}` (workflow_text); a matrix job is named by its row's parameters (row_labels; its command
+stays in the row), a fan-out job by its item's index; only jobs that cancel the run get
+`actions: write`, commented. A static sweep is a row per execution in the file, so one too
+large for it is refused from its size alone, before a row is built (sweeps_fit).
+
 What a task carries besides its command (OSMO) is runtime lines and step variables (common.py
 JobRenderer builds the lines, core.sh runs them). The run's id (`{{workflow_id}}`) is
 PIPEC_RUN_ID, `<pipeline>-${{ github.run_id }}`: the same for every job of a run, re-runs of
@@ -65,7 +71,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
-from pipec import ir
+from pipec import __version__, ir
 from pipec.backends import analysis
 from pipec.backends.command import RUN_ID as RUN_ID_VAR
 from pipec.backends.command import RenderError, render
@@ -97,6 +103,17 @@ DEFAULT_MAX_FANOUT = 1024
 MAX_INPUTS = 25  # workflow_dispatch inputs (raised from 10 in 2025)
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
+# Every execution of a sweep is written into the workflow file: a matrix row (`- i: N`, its
+# command and its parameters, each on a line indented under the job's strategy: 64 bytes with
+# an empty command and `{}`) or, in a group, two variables of its step (PIPEC_COMMAND_<r> and
+# PIPEC_PARAMETERS_<r>: 61 bytes). So more executions than this never fit in one file, and
+# such a pipeline is refused from its sweeps' sizes alone, before a row is built.
+MIN_EXECUTION_BYTES = 56
+MAX_EXECUTIONS = MAX_FILE_BYTES // MIN_EXECUTION_BYTES
+# A matrix job's `name:` shows its row's parameters (GitHub would otherwise append every matrix
+# value, whole commands included): each value and the whole label are cut to these lengths.
+MAX_LABEL_VALUE = 24
+MAX_LABEL = 64
 # Linux refuses to start a process with an environment string ("NAME=value" and its NUL) over
 # MAX_ARG_STRLEN, 32 pages (include/uapi/linux/binfmts.h): the step would fail to start.
 MAX_ENV_BYTES = 32 * 4096
@@ -115,6 +132,10 @@ DEFAULT_PINS = {
 CANCEL_SCRIPT = ("await github.rest.actions.cancelWorkflowRun("
                  "{owner: context.repo.owner, repo: context.repo.repo, run_id: context.runId});")
 POD = "${{ runner.temp }}/pipec"
+# A job whose failure stops the run cancels it through the API; no other job gets more than the
+# workflow's `contents: read`. The comment says why (zizmor's undocumented-permissions).
+STOPPER_PERMISSIONS = {"contents": "read", "actions": "write"}
+STOPPER_WHY = "cancels the run when this job fails (on-error: stop-all)"
 LOCALHOST = "127.0.0.1"  # a group member's host name when members are processes on the runner
 RUN = '. "$GITHUB_WORKSPACE/' + RUNTIME_PATH + '" && pipec_pod'
 
@@ -537,9 +558,11 @@ class _Compiler(JobRenderer):
                 env["PIPEC_COMMAND"] = self.command_text(job, values, moved)
                 env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
             else:
-                for i, row in enumerate(sweep.iter_rows()):
+                swept = list(sweep.iter_rows())
+                for i, (row, label) in enumerate(zip(swept, row_labels(swept, [p.name for p in job.params]))):
                     values = self.values(job, row, mapping)
-                    rows.append({"i": i, "command": gha_text(self.command_text(job, values, moved)),
+                    rows.append({"i": i, "label": gha_text(label),
+                                 "command": gha_text(self.command_text(job, values, moved)),
                                  "parameters": gha_text(self.parameters_json(job, values))})
                 env["PIPEC_COMMAND"] = "${{ matrix.command }}"
                 env["PIPEC_PARAMETERS"] = "${{ matrix.parameters }}"
@@ -574,9 +597,9 @@ class _Compiler(JobRenderer):
             if not _pinned(job.image):
                 self.diags.warning(f"image '{job.image}' of '{job.name}' names no tag or digest, so every run may get "
                                    "a different image (zizmor reports it as unpinned-images)", self.loc(job),
-                                   "pin a version tag (python:3.12) or a digest (python@sha256:...)")
+                                   "pin a version tag (python:3.12) or a digest (python@sha256:...)", code="PC508")
         if job.on_error in (ir.OnError.STOP_ALL, ir.OnError.RETRY):
-            base["permissions"] = {"contents": "read", "actions": "write"}
+            base["permissions"] = dict(STOPPER_PERMISSIONS)
         if job.kind is ir.JobKind.DEPLOYMENT and job.deployment is not None:
             base["environment"] = gha_text(job.deployment.name)
         if job.timeout_seconds:
@@ -607,7 +630,9 @@ class _Compiler(JobRenderer):
                                         "matrix": {"include": chunk}}
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
-            self.jobs[gh] = {**base, "strategy": strategy, "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+            # The row's parameters name the job on GitHub's pages; its command stays in the row.
+            self.jobs[gh] = {**base, "name": f"{base['name']} (${{{{ matrix.label }}}})", "strategy": strategy,
+                             "steps": self.job_steps(job, env, "${{ matrix.i }}")}
         self.parts[job.id] = ids
 
     def meta_outputs(self, job: ir.Job, keys: list[str], env: dict[str, str]) -> dict[str, str]:
@@ -655,7 +680,9 @@ class _Compiler(JobRenderer):
                 strategy["max-parallel"] = sweep.max_parallel
             steps = [{**s, "if": _both("matrix.i != 'none'", s.get("if"))}
                      for s in self.job_steps(job, env, "${{ matrix.i }}")]
-            self.jobs[gh] = {**base, "strategy": strategy, "steps": steps}
+            # The item's index names the job (its text may be of any length; an expression cannot cut it).
+            self.jobs[gh] = {**base, "name": f"{base['name']} (item ${{{{ matrix.i }}}})", "strategy": strategy,
+                             "steps": steps}
         self.parts[job.id] = ids
 
     # ---------------------------------------------------------------------------------------
@@ -790,7 +817,7 @@ class _Compiler(JobRenderer):
             return asked[0]
         union = list(dict.fromkeys(str(x) for labels in asked for x in _listed(labels)))
         self.diags.warning(f"group '{group.name}' runs on one runner, which needs every label its members ask for: "
-                           f"{', '.join(union)}", self.loc(group))
+                           f"{', '.join(union)}", self.loc(group), code="PC509")
         return union
 
     def team_base(self, group: ir.Group, members: list[ir.Job]) -> dict[str, Any]:
@@ -805,7 +832,7 @@ class _Compiler(JobRenderer):
             base["if"] = cond
         base["runs-on"] = self.team_runs_on(group, members)
         if self.team_stops_run(group, members):
-            base["permissions"] = {"contents": "read", "actions": "write"}
+            base["permissions"] = dict(STOPPER_PERMISSIONS)
         limits = [job.timeout_seconds for job in members]
         if all(limits):
             base["timeout-minutes"] = max(1, math.ceil(max(limits) / 60))  # type: ignore[type-var]
@@ -838,17 +865,51 @@ class _Compiler(JobRenderer):
         return steps
 
     # ---------------------------------------------------------------------------------------
+    def sweeps_fit(self) -> bool:
+        """Whether the sweeps' executions can all be written into one workflow file, decided from
+        their sizes alone (MIN_EXECUTION_BYTES each), before any row is built: a grid of millions
+        would otherwise be rendered row by row only to be refused for its size (reported)."""
+        swept = [job for job in self.wf.jobs if job.sweep is not None and job.sweep.fanout is None
+                 and job.sweep.size > 1]
+        too_big = [job for job in swept if job.executions > MAX_EXECUTIONS]
+        for job in too_big:
+            assert job.sweep is not None
+            parts = math.ceil(job.executions / MAX_MATRIX)
+            self.diags.error(
+                f"'{job.name}' runs {job.executions:,} executions ({_sweep_shape(job.sweep)}); on GitHub Actions "
+                f"each is a matrix row written into the workflow file (at most {MAX_MATRIX} jobs per matrix: "
+                f"{parts:,} matrix jobs here), and GitHub starts no run of a workflow file over {MAX_FILE_BYTES:,} "
+                f"bytes, which holds at most {MAX_EXECUTIONS:,} executions", self.loc(job),
+                f"sweep fewer values (at most {MAX_EXECUTIONS:,} executions in all of the pipeline's sweeps), "
+                "or compile this pipeline for another target")
+        total = sum(job.executions for job in swept)
+        if not too_big and total > MAX_EXECUTIONS:
+            listed = ", ".join(f"'{job.name}' {job.executions:,}" for job in swept)
+            self.diags.error(
+                f"the sweeps of '{self.wf.name}' run {total:,} executions ({listed}); on GitHub Actions each is a "
+                f"matrix row written into the workflow file, and GitHub starts no run of a workflow file over "
+                f"{MAX_FILE_BYTES:,} bytes, which holds at most {MAX_EXECUTIONS:,} executions",
+                self.loc(max(swept, key=lambda job: job.executions)),
+                "sweep fewer values, move some sweeps to a pipeline of their own (a workflow file each), "
+                "or compile this pipeline for another target")
+            return False
+        return not too_big
+
     def compile(self) -> dict[str, tuple[str, bool]] | None:
+        fits = self.sweeps_fit()
         self.dispatch_inputs()
+        if not fits:
+            return None
         errors = self.diags.error_count()
         for job in self.wf.jobs:
             self.job(job)
         if self.diags.error_count() > errors:
             return None
-        on: dict[str, Any] = {"workflow_dispatch": {"inputs": self.inputs} if self.inputs else None}
+        # `{}`, not null, for an event with no settings: readers see it was meant.
+        on: dict[str, Any] = {"workflow_dispatch": {"inputs": self.inputs} if self.inputs else {}}
         for event in ("push", "pull_request"):
             if event in self.gha:
-                on[event] = {k: [gha_text(str(x)) for x in v] for k, v in dict(self.gha[event]).items()} or None
+                on[event] = {k: [gha_text(str(x)) for x in v] for k, v in dict(self.gha[event]).items()}
         for trigger in self.wf.triggers:
             if _too_often(trigger.cron):
                 self.diags.error(f"schedule {trigger.cron!r} of '{self.wf.name}' runs more often than every 5 "
@@ -871,15 +932,21 @@ class _Compiler(JobRenderer):
             **({"env": shipped} if shipped else {}),
             "jobs": self.jobs,
         }
-        header = (f"# Generated by pipec from {_comment(self.wf.source_file)}, pipeline {_comment(self.wf.name)}.\n"
+        header = (f"# Generated by pipec {__version__} from {_comment(self.wf.source_file)}, "
+                  f"pipeline {_comment(self.wf.name)}.\n"
                   f"# Commit this file with {RUNTIME_PATH}; run it from the Actions tab or on its schedule.\n")
-        text = header + _pin_comments(dump(doc), self.uses, self.comments)
+        text = header + _pin_comments(workflow_text(doc), self.uses, self.comments)
         if len(text.encode("utf-8")) > MAX_FILE_BYTES:
             split = self.fanout_parts > 1 and any(j.sweep is not None and j.sweep.fanout for j in self.wf.jobs)
+            hints = [f"each run-time fan-out is {self.fanout_parts} copies of its job ([gha] max_fanout): "
+                     "a lower max_fanout makes it smaller"] if split else []
+            swept = [j for j in self.wf.jobs if j.sweep is not None and j.sweep.fanout is None and j.executions > 1]
+            if swept:
+                hints.append("each execution of a sweep is a matrix row ("
+                             + ", ".join(f"'{j.name}' {j.executions:,}" for j in swept) + "): sweep fewer values")
             self.diags.error(f"the workflow for '{self.wf.name}' is {len(text.encode('utf-8')):,} bytes; GitHub "
                              f"starts no run of a workflow file over {MAX_FILE_BYTES:,} bytes", self.loc(self.wf),
-                             f"each run-time fan-out is {self.fanout_parts} copies of its job ([gha] max_fanout): "
-                             "a lower max_fanout makes it smaller" if split else None)
+                             "; ".join(hints) or None)
             return None
         return {f".github/workflows/{workflow_id}.yml": (text, False)}
 
@@ -1006,6 +1073,75 @@ def _too_often(cron: str) -> bool:
     ordered = sorted(minutes)
     gaps = [b - a for a, b in zip(ordered, ordered[1:])] + ([ordered[0] + 60 - ordered[-1]] if ordered else [])
     return any(g < 5 for g in gaps)
+
+
+def row_labels(rows: list[dict[str, Any]], order: list[str]) -> list[str]:
+    """What a matrix job's name shows of each row: `name=value` for the parameters whose values
+    differ between rows (every parameter when none does), in the order `order` names them (the
+    step's), each value and the whole cut short; when two rows would read the same, each label
+    starts with its execution index (`#3 ...`)."""
+    rank = {name: n for n, name in enumerate(order)}
+    names = sorted(dict.fromkeys(name for row in rows for name in row), key=lambda name: rank.get(name, len(rank)))
+    varying = [name for name in names
+               if len({(name in row, json.dumps(row.get(name), sort_keys=True, default=str)) for row in rows}) > 1]
+    shown = varying or names
+    labels = [_cut(", ".join(f"{name}={_label_value(row[name])}" for name in shown if name in row), MAX_LABEL)
+              for row in rows]
+    if len(set(labels)) < len(labels):
+        labels = [_cut(f"#{i} {label}".rstrip(), MAX_LABEL) for i, label in enumerate(labels)]
+    return labels
+
+
+def _label_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return _cut("".join(ch if ch.isprintable() else " " for ch in text), MAX_LABEL_VALUE)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _sweep_shape(sweep: ir.Sweep) -> str:
+    """How a sweep gets its size, for the message refusing it."""
+    if sweep.kind is ir.SweepKind.PRODUCT:
+        return "a grid of " + " x ".join(f"{len(a.values):,} value{'s' if len(a.values) > 1 else ''} of {a.name}"
+                                         for a in sweep.axes)
+    if sweep.kind is ir.SweepKind.RANDOM:
+        return f"{sweep.size:,} random samples"
+    return f"{sweep.size:,} parameter sets"
+
+
+def workflow_text(doc: dict[str, Any]) -> str:
+    """The workflow as YAML, as `dump` writes it, but for two things written for people: the
+    key `on` unquoted (GitHub reads YAML 1.2, where `on` is no boolean; PyYAML quotes it), and
+    a comment beside each job's `actions: write` saying why it has it. Each top-level key, each
+    job and each of a job's keys is dumped on its own, so neither edit can touch user text."""
+    out: list[str] = []
+    for key, value in doc.items():
+        if key == "on":
+            text = dump({key: value})
+            out.append("on:" + text.removeprefix("'on':").removeprefix("on:"))
+        elif key == "jobs":
+            out.append("jobs:\n" + "".join(_indent(_job_text(job_id, job)) for job_id, job in value.items()))
+        else:
+            out.append(dump({key: value}))
+    return "".join(out)
+
+
+def _job_text(job_id: str, job: dict[str, Any]) -> str:
+    parts = [dump({job_id: {}}).removesuffix(" {}\n") + "\n"]
+    for key, value in job.items():
+        text = dump({key: value})
+        if key == "permissions" and value.get("actions") == "write":
+            text = text.replace("\n  actions: write\n", f"\n  actions: write # {STOPPER_WHY}\n")
+        parts.append(_indent(text))
+    return "".join(parts)
+
+
+def _indent(text: str) -> str:
+    """YAML text two spaces deeper (a line that is empty stays so: in a block scalar it means
+    the same at any depth)."""
+    return "\n".join("  " + line if line else line for line in text.split("\n"))
 
 
 def _comment(text: str) -> str:

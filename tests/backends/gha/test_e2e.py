@@ -45,6 +45,7 @@ from tests.harness.gha_sim import (
     _split,
     condition,
     evaluate,
+    load_yaml,
     render,
     run_workflow,
 )
@@ -95,7 +96,7 @@ def run(tmp_path: Path, text: str, inputs: dict[str, str] | None = None, event: 
 
 
 def doc(flow: Path) -> dict:
-    return yaml.safe_load(flow.read_text(encoding="utf-8"))  # pipec quotes 'on', so YAML 1.1 keeps it a key
+    return load_yaml(flow.read_text(encoding="utf-8"))  # YAML 1.1 would read the key `on` as True
 
 
 def run_step(job: dict) -> dict:

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
 from pipec.output import MANIFEST
 from tests.harness.gha_check import check_workflows
+from tests.harness.gha_sim import load_yaml
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
 GOLDEN = ROOT / "golden" / "gha"
@@ -34,7 +34,7 @@ def compile_gha(path: Path | str, out: Path, *options: str) -> tuple[int, str]:
 
 
 def workflows(out: Path) -> dict[str, dict]:
-    return {p.name: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((out / ".github/workflows").glob("*.yml"))}
+    return {p.name: load_yaml(p.read_text(encoding="utf-8")) for p in sorted((out / ".github/workflows").glob("*.yml"))}
 
 
 @pytest.mark.parametrize("example", EXAMPLE_FILES, ids=lambda p: p.name)
