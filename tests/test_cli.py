@@ -42,9 +42,11 @@ def test_graph_snapshot(name, fmt, snapshot):
 def test_examples_check_clean():
     result = run(["check", "--strict", *[f"examples/valohai/{n}" for n in EXAMPLE_FILES]])
     assert result.exit_code == 0, result.output
-    # Only the note naming the configuration in use (examples/valohai/pipec.toml), once per file.
-    assert result.output.splitlines() == ["examples/valohai/pipec.toml:1:1: note: configuration: "
-                                          "examples/valohai/pipec.toml"] * len(EXAMPLE_FILES)
+    # Only the note naming the configuration in use (examples/valohai/pipec.toml), once for all
+    # the files, and the success line (standard error).
+    assert result.stdout.splitlines() == ["examples/valohai/pipec.toml:1:1: note: configuration: "
+                                          "examples/valohai/pipec.toml"]
+    assert result.stderr.splitlines() == [f"ok: {len(EXAMPLE_FILES)} files checked"]
 
 
 def test_version():
@@ -62,7 +64,7 @@ def test_usage_errors_exit_2():
     assert CliRunner().invoke(main, ["check", "no/such/file.yaml"]).exit_code == 2
     assert CliRunner().invoke(main, ["plan", "examples/valohai/mnist.valohai.yaml", "--pipeline", "nope"]).exit_code == 2
     assert CliRunner().invoke(main, ["plan", "examples/valohai/mnist.valohai.yaml", "--sweep", "bad"]).exit_code == 2
-    assert CliRunner().invoke(main, ["check"]).exit_code == 2
+    assert CliRunner().invoke(main, ["check", "examples/osmo/train.py"]).exit_code == 1  # not YAML
 
 
 def test_plan_reads_stdin():
@@ -102,7 +104,7 @@ def test_check_imports_no_heavy_modules(example: str):
     code = (
         "import sys\n"
         "from pipec.cli import main\n"
-        f"try:\n    main(['check', {example!r}])\n"
+        f"try:\n    main(['check', '-q', {example!r}])\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('hera', 'jinja2', 'pydantic', 'jsonschema'))\n"
         "print(heavy, file=sys.stderr)\n"

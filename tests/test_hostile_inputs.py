@@ -88,10 +88,11 @@ def test_the_configuration_used_is_named(tmp_path: Path) -> None:
     (tmp_path / "pipec.toml").write_text("")
     (tmp_path / "valohai.yaml").write_text(STEP)
     text = run("check", "valohai.yaml", cwd=tmp_path)
-    assert text.exit_code == 0 and text.output == "pipec.toml:1:1: note: configuration: pipec.toml\n"
-    data = json.loads(run("check", "--format", "json", "valohai.yaml", cwd=tmp_path).output)
+    assert text.exit_code == 0 and text.stdout == "pipec.toml:1:1: note: configuration: pipec.toml\n"
+    assert text.stderr == "ok: 1 file checked\n"
+    data = json.loads(run("check", "--format", "json", "valohai.yaml", cwd=tmp_path).stdout)
     assert data == [{"severity": "note", "file": "pipec.toml", "line": 1, "col": 1,
-                     "message": "configuration: pipec.toml", "hint": None}]
+                     "message": "configuration: pipec.toml", "hint": None, "code": None, "rule": None}]
 
 
 # ------------------------------------------------------------------- C. names that become paths
@@ -192,7 +193,7 @@ def test_non_finite_numbers_in_the_config_are_located(tmp_path: Path) -> None:
     (tmp_path / "pipec.toml").write_text("[profiles.x]\ncpus = nan\nmemory = 8\n")
     code, errs = check(tmp_path, STEP)
     assert code == 1 and len(errs) == 1
-    assert errs[0].startswith(f"{tmp_path / 'pipec.toml'}:2:1: error: profiles.x.cpus: not a usable number")
+    assert errs[0].startswith(f"{tmp_path / 'pipec.toml'}:2:8: error: profiles.x.cpus: not a usable number")
 
 
 def test_colliding_pipeline_ids_are_refused_on_every_target_and_by_check(tmp_path: Path) -> None:

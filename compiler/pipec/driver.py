@@ -6,16 +6,18 @@ what the target supports), so `pipec check` stays light.
 
 from __future__ import annotations
 
+import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
 from pipec import frontends, ir
 from pipec.config import Config, find_config, load_config
-from pipec.errors import Diagnostic, Diagnostics, Location, PipecError
+from pipec.errors import SOURCES, Diagnostic, Diagnostics, Location, PipecError, apply_rules
 from pipec.frontends.detect import HINT as DETECTION_HINT
-from pipec.frontends.detect import detect, detect_text
+from pipec.frontends.detect import NOT_A_PIPELINE, detect, detect_text
+from pipec.frontends.discover import named_dialect
 from pipec.loader import Document, decode, load_text, remap, remap_location
 from pipec.names import safe_id
 from pipec.passes import Context, run_passes
@@ -35,6 +37,7 @@ class Request:
     options: dict[str, Any] = field(default_factory=dict)  # dialect-specific options given (name -> value)
     config: str | None = None  # explicit config path
     schedule: str | None = None  # --schedule: replaces [triggers]
+    source_name: str | None = None  # how generated files name the source (pipec.output.source_name)
 
     @property
     def for_compile(self) -> bool:
@@ -47,6 +50,7 @@ class Result:
     workflows: list[ir.Workflow] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     config: Config = field(default_factory=Config)
+    pipeline: bool = True  # False: a YAML file of another kind, reported as such and not checked
 
     @property
     def has_errors(self) -> bool:
@@ -57,11 +61,17 @@ class Result:
         return any(d.severity.value == "warning" for d in self.diagnostics)
 
 
-def _read(file: str) -> tuple[bytes, str]:
+def read_input(file: str) -> tuple[bytes, str]:
     if file == "-":
         return sys.stdin.buffer.read(), "<stdin>"
     path = FsPath(file)
     try:
+        # Opening a named pipe would wait for a writer, and a device may never end: only
+        # regular files are read.
+        if not stat.S_ISREG(path.stat().st_mode):
+            kind = "a directory" if path.is_dir() else "not a regular file (a named pipe, socket or device)"
+            raise UsageError(f"{file}: is {kind}; pipec reads pipeline files" +
+                             ("" if path.is_dir() else ", or - for standard input"))
         return path.read_bytes(), file
     except FileNotFoundError:
         raise UsageError(f"{file}: no such file") from None
@@ -71,7 +81,7 @@ def _read(file: str) -> tuple[bytes, str]:
         raise UsageError(f"{file}: {exc.strerror}") from None
 
 
-def _config(req: Request, diags: Diagnostics) -> Config:
+def request_config(req: Request, diags: Diagnostics) -> Config:
     if req.config is not None:
         path: FsPath | None = FsPath(req.config)
         if not path.is_file():  # type: ignore[union-attr]
@@ -87,17 +97,21 @@ def _config(req: Request, diags: Diagnostics) -> Config:
 def load_workflows(req: Request) -> Result:
     """Load, validate and lower one file, then run the passes (with the target's, for a compile).
     Problems are in `Result.diagnostics`; a problem with the request itself raises UsageError."""
-    raw, name = _read(req.file)
+    raw, name = read_input(req.file)
     result = Result(name)
     diags = Diagnostics()
     try:
         doc = _document(req, raw, name, diags)
         if doc.data is None:
-            diags.warning("the file is empty; there is nothing to check", doc.locate(()))
+            diags.warning("the file is empty; there is nothing to check", doc.locate(()), code="PC011")
             raise PipecError(diags.sorted())
-        dialect = req.dialect or detect(doc.data)
+        dialect = req.dialect or detect(doc.data) or named_dialect(name)
         if dialect is None:
-            diags.error("cannot tell which pipeline format this is", doc.locate(()), DETECTION_HINT)
+            if req.for_compile or req.file == "-":
+                diags.error("cannot tell which pipeline format this is", doc.locate(()), DETECTION_HINT)
+            else:  # a check run over every YAML file (a pre-commit hook) passes the others
+                result.pipeline = False
+                diags.note(NOT_A_PIPELINE, doc.locate(()))
             raise PipecError(diags.sorted())
         frontend = frontends.frontend(dialect)
         if frontend is None:
@@ -108,7 +122,7 @@ def load_workflows(req: Request) -> Result:
         if foreign:
             raise UsageError(f"{frontends.flag(foreign[0])} applies to other dialects, not to {dialect} files like "
                              f"{name}")
-        config = _config(req, diags)
+        config = request_config(req, diags)
         result.config = config
         try:
             workflows = frontend.load(doc, diags, frontends.Options(req.for_compile, config, dict(req.options), req.target))
@@ -120,13 +134,15 @@ def load_workflows(req: Request) -> Result:
             for pipeline in triggers:
                 if pipeline not in names:
                     diags.warning(f"[triggers] names '{pipeline}', which is not a pipeline of {name}; it is ignored",
-                                  config.locate(pipeline), f"pipelines: {', '.join(sorted(names)) or 'none'}")
+                                  config.locate(pipeline), f"pipelines: {', '.join(sorted(names)) or 'none'}", code="PC410")
         if not workflows and not diags.has_errors:
             what = "nothing to compile: no pipeline and no step"
             if req.for_compile:
                 diags.error(f"{name} holds {what}", doc.locate(()))
             else:
-                diags.warning(f"{name} holds {what}", doc.locate(()))
+                diags.warning(f"{name} holds {what}", doc.locate(()), code="PC012")
+        if req.source_name is not None:
+            workflows = [replace(wf, source_file=req.source_name) for wf in workflows]
         ctx = Context(diags, config, _target(req.target), req.schedule)
         result.workflows = [run_passes(wf, ctx) for wf in workflows]
         _refuse_colliding_ids(result.workflows, diags)
@@ -135,6 +151,7 @@ def load_workflows(req: Request) -> Result:
     except PipecError:
         pass
     result.diagnostics = diags.sorted()
+    result.diagnostics = apply_rules(result.diagnostics, result.config)  # [lint]: ignored / raised warnings
     return result
 
 
@@ -143,6 +160,8 @@ def _document(req: Request, raw: bytes, name: str, diags: Diagnostics) -> Docume
     which may not be YAML before rendering) is rendered first and every position is moved
     back to the template line it came from."""
     text = decode(raw, name, diags)
+    if req.file == "-":  # a code frame cannot read standard input again
+        SOURCES.keep(name, text)
     dialect = req.dialect or detect_text(text)
     frontend = frontends.frontend(dialect) if dialect else None
     prepare = getattr(frontend, "prepare", None)
@@ -160,7 +179,7 @@ def _document(req: Request, raw: bytes, name: str, diags: Diagnostics) -> Docume
         doc = load_text(rendered, name, found, strict=req.strict)
     finally:
         for d in found.items:
-            diags.items.append(Diagnostic(d.severity, d.message, remap_location(d.location, lines), d.hint))
+            diags.items.append(Diagnostic(d.severity, d.message, remap_location(d.location, lines), d.hint, d.code))
     remap(doc, lines)
     return doc
 

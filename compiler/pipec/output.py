@@ -299,6 +299,7 @@ class _Write:
     rel: str
     data: bytes
     mode: int
+    old: bytes | None = None  # what is on disk now (None: nothing)
 
 
 @dataclass
@@ -313,6 +314,7 @@ class Plan:
     writes: list[_Write] = field(default_factory=list)
     chmods: list[tuple[str, int]] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
+    deleted: dict[str, bytes] = field(default_factory=dict)  # what each file being removed holds
     manifest: dict[str, _Entry] | None = None  # the final manifest (None: a single-file output keeps none)
     pending: dict[str, _Entry] | None = None  # written before the first rename
     manifest_now: bytes | None = None  # the manifest on disk
@@ -321,6 +323,31 @@ class Plan:
     @property
     def changes(self) -> bool:
         return bool(self.writes or self.chmods or self.deletes or self._manifest_change())
+
+    def drift(self) -> list[tuple[str, str]]:
+        """How the output differs from what this compile generates, without writing anything:
+        (kind, path) with kind "missing", "stale" (other content or mode) or "left-over" (generated
+        before, no longer: a full compile removes it), sorted by path."""
+        found = [("missing" if w.old is None else "stale", _show(self.out, w.rel)) for w in self.writes]
+        found += [("stale", _show(self.out, rel)) for rel, _ in self.chmods]
+        found += [("left-over", _show(self.out, rel)) for rel in self.deletes]
+        return sorted(found, key=lambda kind_path: kind_path[1])
+
+    def diff(self) -> str:
+        """A unified diff from the output on disk to what this compile generates."""
+        import difflib
+
+        def lines(data: bytes | None) -> list[str]:
+            return [] if data is None else data.decode("utf-8", errors="replace").splitlines(keepends=True)
+
+        changes = [(w.rel, w.old, w.data) for w in self.writes]
+        changes += [(rel, data, None) for rel, data in self.deleted.items()]
+        out = []
+        for rel, old, new in sorted(changes, key=lambda c: c[0]):
+            path = _show(self.out, rel)
+            out.extend(difflib.unified_diff(lines(old), lines(new), "/dev/null" if old is None else f"a/{path}",
+                                            "/dev/null" if new is None else f"b/{path}"))
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in out)
 
     def _manifest_change(self) -> bool:
         if self.manifest is None:
@@ -446,17 +473,17 @@ def _show(out: str, rel: str) -> str:
     return os.path.normpath(os.path.join(out, rel)) if rel else out
 
 
-def output_kind(output: str, streams: bool) -> str:
+def output_kind(output: str, streams: bool, suffixes: tuple[str, ...] = STREAM_SUFFIXES) -> str:
     """How `-o OUTPUT` is written: "stdout", "file" (one YAML stream) or "dir". A target that
-    streams takes `-`, `*.yaml` / `*.yml`, or a directory: an existing one, a path ending in
-    `/`, or a name without a suffix; another suffix is an OutputError."""
+    streams takes `-`, `*.yaml` / `*.yml` (or its own `suffixes`), or a directory: an existing
+    one, a path ending in `/`, or a name without a suffix; another suffix is an OutputError."""
     if not output:
         raise OutputError(["-o: an empty path; give a directory" + (", a *.yaml file or -" if streams else "")])
     if not streams:
         return "dir"
     if output == "-":
         return "stdout"
-    if output.endswith(STREAM_SUFFIXES):
+    if output.endswith(suffixes):
         return "file"
     name = os.path.basename(output.rstrip("/" + os.sep))
     if output.endswith(("/", os.sep)) or os.path.isdir(output) or not os.path.splitext(name)[1]:
@@ -467,18 +494,62 @@ def output_kind(output: str, streams: bool) -> str:
 
 
 def plan_output(output: str, files: dict[str, tuple[str, bool]], *, target: str, source: str, streams: bool = False,
-                force: bool = False, partial: bool = False, shared: Mapping[str, SharedFile] | None = None) -> Plan:
+                force: bool = False, partial: bool = False, shared: Mapping[str, SharedFile] | None = None,
+                suffixes: tuple[str, ...] = STREAM_SUFFIXES) -> Plan:
     """The plan for writing a compile's `files` to `output` (see the module's rules).
     `source`: the input file ("-" for standard input); `partial`: the run compiled only some
     of its pipelines (nothing is removed); `shared`: the target's files that several compiles
-    into one directory share (`Target.shared`)."""
-    kind = output_kind(output, streams)
+    into one directory share (`Target.shared`); `suffixes`: what a single output file's name
+    ends with (default *.yaml / *.yml)."""
+    kind = output_kind(output, streams, suffixes)
     if kind == "stdout":
         return Plan(output, stdout="---\n".join(text for _, (text, _) in sorted(files.items())))
     if kind == "file":
         return _plan_file(output, "---\n".join(text for _, (text, _) in sorted(files.items())).encode("utf-8"), force)
     return _plan_tree(output, files, owner=f"{target}:{_source_key(source, output)}", force=force,
                       partial=partial or source == "-", shared=shared or {})
+
+
+def source_name(source: str, output: str) -> str:
+    """How generated files name their source, the same whatever the spelling of the path and
+    wherever pipec runs: relative to the root of the repository that holds the output (or to
+    the working directory outside one), with / separators; a source outside that folder keeps
+    its path as given, normalised, or only its file name when that path is absolute."""
+    if source == "-":
+        return "<stdin>"
+    from pipec.repository import enclosing_repository
+
+    where = os.getcwd() if output == "-" else os.path.abspath(output)
+    if output.endswith(STREAM_SUFFIXES):
+        where = os.path.dirname(where)
+    while not os.path.isdir(where):  # the output directory may not exist yet
+        where = os.path.dirname(where)
+    root = os.path.realpath(enclosing_repository(where) or os.getcwd())
+    real = os.path.realpath(source)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return os.path.relpath(real, root).replace(os.sep, "/")
+    if os.path.isabs(source):
+        return os.path.basename(source)
+    return os.path.normpath(source).replace(os.sep, "/")
+
+
+def gone_sources(out: str, target: str) -> list[str]:
+    """The sources (as paths from the working directory) that pipec compiled for `target` into
+    `out` and that no longer exist (a manifest owner "target:source" names the source relative
+    to OUT). A plan for one of them with no files removes what it generated there."""
+    try:
+        with open(os.path.join(out, MANIFEST), "rb") as f:
+            entries = _parse_manifest(f.read())
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return []
+    owners = {o for entry in entries.values() for o in entry.owners}
+    gone = []
+    for owner in sorted(owners):
+        kind, _, source = owner.partition(":")
+        path = os.path.normpath(os.path.join(out, source))
+        if kind == target and source != "-" and not os.path.lexists(path):
+            gone.append(path)
+    return gone
 
 
 def _source_key(source: str, out: str) -> str:
@@ -645,7 +716,7 @@ def _plan_files(plan: Plan, tree: _Tree, out: str, files: dict[str, tuple[str, b
                 plan.problems.append(f"{show(rel)}: error: {why}: remove or rename it, or use --force to replace it")
                 continue
         if disk != data:
-            plan.writes.append(_Write(rel, data, mode))
+            plan.writes.append(_Write(rel, data, mode, disk))
         owners = others | {owner}
         new[rel] = _Entry(_sha(data), owners)
         before = _sha(disk) if disk is not None and disk != data else None
@@ -673,6 +744,7 @@ def _plan_files(plan: Plan, tree: _Tree, out: str, files: dict[str, tuple[str, b
                 continue
             if pipecs(rel, disk, entry, not (shared and shared.user_config)):
                 plan.deletes.append(rel)
+                plan.deleted[rel] = disk
             else:
                 plan.warnings.append(f"{show(rel)}: warning: no longer generated, but changed since pipec wrote it: "
                                      f"left in place (and forgotten)")
@@ -731,6 +803,6 @@ def _plan_file(path: str, data: bytes, force: bool) -> Plan:
                              f"or use --force to replace it")
         return plan
     if disk != data:
-        plan.writes.append(_Write(os.path.basename(path), data, 0o644))
+        plan.writes.append(_Write(os.path.basename(path), data, 0o644, disk))
         plan.out = parent
     return plan

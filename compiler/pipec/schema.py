@@ -93,12 +93,12 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
                 continue
             guess = did_you_mean(key, allowed)
             hint = f"did you mean '{guess}'?" if guess else (f"allowed keys: {', '.join(allowed)}" if allowed else None)
-            diags.error(f"unknown key '{key}'", doc.locate_key(path + (key,)), hint)
+            diags.error(f"unknown key '{key}'", doc.locate_key(path + (key,)), hint, code="PC020")
         return
     if validator_name == "required":
         missing = [k for k in err.validator_value if isinstance(instance, dict) and k not in instance]
         for key in missing or err.validator_value[:1]:
-            diags.error(f"missing required key '{key}'", doc.locate_key(path) if path else loc)
+            diags.error(f"missing required key '{key}'", doc.locate_key(path) if path else loc, code="PC021")
         return
     if validator_name == "type":
         expected = err.validator_value
@@ -117,60 +117,63 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
         elif "string" in names and not isinstance(instance, (dict, list)) and instance is not None:
             kind = "a number" if isinstance(instance, (int, float)) else f"a {type(instance).__name__}"
             hint = f"YAML reads this as {kind}; put the value in quotes"
-        diags.error(f"expected {want}, got {describe_value(instance)}", loc if instance is not None else doc.locate_key(path), hint)
+        diags.error(f"expected {want}, got {describe_value(instance)}", loc if instance is not None else doc.locate_key(path), hint,
+                    code="PC022")
         return
     if validator_name == "enum":
         options = [str(o) for o in err.validator_value]
         guess = did_you_mean(str(instance), options)
         diags.error(
             f"{describe_value(instance)} is not one of: {', '.join(options)}", loc,
-            f"did you mean '{guess}'?" if guess else None,
+            f"did you mean '{guess}'?" if guess else None, code="PC023",
         )
         return
     if validator_name == "const":
-        diags.error(f"expected {err.validator_value!r}, got {describe_value(instance)}", loc)
+        diags.error(f"expected {err.validator_value!r}, got {describe_value(instance)}", loc, code="PC023")
         return
     if validator_name == "maxLength":
-        diags.error(f"{describe_value(instance)} is longer than {err.validator_value} characters", loc)
+        diags.error(f"{describe_value(instance)} is longer than {err.validator_value} characters", loc, code="PC023")
         return
     if validator_name == "minLength":
-        diags.error(f"{describe_value(instance)} is shorter than {err.validator_value} characters", loc)
+        diags.error(f"{describe_value(instance)} is shorter than {err.validator_value} characters", loc, code="PC023")
         return
     if validator_name == "pattern":
         desc = schema.get("description")
         # The description says what is expected in words; the pattern is for machines.
         message = f"{describe_value(instance)} is not in the expected form" if desc else (
             f"{describe_value(instance)} does not match the pattern {err.validator_value}")
-        diags.error(message, loc, desc)
+        diags.error(message, loc, desc, code="PC023")
         return
     if validator_name in ("maxProperties", "minProperties"):
         size = len(instance) if isinstance(instance, dict) else 0
         bound = "at most" if validator_name == "maxProperties" else "at least"
-        diags.error(f"{size} entries, but {bound} {err.validator_value} are allowed", doc.locate_key(path) if path else loc)
+        diags.error(f"{size} entries, but {bound} {err.validator_value} are allowed", doc.locate_key(path) if path else loc,
+                    code="PC023")
         return
     if validator_name in ("minimum", "exclusiveMinimum"):
-        diags.error(f"{describe_value(instance)} is below the minimum of {err.validator_value}", loc)
+        diags.error(f"{describe_value(instance)} is below the minimum of {err.validator_value}", loc, code="PC023")
         return
     if validator_name in ("maximum", "exclusiveMaximum"):
-        diags.error(f"{describe_value(instance)} is above the maximum of {err.validator_value}", loc)
+        diags.error(f"{describe_value(instance)} is above the maximum of {err.validator_value}", loc, code="PC023")
         return
     if validator_name == "minItems" and isinstance(instance, list) and not instance:
-        diags.error("the list is empty; it needs at least one item", loc, schema.get("description"))
+        diags.error("the list is empty; it needs at least one item", loc, schema.get("description"), code="PC023")
         return
     if validator_name in ("minItems", "maxItems", "items", "prefixItems"):
         desc = schema.get("description")
-        diags.error(f"wrong number of items: {err.message}", loc, desc)
+        diags.error(f"wrong number of items: {err.message}", loc, desc, code="PC023")
         return
     if validator_name == "not":
         banned = err.validator_value if isinstance(err.validator_value, dict) else {}
         keys = banned.get("required")
         if keys:
             quoted = " and ".join(f"'{k}'" for k in keys)
-            diags.error(f"{quoted} cannot be used together", doc.locate_key(path) if path else loc)
+            diags.error(f"{quoted} cannot be used together", doc.locate_key(path) if path else loc, code="PC024")
             return
         if not banned and path:
             # A field the format no longer has: the schema's description says what replaced it.
-            diags.error(f"'{path[-1]}' is no longer accepted", doc.locate_key(path), schema.get("description"))
+            diags.error(f"'{path[-1]}' is no longer accepted", doc.locate_key(path), schema.get("description"),
+                        code="PC025")
             return
     if validator_name in ("anyOf", "oneOf"):
         branches = err.validator_value
@@ -181,15 +184,16 @@ def _translate(err: ValidationError, doc: Document, diags: Diagnostics) -> None:
             present = [k for k in keys if isinstance(instance, dict) and k in instance]
             quoted = ", ".join(f"'{k}'" for k in keys)
             if validator_name == "oneOf" and len(present) > 1:
-                diags.error(f"use exactly one of {quoted}, not several", doc.locate_key(path) if path else loc)
+                diags.error(f"use exactly one of {quoted}, not several", doc.locate_key(path) if path else loc,
+                            code="PC024")
             else:
-                diags.error(f"needs one of {quoted}", doc.locate_key(path) if path else loc)
+                diags.error(f"needs one of {quoted}", doc.locate_key(path) if path else loc, code="PC021")
             return
         best = _best_context(err)
         if best is not None:
             _translate(best, doc, diags)
             return
-    diags.error(err.message, loc)
+    diags.error(err.message, loc, code="PC026")
 
 
 def _best_context(err: ValidationError) -> ValidationError | None:

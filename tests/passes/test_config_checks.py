@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from click.testing import CliRunner
 
 from pipec.cli import main
+from tests.harness.gha_sim import load_yaml
 from tests.paths import EXAMPLES
 
 MNIST = (EXAMPLES / "mnist.valohai.yaml").read_text(encoding="utf-8")
@@ -34,7 +34,8 @@ def test_a_bad_argo_namespace_fails_check(tmp_path: Path) -> None:
     code, lines = check(tmp_path, '[argo]\nnamespace = "ML_Team"\n')
     assert code == 1
     [line] = lines
-    assert line.startswith(f"{tmp_path / 'pipec.toml'}:2:1: error: argo.namespace: the string 'ML_Team' is not allowed")
+    assert line.startswith(f"{tmp_path / 'pipec.toml'}:2:13: error: argo.namespace: the string 'ML_Team' is not in "
+                           "the expected form")
 
 
 def test_bad_argo_labels_fail_check(tmp_path: Path) -> None:
@@ -60,14 +61,19 @@ def test_a_trigger_with_a_time_zone_reaches_argo_and_github(tmp_path: Path) -> N
                                     "-o", str(tmp_path / "out")])
     assert gha.exit_code == 0, gha.output
     text = (tmp_path / "out/.github/workflows/training-pipeline.yml").read_text(encoding="utf-8")
-    assert yaml.safe_load(text)["on"]["schedule"] == [{"cron": "0 3 * * 1", "timezone": "Europe/Helsinki"}]
+    assert load_yaml(text)["on"]["schedule"] == [{"cron": "0 3 * * 1", "timezone": "Europe/Helsinki"}]
     slurm = CliRunner().invoke(main, ["compile", str(tmp_path / "valohai.yaml"), "--target", "slurm",
                                       "-o", str(tmp_path / "slurm")])
     assert slurm.exit_code == 1 and "the Slurm target does not compile that yet" in slurm.output
 
 
-def test_a_deployment_without_a_deploy_command_is_a_warning_in_check(tmp_path: Path) -> None:
+def test_a_deployment_without_a_deploy_command_is_a_warning_in_check_only_where_argo_cannot_deploy_it(
+        tmp_path: Path) -> None:
     text = (EXAMPLES / "three-trainings.valohai.yaml").read_text(encoding="utf-8")
     code, lines = check(tmp_path, "", text)
     assert code == 0
-    assert any(": warning: deployment node 'deploy-node' needs a deploy command" in line for line in lines)
+    assert not any("deployment node" in line for line in lines)  # Argo deploys its defined endpoint itself
+    code, lines = check(tmp_path, "", text.replace("    name: predict-digit\n", "    name: predict-other\n", 1))
+    assert code == 0
+    assert any(": warning: deployment node 'deploy-node' deploys endpoint 'predict-digit', which the file does not "
+               "define, so only a deploy command can deploy it" in line for line in lines)

@@ -11,7 +11,7 @@ import gc
 import click
 
 from pipec import __version__
-from pipec.cli import check, compile, views
+from pipec.cli import check, compile, schema, submit, views
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +31,7 @@ def main() -> None:
     gc.disable()
 
 
-for command in (check.check, views.plan, views.graph, compile.compile):
+for command in (check.check, views.plan, views.graph, compile.compile, schema.schema, submit.submit):
     main.add_command(command)
 
 

@@ -38,6 +38,16 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--quiet", "-q", is_flag=True, help="No success line on standard error.")(f)
 
 
+def cron(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --schedule callback: a malformed cron line is a usage error naming the option."""
+    from pipec.cron import cron_problem
+
+    problem = cron_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
 def _parsed(spec: OptionSpec) -> Callable[[click.Context, click.Parameter, Any], Any]:
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if spec.parse is None or value in (None, ()):
@@ -78,11 +88,14 @@ def run(req: Request) -> Result:
 
 
 def report(results: list[Result], fmt: str, stream: Any) -> None:
-    diagnostics = [d for r in results for d in r.diagnostics]
+    # Several files sharing one configuration name it once.
+    diagnostics = list({(d.severity, d.message, d.location, d.hint): d for r in results for d in r.diagnostics}.values())
     if fmt == "json":
         click.echo(format_diagnostics(diagnostics, "json"), file=stream)
     elif diagnostics:
-        click.echo(format_diagnostics(diagnostics, fmt), file=stream)
+        # On a terminal: each problem's source line with a caret, coloured unless NO_COLOR.
+        click.echo(format_diagnostics(diagnostics, fmt, frame=is_terminal(stream), color=colour(stream)),
+                   file=stream)
 
 
 def exit_code(results: list[Result], strict: bool) -> int:
@@ -113,3 +126,35 @@ def say(message: str, quiet: bool) -> None:
 
 def stderr() -> Any:
     return sys.stderr
+
+
+def checked_plan(make: Callable[[], Any]) -> Any:
+    """The output plan `make()` returns (pipec/output.py), its warnings printed; None when the
+    output has problems (printed: nothing will be written). An output that cannot be one is a
+    usage error."""
+    from pipec.output import OutputError
+
+    try:
+        plan = make()
+    except OutputError as exc:
+        raise click.UsageError(" ".join(exc.problems)) from None
+    for line in plan.warnings:
+        click.echo(line, err=True)
+    if plan.problems:
+        for line in plan.problems:
+            click.echo(line, err=True)
+        click.echo(f"pipec: nothing written ({len(plan.problems)} problem(s) with the output)", err=True)
+        return None
+    return plan
+
+
+def apply_plan(plan: Any) -> None:
+    """Write a plan; exit 2 when the file system refuses (the files named)."""
+    from pipec.output import OutputError
+
+    try:
+        plan.apply()
+    except OutputError as exc:
+        for line in exc.problems:
+            click.echo(line, err=True)
+        sys.exit(2)

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 _VALOHAI_KINDS = {"step", "task", "endpoint", "pipeline", "blueprint", "deployment"}
+NOT_A_PIPELINE = ("not a pipeline file (no Valohai step or pipeline, no OSMO 'workflow:', no runnable 'dag:'); "
+                  "not checked")
 HINT = ("valohai.yaml is a list of '- step:' / '- pipeline:' items, OSMO has a top-level 'workflow:', "
         "runnable a top-level 'dag:'; or pass --dialect")
 

@@ -24,12 +24,13 @@ from pipec.passes.profiles import resolve_profiles
 from pipec.passes.regexes import check_regexes
 from pipec.passes.stubs import remove_stubs
 from pipec.passes.support import check_support
+from pipec.passes.sweeps import check_sweep_sizes
 from pipec.passes.triggers import attach_triggers
 
 Pass = Callable[[ir.Workflow, Context], ir.Workflow]
 
 PASSES: tuple[Pass, ...] = (assign_ids, check_names, order_jobs, remove_stubs, attach_triggers, resolve_profiles,
-                            lower_deployments, check_commands, check_regexes, check_support)
+                            lower_deployments, check_commands, check_regexes, check_support, check_sweep_sizes)
 
 
 def run_passes(wf: ir.Workflow, ctx: Context, passes: tuple[Pass, ...] = PASSES) -> ir.Workflow:

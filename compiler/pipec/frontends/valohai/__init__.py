@@ -54,6 +54,9 @@ def options(given: FrontendOptions) -> Options:
     """The Valohai options of a run: --pipeline, --step, and grids from --sweep, else from
     pipec.toml [sweeps]."""
     values: dict[str, Any] = given.values
+    if values.get("pipeline") is not None and values.get("step") is not None:
+        raise UsageError("--pipeline and --step cannot be combined: --pipeline selects a pipeline, --step one step "
+                         "of a file without pipelines; give one of them")
     sweeps = dict(given.config.data.get("sweeps", {}))
     location = given.config.locate("sweeps") if sweeps else None
     if values.get("sweeps"):
