@@ -90,6 +90,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/slurm_compile.py
 	$(BIN)/python bench/argo_compile.py
 	$(BIN)/python bench/gha_compile.py
+	$(BIN)/python bench/argo_huge_sweep.py
+	$(BIN)/python bench/gha_huge_sweep.py
+	$(BIN)/python bench/slurm_huge_sweep.py
 
 clean:
 	rm -rf $(VENV) $(LATEST) build dist .pytest_cache .hypothesis

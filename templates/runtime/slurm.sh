@@ -91,7 +91,7 @@ for item in value if isinstance(value, list) else [value]:
     if [ -n "$pipec_array" ]; then
         [ "$4" = 0 ] || pipec_array="$pipec_array%$4"
         pipec_logs=$(pipec_log_path "$PIPEC_RUN_DIR/logs/$1")
-        pipec_id=$(PIPEC_FANOUT=1 sbatch --parsable --array="$pipec_array" \
+        pipec_id=$(PIPEC_FANOUT=1 sbatch --parsable --array="$pipec_array" --chdir="$PIPEC_RUN_DIR" \
             --output="$pipec_logs/%A_%a.out" --error="$pipec_logs/%A_%a.err" \
             "$PIPEC_SCRIPT_DIR/jobs/$1.sbatch") || pipec_die "submitting the executions of $1 failed"
         pipec_id=${pipec_id%%;*}
@@ -170,7 +170,7 @@ pipec_watch_job() {
     pipec_w_id=$3
     pipec_logs=$(pipec_log_path "$PIPEC_RUN_DIR/logs/$1")
     set -- --parsable --job-name="${PIPEC_PIPELINE_ID:-pipec}.$1.watch" --dependency="afternotok:$3" \
-        --kill-on-invalid-dep=yes --time=0-00:10:00 --ntasks=1 \
+        --kill-on-invalid-dep=yes --time=0-00:10:00 --ntasks=1 --chdir="$PIPEC_RUN_DIR" \
         --output="$pipec_logs/watch-%j.out" --error="$pipec_logs/watch-%j.out" \
         "$PIPEC_SCRIPT_DIR/watch.sbatch" "$@"
     [ -z "${PIPEC_WATCH_PARTITION:-}" ] || set -- --partition="$PIPEC_WATCH_PARTITION" "$@"
@@ -182,6 +182,97 @@ pipec_watch_job() {
         printf 'pipec: warning: cannot submit the watcher of %s (job %s): %s\n' "$pipec_w_job" "$pipec_w_id" \
             "$pipec_watcher" >&2
     fi
+}
+
+# pipec_workdir: enter the directory submit.sh was called from (PIPEC_WORK_DIR), where commands
+# run, fetch and upload commands too. Slurm starts every job of a run in the run directory
+# (sbatch --chdir), which every node has; when a node lacks this directory the job fails
+# saying so, instead of running its command somewhere else.
+pipec_workdir() {
+    [ -n "${PIPEC_WORK_DIR:-}" ] || return 0
+    cd "$PIPEC_WORK_DIR" 2>/dev/null ||
+        pipec_die "cannot enter $PIPEC_WORK_DIR, the directory submit.sh was called from, on ${SLURMD_NODENAME:-this node}: commands run there, so it must be on a filesystem every node shares"
+}
+
+# The signal Slurm sends some time before a job's end ([slurm] signal, sbatch --signal). With B:
+# it goes to the batch script alone, which would die of it (and a trap runs only once the
+# command it waits for has ended): the script forwards it to the command instead. A job's
+# command runs in a process group of its own (pipec_own_group), so every process of it receives
+# the signal, as every process of a job step does without B:, and none of the runtime's; a group
+# member's command is a job step already, and its srun passes the signal on to every process of
+# the step (pipec_own_pid). The command's own shell survives it (pipec writes `trap : SIGNAL` at
+# the top of command.sh). .pipec/command.pid holds what the signal is sent to while the command
+# runs: -PGID or PID.
+
+# pipec_signal_trap SIGNAL [EXECUTION...]: from here on, forward SIGNAL to the commands of these
+# executions (JOB/N under the run directory; default: the current execution).
+pipec_signal_trap() {
+    pipec_forward_to=""
+    [ $# -le 1 ] || pipec_forward_to=$(shift && echo "$@")
+    # shellcheck disable=SC2064 # the signal's name is fixed now
+    trap "pipec_forward_signal $1" "$1"
+}
+
+# pipec_forward_signal SIGNAL: send SIGNAL to each command now running.
+# (A trap runs between any two commands of the script: its variables are its own.)
+pipec_forward_signal() {
+    pipec_fwd_signal=$1
+    if [ -n "$pipec_forward_to" ]; then
+        # shellcheck disable=SC2086 # JOB/N words (job ids and numbers)
+        set -- $pipec_forward_to
+    else
+        set -- ${PIPEC_EXEC_DIR:+"$PIPEC_EXEC_DIR"}
+    fi
+    pipec_fwd_sent=""
+    for pipec_fwd_dir in "$@"; do
+        case $pipec_fwd_dir in /*) ;; *) pipec_fwd_dir="$PIPEC_RUN_DIR/$pipec_fwd_dir" ;; esac
+        pipec_fwd_to=$(cat "$pipec_fwd_dir/.pipec/command.pid" 2>/dev/null) || continue
+        ! kill -s "$pipec_fwd_signal" -- "$pipec_fwd_to" 2>/dev/null ||
+            pipec_fwd_sent="$pipec_fwd_sent ${pipec_fwd_dir#"$PIPEC_RUN_DIR"/}"
+    done
+    if [ -n "$pipec_fwd_sent" ]; then
+        printf 'pipec: SIG%s forwarded to the command of%s\n' "$pipec_fwd_signal" "$pipec_fwd_sent" >&2
+    else
+        printf 'pipec: SIG%s received while no command runs; nothing to forward it to\n' "$pipec_fwd_signal" >&2
+    fi
+}
+
+# pipec_own_group COMMAND...: run COMMAND in a session and process group of its own, which
+# .pipec/command.pid names (-PGID) while it runs.
+pipec_own_group() {
+    pipec_own_status=0
+    setsid -w sh -c 'echo "-$$" > "$0/.pipec/command.pid" && exec "$@"' "$PIPEC_EXEC_DIR" "$@" ||
+        pipec_own_status=$?
+    rm -f "$PIPEC_EXEC_DIR/.pipec/command.pid"
+    return "$pipec_own_status"
+}
+
+# pipec_own_pid COMMAND...: run COMMAND (srun, which passes signals on to its job step) as the
+# process .pipec/command.pid names (PID) while it runs.
+pipec_own_pid() {
+    pipec_own_status=0
+    sh -c 'echo "$$" > "$0/.pipec/command.pid" && exec "$@"' "$PIPEC_EXEC_DIR" "$@" || pipec_own_status=$?
+    rm -f "$PIPEC_EXEC_DIR/.pipec/command.pid"
+    return "$pipec_own_status"
+}
+
+# pipec_wait_run PID: wait for the execution's pipec_run, started in the background (PID) so that
+# this script can forward signals meanwhile (`wait` is interrupted by a trap). Returns the
+# execution's status; a failure pipec_run marked was reported and its policy applied there, so
+# the guard has nothing to add (pipec_handled).
+pipec_wait_run() {
+    pipec_wait_status=0
+    while kill -0 "$1" 2>/dev/null; do
+        wait "$1" || pipec_wait_status=$?
+    done
+    if [ -e "$PIPEC_EXEC_DIR/.pipec/ok" ]; then
+        return 0
+    elif [ -s "$PIPEC_EXEC_DIR/.pipec/failed" ]; then
+        pipec_handled=1
+        return "$(cat "$PIPEC_EXEC_DIR/.pipec/failed")"
+    fi
+    [ "$pipec_wait_status" -ne 0 ] || pipec_wait_status=1
+    return "$pipec_wait_status"
 }
 
 # pipec_field KEY: the value of KEY in the `scontrol show job -o` line on stdin.
@@ -249,6 +340,10 @@ pipec_guard_signalled() {
         requeued)
             pipec_handled=1 pipec_requeued=1
             printf 'pipec: %s was requeued; it starts again\n' "$pipec_guard_job" >&2 ;;
+        preempted)
+            pipec_handled=1 pipec_requeued=1
+            printf 'pipec: %s is being preempted; Slurm requeues it, and it starts again (if Slurm ends it instead, its watcher reports that)\n' \
+                "$pipec_guard_job" >&2 ;;
         stopped)
             pipec_handled=1
             pipec_guard_cancel "stopped: the run was stopped (see FAILED)" ;;
@@ -267,16 +362,21 @@ pipec_signal_name() {
     esac
 }
 
-# pipec_signal_cause NAME HOW: why this job got signal NAME: requeued, stopped (RUN/STOPPED
-# exists: the run's stop-all cancelled it), a sentence, or (HOW exit) nothing when Slurm is not
-# ending the job.
+# pipec_signal_cause NAME HOW: why this job got signal NAME: requeued, preempted (a job Slurm
+# may requeue is being preempted: its grace time's SIGTERM comes before the requeue), stopped
+# (RUN/STOPPED exists: the run's stop-all cancelled it), a sentence, or (HOW exit) nothing when
+# Slurm is not ending the job.
 pipec_signal_cause() {
     pipec_info=$(scontrol show job -o "${SLURM_JOB_ID:-none}" 2>/dev/null | head -n 1) || :
     pipec_restarts=$(printf '%s\n' "$pipec_info" | pipec_field Restarts)
     pipec_why=$(printf '%s\n' "$pipec_info" | pipec_field Reason)
     pipec_state=$(printf '%s\n' "$pipec_info" | pipec_field JobState)
+    pipec_preempt=$(printf '%s\n' "$pipec_info" | pipec_field PreemptTime)
     if [ -n "$pipec_restarts" ] && [ "$pipec_restarts" -gt "${SLURM_RESTART_COUNT:-0}" ]; then
         echo requeued
+    elif [ -n "$pipec_preempt" ] && [ "$pipec_preempt" != None ] &&
+        [ "$(printf '%s\n' "$pipec_info" | pipec_field Requeue)" = 1 ]; then
+        echo preempted
     elif [ -e "$PIPEC_RUN_DIR/STOPPED" ]; then
         echo stopped
     elif [ "$2" = exit ] && { [ -z "$pipec_state" ] || [ "$pipec_state" = RUNNING ]; }; then
@@ -284,6 +384,8 @@ pipec_signal_cause() {
     elif [ "$pipec_why" = TimeLimit ]; then
         printf 'the time limit (%s) was reached: Slurm stopped the job (SIG%s)\n' \
             "$(printf '%s\n' "$pipec_info" | pipec_field TimeLimit)" "$1"
+    elif [ -n "$pipec_preempt" ] && [ "$pipec_preempt" != None ]; then
+        printf 'the job was preempted by another job (SIG%s); it cannot be requeued ([slurm] requeue = true allows it)\n' "$1"
     else
         printf 'the job was cancelled or stopped by Slurm (SIG%s%s)\n' "$1" \
             "$([ -z "$pipec_why" ] || [ "$pipec_why" = None ] || printf '; reason %s' "$pipec_why")"

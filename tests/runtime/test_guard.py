@@ -310,7 +310,7 @@ def test_watch_job_submits_the_watcher_and_lists_it(shell: Shell, slurm: dict) -
     assert calls(slurm) == [
         "sbatch --partition=debug q", "sbatch --parsable", "sbatch --job-name=pipe.train.watch",
         "sbatch --dependency=afternotok:102", "sbatch --kill-on-invalid-dep=yes", "sbatch --time=0-00:10:00",
-        "sbatch --ntasks=1", f"sbatch --output={run}/r%%u/logs/train/watch-%j.out",
+        "sbatch --ntasks=1", f"sbatch --chdir={run}/r%u", f"sbatch --output={run}/r%%u/logs/train/watch-%j.out",
         f"sbatch --error={run}/r%%u/logs/train/watch-%j.out", f"sbatch {slurm['env']['PIPEC_SCRIPT_DIR']}/watch.sbatch",
         "sbatch train", "sbatch stop-all", "sbatch 102", "sbatch 4", "sbatch 3"]
     assert (run / "r%u" / "watchers.tsv").read_text() == "train\t102\t900\n"

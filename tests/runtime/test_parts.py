@@ -72,7 +72,8 @@ def test_no_function_is_defined_twice() -> None:
         "pipec_stop_run", "pipec_watch_job", "pipec_field", "pipec_guard", "pipec_guard_exit", "pipec_guard_signal",
         "pipec_signal_cause", "pipec_guard_signalled", "pipec_signal_name", "pipec_guard_died", "pipec_guard_cancel", "pipec_marked", "pipec_failure",
         "pipec_watch", "pipec_task_record", "pipec_credential", "pipec_secret", "pipec_secret_dir",
-        "pipec_forget_credentials"}
+        "pipec_forget_credentials", "pipec_workdir", "pipec_signal_trap", "pipec_forward_signal", "pipec_own_group",
+        "pipec_own_pid", "pipec_wait_run"}
     assert {"pipec_pod", "pipec_arg", "pipec_fill", "pipec_pick", "pipec_gather", "pipec_place"} <= {
         n for n, p in seen.items() if p == "pod"}
     assert {"pipec_publish", "pipec_group", "pipec_member"} <= {n for n, p in seen.items() if p == "gha"}

@@ -339,7 +339,7 @@ def test_each_member_is_a_component_with_its_own_resources_and_command(tmp_path:
     submit = (pdir / "submit.sh").read_text()
     assert submit.count("\nsubmit ") == 1
     assert ("submit trio stop-next 3 --pipec-members=lead/0,second/0,third/0 "
-            '--output="$PIPEC_LOG_DIR/trio/%j.out"') in submit
+            '--chdir="$PIPEC_RUN_DIR" --output="$PIPEC_LOG_DIR/trio/%j.out"') in submit
 
 
 def test_commands_name_their_peers_by_the_hosts_of_their_components(tmp_path: Path) -> None:
@@ -364,7 +364,7 @@ def test_a_group_is_submitted_once_and_its_dependents_wait_for_it(tmp_path: Path
     lines = [line for line in r.stdout.splitlines() if line.startswith("sbatch ")]
     assert [line.rsplit("/", 1)[1] for line in lines] == ["pair.sbatch", "after.sbatch", "other.sbatch"]
     assert "--dependency" not in lines[0] and "--dependency" not in lines[2]
-    assert "--dependency=afterok:\\<pair\\>" in lines[1] and "--kill-on-invalid-dep=yes" in lines[1]
+    assert "--dependency='afterok:<pair>'" in lines[1] and "--kill-on-invalid-dep=yes" in lines[1]
     assert "--pipec-members" not in r.stdout  # consumed by submit.sh, never given to sbatch
     text = (pdir / "jobs" / "pair.sbatch").read_text()
     assert "pipec_run stop-next 0 pipec_step srun --het-group=1 " in text

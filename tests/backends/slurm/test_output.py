@@ -517,8 +517,8 @@ def test_arrays_split_at_max_array_size(grid: Path, tmp_path: Path) -> None:
     for c in calls[1:4]:
         assert option(c, "dependency") == "afterok:<prep>"
         assert option(c, "output").endswith("/logs/sweep/%A_%a.out")
-    # The report waits for every chunk of the sweep.
-    assert option(calls[4], "dependency") == "afterok:<sweep>:<sweep>:<sweep>"
+    # The report waits for every chunk of the sweep (each named by its first execution).
+    assert option(calls[4], "dependency") == "afterok:<sweep>:<sweep@4>:<sweep@8>"
 
     # Each chunk is submitted right after exporting its offset.
     lines = (d / "submit.sh").read_text().splitlines()
