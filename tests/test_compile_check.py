@@ -87,6 +87,16 @@ def test_check_writes_nothing_and_lists_missing_stale_and_left_over_files(repo: 
     assert files(out) == before  # nothing written
 
 
+def test_check_in_ci_annotates_each_stale_file(repo: Path) -> None:
+    assert pipec("compile", "valohai.yaml", "--target", "slurm", "-o", "s", cwd=repo).exit_code == 0
+    script = repo / "s" / "ci" / "submit.sh"
+    script.write_text(script.read_text() + "# edited\n")
+    result = pipec("compile", "valohai.yaml", "-t", "slurm", "-o", "s", "--check", "--format", "github", cwd=repo)
+    assert result.exit_code == 1
+    assert "::error file=s/ci/submit.sh,line=1,col=1::stale: run pipec compile and commit the result" \
+        in result.stdout.splitlines()
+
+
 def test_check_finds_a_hand_edited_file_stale(repo: Path) -> None:
     assert pipec("compile", "valohai.yaml", "--target", "slurm", "-o", "s", cwd=repo).exit_code == 0
     script = repo / "s" / "ci" / "submit.sh"

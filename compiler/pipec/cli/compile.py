@@ -28,6 +28,7 @@ from pipec.cli.common import (
     select_options,
 )
 from pipec.driver import Request, Result
+from pipec.errors import Diagnostic, Location, Severity, format_diagnostics
 
 EXTRA_TARGETS = ("valohai-api",)  # targets that are not engines: generated from a front end's own model
 
@@ -283,7 +284,11 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
         click.echo("".join(diffs), nl=False)
     if check_only:
         for what, path in sorted(set(drift), key=lambda d: d[1]):
-            click.echo(f"{path}: {what}", err=fmt == "text")
+            if fmt == "github":  # an annotation on the file in CI
+                click.echo(format_diagnostics([Diagnostic(Severity.ERROR, f"{what}: run pipec compile and commit the "
+                                                          f"result", Location(path, 1, 1))], "github"))
+            else:
+                click.echo(f"{path}: {what}", err=fmt == "text")
     if (check_only or diff) and drift:
         if check_only:
             click.echo(f"{len(set(drift))} file(s) out of date: run pipec compile" +
