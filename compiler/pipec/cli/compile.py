@@ -227,11 +227,13 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
     diffs: list[str] = []
     written: list[str] = []
     checked = 0
+    from pipec.output import source_name
+
     seen: set[Any] = set()  # diagnostics already reported (the configuration note of every compile)
     collected: list[Any] = []
     for job in jobs:
         req = Request(file=job.file, dialect=dialect, strict=strict, target=job.target, options=given(options),
-                      config=config, schedule=schedule, source_name=_source_name(job.file, job.output))
+                      config=config, schedule=schedule, source_name=source_name(job.file, job.output))
         result, files = build(req, kind or "workflow")
         report_to = sys.stdout if fmt != "text" and job.output != "-" else sys.stderr
         fresh = [d for d in result.diagnostics if d not in seen]
@@ -300,12 +302,6 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
         say(f"ok: {checked} file{'s' if checked != 1 else ''} checked, up to date", quiet)
     for line in written:
         say(line, quiet)
-
-
-def _source_name(file: str, output: str) -> str:
-    from pipec.output import source_name
-
-    return source_name(file, output)
 
 
 def _refuse_foreign(targets: tuple[str, ...], kind: str | None, commit: str | None, title: str | None,

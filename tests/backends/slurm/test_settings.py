@@ -64,6 +64,12 @@ STEPS = [
 ]
 
 
+def pipec_slurm(source: str, out: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`pipec compile SOURCE --target slurm -o OUT` as a user runs it, in `cwd`."""
+    return subprocess.run([sys.executable, "-m", "pipec", "compile", source, "--target", "slurm", "-o", str(out), *extra],
+                          cwd=cwd, capture_output=True, text=True, timeout=120, env=PIPEC_ENV)
+
+
 def pipeline(grid: dict[str, list], kind: str = "grid_search", extra: dict | None = None) -> list[dict]:
     """prep -> a task node 'sweep' running `train` over `grid` (each parameter's values)."""
     task = {"name": "sweep-task", "step": "train", "type": kind,
@@ -134,9 +140,7 @@ def test_a_group_gets_the_settings_once_and_forwards_to_every_member(tmp_path: P
     config = tmp_path / "pipec.toml"
     config.write_text('[slurm]\nsignal = "B:USR2@60"\nrequeue = true\n', encoding="utf-8")
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "pipec", "compile", str(EXAMPLES.parent / "osmo" / "server-client.yaml"),
-                        "--target", "slurm", "-o", str(out), "--config", str(config)], cwd=ROOT, capture_output=True,
-                       text=True, env=PIPEC_ENV)
+    r = pipec_slurm(str(EXAMPLES.parent / "osmo" / "server-client.yaml"), out, ROOT, "--config", str(config))
     assert r.returncode == 0, r.stderr
     (group,) = (out / "server-client" / "jobs").glob("*.sbatch")
     lines = group.read_text().splitlines()
@@ -237,9 +241,7 @@ def dry_lines(pipeline_dir: Path, run_dir: Path, tmp_path: Path, *args: str) -> 
 
 def test_dry_run_reads_like_the_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "pipec", "compile", "examples/valohai/mnist.valohai.yaml", "--target",
-                        "slurm", "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
-                       env=PIPEC_ENV)
+    r = pipec_slurm("examples/valohai/mnist.valohai.yaml", out, ROOT)
     assert r.returncode == 0, r.stderr
     d = out / "training-pipeline"
     run = tmp_path / "runs" / "mnist-1"
@@ -311,9 +313,7 @@ def huge_grid() -> list[dict]:
 def test_a_huge_grid_is_refused_at_once_at_its_task_node(tmp_path: Path) -> None:
     path = write(tmp_path / "src", huge_grid())
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "pipec", "compile", str(path), "--target", "slurm", "-o", str(out)],
-                       cwd=path.parent, capture_output=True, text=True, timeout=120,
-                       env=PIPEC_ENV)
+    r = pipec_slurm(str(path), out, path.parent)
     assert r.returncode == 1, r.stderr
     text = path.read_text().splitlines()
     line = next(n for n, t in enumerate(text, 1) if t.strip() == "- name: sweep")  # the task node
@@ -459,8 +459,7 @@ def test_chdir_signal_and_requeue_on_a_real_cluster(slurm_cluster, tmp_path: Pat
     # Slurm sends the signal 100 s before the 2-minute time limit, about 20 s after the start.
     (checkout / "pipec.toml").write_text('[slurm]\nsignal = "B:USR1@100"\nrequeue = true\n')
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "pipec", "compile", "valohai.yaml", "--target", "slurm", "-o", str(out)],
-                       cwd=checkout, capture_output=True, text=True, env=PIPEC_ENV)
+    r = pipec_slurm("valohai.yaml", out, checkout)
     assert r.returncode == 0, r.stderr
     d = out / "settings"
     shellcheck(d)
@@ -537,8 +536,7 @@ def test_a_groups_batch_signal_reaches_every_member_on_a_real_cluster(slurm_clus
     (tmp_path / "wf.yaml").write_text(SIGNAL_GROUP)
     (tmp_path / "pipec.toml").write_text('[slurm]\nsignal = "B:USR1@30"\n')
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "pipec", "compile", "wf.yaml", "--target", "slurm", "-o", str(out)],
-                       cwd=tmp_path, capture_output=True, text=True, env=PIPEC_ENV)
+    r = pipec_slurm("wf.yaml", out, tmp_path)
     assert r.returncode == 0, r.stderr
     run = tmp_path / "run"
     submitted = subprocess.run([str(out / "signal-group" / "submit.sh"), "--run-dir", str(run)], cwd=tmp_path,
