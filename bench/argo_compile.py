@@ -9,8 +9,9 @@
                + pipec.backends.argo.compile_workflows(...)     (what `pipec compile` does)
        hera    Workflow / DAG / Container from hera.workflows: one DAG task per node with the
                same name, template, `depends` and arguments (names and values) as pipec's
-               main DAG, one container template per number of upstream jobs as pipec
-               makes them (its templates depend on a job's shape, not its step), the
+               main DAG, one container template per step and number of upstream jobs as
+               pipec makes them (a template holds its command; jobs share it when only
+               their values differ), the
                same annotations and volumes, then Workflow.to_yaml()
 
    Both are timed in this process after their imports (median of --repeat runs, 3 by
@@ -63,6 +64,8 @@ from hera.workflows import models as hm
 from synthetic import IMAGE, PIPELINE, STEPS, generate_dag, generate_grid
 
 from pipec.backends import argo
+from pipec.backends.argo.manifest import MAX_OBJECT_BYTES
+from pipec.backends.argo.templates import BOOT, BOOT_NAME
 from pipec.driver import Request, load_workflows
 from pipec.errors import Diagnostics
 
@@ -100,37 +103,45 @@ def runtime_annotation() -> str:
 
 
 def task_args(name: str, step: int, ups: list[str]) -> dict[str, str]:
-    """The arguments pipec gives a node's task: job, up-<i>, command, parameters, setup."""
-    _, command, params = STEPS[step]
+    """The arguments pipec gives a node's task: job, up-<i>, parameters, setup, and p-<name>
+    for each value its command reads (from PIPEC_P_<name>)."""
+    _, _, params = STEPS[step]
     values = {p: default for p, _, default in params}
     args = {"job": name}
     for i, up in enumerate(ups):
         args[f"up-{i}"] = up
-    args["command"] = command.replace("{parameters}", " ".join(f"--{k}={v}" for k, v in values.items()))
     args["parameters"] = json.dumps(values)
     if ups:
         args["setup"] = "".join(f"pipec_stage {up} outputs '*.csv' data none\n" for up in ups)
+    args.update({f"p-{k}": str(v) for k, v in values.items()})
     return args
 
 
-def hera_container(name: str, upstream: int) -> Container:
-    """A container template with the inputs, environment, volumes and output artifacts of pipec's."""
+def hera_container(name: str, step: int, upstream: int) -> Container:
+    """A container template with the inputs, environment, volumes, command and output artifacts
+    of pipec's: the step's command in the container's args, its values from p-<name>."""
+    _, command, params = STEPS[step]
     key = "{{workflow.name}}/{{inputs.parameters.job}}/{{inputs.parameters.execution}}"
-    inputs: list[Any] = [Parameter(name="job"), Parameter(name="execution", default="0"), Parameter(name="command"),
+    inputs: list[Any] = [Parameter(name="job"), Parameter(name="execution", default="0"),
                          Parameter(name="setup", default=""), Parameter(name="parameters", default="{}")]
+    inputs += [Parameter(name=f"p-{p}") for p, _, _ in params]
     inputs += [Parameter(name=f"up-{i}") for i in range(upstream)]
     inputs += [S3Artifact(name=f"up-{i}", path=f"/pipec/up/{i}", optional=True,
                           key=f"{{{{workflow.name}}}}/{{{{inputs.parameters.up-{i}}}}}/") for i in range(upstream)]
     env = [Env(name="PIPEC_RUNTIME", value="{{workflow.annotations.pipec-runtime}}"),
            Env(name="PIPEC_ENGINE", value="argo"), Env(name="PIPEC_EXEC_MOUNT", value="/valohai")]
     env += [Env(name=f"PIPEC_{p.upper()}", value=f"{{{{inputs.parameters.{p}}}}}")
-            for p in ("job", "execution", "command", "setup", "parameters")]
+            for p in ("job", "execution", "setup", "parameters")]
+    env += [Env(name=f"PIPEC_P_{p}", value=f"{{{{inputs.parameters.p-{p}}}}}") for p, _, _ in params]
     if upstream:
         env.append(Env(name="PIPEC_UPSTREAM", value=" ".join(f"{{{{inputs.parameters.up-{i}}}}}"
                                                              for i in range(upstream))))
-    env.append(Env(name="PIPEC_ENCODED", value="PIPEC_COMMAND PIPEC_SETUP PIPEC_PARAMETERS"))
+    env.append(Env(name="PIPEC_ENCODED", value=" ".join(
+        ["PIPEC_COMMAND", "PIPEC_SETUP", "PIPEC_PARAMETERS"] + [f"PIPEC_P_{p}" for p, _, _ in params])))
+    words = " ".join(f'--{p}="${{PIPEC_P_{p}}}"' for p, _, _ in params)
     return Container(
-        name=name, image=IMAGE, command=["sh", "-c", argo.BOOT], env=env, inputs=inputs,
+        name=name, image=IMAGE, command=["sh", "-c", BOOT, BOOT_NAME], args=[command.replace("{parameters}", words)],
+        env=env, inputs=inputs,
         outputs=[S3Artifact(name=area.strip("."), path=f"/valohai/{area}", optional=True,
                             archive=NoneArchiveStrategy(), key=f"{key}/{area}/") for area in ("outputs", ".pipec")],
         volume_mounts=[hm.VolumeMount(name="pipec", mount_path="/pipec"),
@@ -142,18 +153,20 @@ def hera_build(nodes: list[tuple[str, int, list[str]]], runtime: str, source: st
                    "pipec-runtime": runtime}
     with Workflow(generate_name="synthetic-dag-", entrypoint="main", annotations=annotations,
                   volumes=[EmptyDirVolume(name="pipec"), EmptyDirVolume(name="pipec-execution")]) as w:
-        shapes: dict[int, Container] = {}
+        shapes: dict[tuple[int, int], Container] = {}
         used: set[str] = {"main"}
         with DAG(name="main"):
             for name, step, ups in nodes:
-                template = shapes.get(len(ups))
-                if template is None:  # named as pipec names them: step-<first step>, step-<step>-2, ...
+                template = shapes.get((step, len(ups)))
+                if template is None:  # named as pipec names them: step-<step>, else step-<node>, ...
                     base = tname = f"step-{STEPS[step][0]}"
+                    if tname in used:
+                        base = tname = f"step-{name}"
                     n = 2
                     while tname in used:
                         tname, n = f"{base}-{n}", n + 1
                     used.add(tname)
-                    template = shapes[len(ups)] = hera_container(tname, len(ups))
+                    template = shapes[(step, len(ups))] = hera_container(tname, step, len(ups))
                 depends = " && ".join(f"{up}.Succeeded" for up in ups) or None
                 template(name=name, depends=depends, arguments=task_args(name, step, ups))
     return w.to_yaml()
@@ -261,8 +274,8 @@ def main() -> int:
     ok &= faster
     ratio = hera_s / pipec_s if pipec_s else float("inf")
     print(f"  pipec is {ratio:.2f}x hera's speed ({'ok' if faster else 'MISSED'}; target: not slower than hera)")
-    if len(pipec_text.encode("utf-8")) > argo.MAX_OBJECT_BYTES:
-        print(f"  note: over the {argo.MAX_OBJECT_BYTES:,}-byte Kubernetes object limit; compiled with "
+    if len(pipec_text.encode("utf-8")) > MAX_OBJECT_BYTES:
+        print(f"  note: over the {MAX_OBJECT_BYTES:,}-byte Kubernetes object limit; compiled with "
               "[argo] max_object_bytes raised")
     execs = GRID_AXES[0] * GRID_AXES[1] * GRID_AXES[2]
     grid_bytes = len(grid_text.encode("utf-8"))

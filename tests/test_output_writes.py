@@ -226,11 +226,11 @@ def test_files_of_an_older_pipec_are_recognised_without_a_manifest(src: Path, tm
     source = write(src / "v.yaml", valohai(task=True))
     out = tmp_path / "out"
     compile_(source, "slurm", out, "--sweep", "train.lr=1,2")
-    assert (out / "ci/jobs/train.commands").is_file()  # a data file without a header
+    assert (out / "ci/jobs/train.values").is_file()  # a data file without a header
     (out / MANIFEST).unlink()
     write(source, valohai(command="changed", task=True))
     compile_(source, "slurm", out, "--sweep", "train.lr=1,2,3")  # every file changes: no --force needed
-    assert b"changed" in (out / "ci/jobs/train.commands").read_bytes()
+    assert (out / "ci/jobs/train.values").read_bytes().count(b"\n") == 3  # one line per execution
     assert set(manifest(out)["files"]) == set(files(out)) - {MANIFEST}
 
 

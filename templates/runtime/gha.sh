@@ -1,9 +1,86 @@
 # shellcheck shell=sh
 # pipec runtime, GitHub Actions part (joined after core.sh and pod.sh, for GitHub Actions only):
-# publishing each execution's directory as the job's artifact, and groups run inside one job
-# (a job's executions: pipec_group; several jobs: pipec_team), their members as background
-# processes or as Docker containers on a network of their own, each an execution run by
-# pipec_pod.
+# the step running a job (its command from the run: script, pipec_read; pipec_job), the
+# metadata passed on as the job's outputs, publishing each execution's directory as the job's
+# artifact, and groups run inside one job (a job's executions: pipec_group; several jobs:
+# pipec_team), their members as background processes or as Docker containers on a network of
+# their own, each an execution run by pipec_pod.
+
+# pipec_read VAR: VAR (exported) holds what stdin holds but its last newline: the command the
+# step's run: script shows in a quoted here-document (whose text nothing expands), ending in
+# the newline the here-document adds.
+pipec_read() {
+    pipec_text=$(cat; printf x)
+    pipec_nl='
+'
+    pipec_text=${pipec_text%x}
+    eval "$1=\${pipec_text%\"\$pipec_nl\"}"
+    export "${1?}"
+}
+
+# pipec_job: the one execution of a GitHub Actions job (PIPEC_COMMAND: pipec_read, or the
+# step's env for a command too long for run:), run by pipec_pod with stdin from /dev/null;
+# then its metadata as the step's outputs (pipec_step_outputs).
+pipec_job() {
+    pipec_pod < /dev/null
+    pipec_step_outputs "$PIPEC_POD_DIR/meta"
+}
+
+# pipec_step_outputs DIR: the metadata pipec_outputs wrote to DIR (<n>.{json,text,items}) as
+# the step's outputs meta-<n>-json, -text and -items, read downstream as the job's outputs; a
+# key not printed gives the marker pipec-missing:. A matrix may not be empty: an empty list
+# becomes one row "none" whose steps are skipped, and a missing key one row carrying the
+# marker, so that the fan-out job fails saying so. A key fanned out over in P matrix jobs of at
+# most 256 rows (PIPEC_FANOUT_PARTS, {"<n>": P}) has its rows in meta-<n>-items (0-255) and
+# meta-<n>-items-<k> (k = 1..P-1), each row keeping its global index; a list longer than
+# PIPEC_MAX_FANOUT (at most P * 256) fails this job: it is never cut short. Needs python3.
+pipec_step_outputs() {
+    [ -n "${PIPEC_METADATA:-}" ] && [ -n "${GITHUB_OUTPUT:-}" ] || return 0
+    python3 - "$1" <<'PIPEC_PY'
+import base64, json, os, sys
+out = sys.argv[1]
+keys = json.loads(os.environ["PIPEC_METADATA"])
+missing = "pipec-missing:"
+none = json.dumps([{"i": "none"}])
+parts = json.loads(os.environ.get("PIPEC_FANOUT_PARTS") or "{}")
+outputs = []
+for n in range(len(keys)):
+    for suffix in ("json", "text", "items"):
+        try:
+            with open(os.path.join(out, "%d.%s" % (n, suffix)), encoding="utf-8") as src:
+                content = src.read()
+        except OSError:
+            content = missing
+            if suffix == "items":
+                content = json.dumps([{"i": "0", "json": missing, "text": missing}])
+        if suffix == "items" and str(n) in parts:
+            count, rows = int(parts[str(n)]), json.loads(content)
+            limit = min(256 * count, int(os.environ.get("PIPEC_MAX_FANOUT") or 256 * count))
+            if len(rows) > limit:
+                sys.exit("pipec: %s printed metadata %r, a list of %d items, but the workflow was compiled "
+                         "for fan-outs of at most %d items ([gha] max_fanout; %d matrix jobs of 256): raise "
+                         "[gha] max_fanout in pipec.toml to at least %d and compile again"
+                         % (os.environ.get("PIPEC_JOB", "this job"), keys[n], len(rows), limit, count,
+                            len(rows)))
+            for k in range(count):
+                chunk = rows[256 * k:256 * (k + 1)]
+                outputs.append(("meta-%d-items" % n + ("-%d" % k if k else ""),
+                                json.dumps(chunk) if chunk else none))
+            continue
+        if suffix == "items" and content == "[]":
+            content = none
+        outputs.append(("meta-%d-%s" % (n, suffix), content))
+# GitHub fails a job whose outputs exceed 1 MB (counted as UTF-16): say so here, in its log.
+size = sum(len((name + value).encode("utf-16-le")) for name, value in outputs)
+if size > 1024 * 1024:
+    sys.stderr.write("pipec: warning: the metadata passed on as job outputs takes about %d bytes; GitHub "
+                     "accepts at most 1 MB of outputs per job\n" % size)
+with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+    for name, content in outputs:
+        delimiter = "PIPEC_" + base64.b32encode(os.urandom(10)).decode("ascii")
+        fh.write("%s<<%s\n%s\n%s\n" % (name, delimiter, content, delimiter))
+PIPEC_PY
+}
 
 # pipec_publish SIZE: GitHub Actions uploads $PIPEC_POD_DIR/art/ as the job's artifact:
 # move each execution's outputs and markers (and inputs when PIPEC_PUBLISH_INPUTS is set) to
@@ -31,7 +108,7 @@ pipec_move() {
 
 # pipec_group SIZE: a group inside one GitHub Actions job. Members 1..SIZE-1 start in the
 # background, the lead (member 0) in the foreground, each as its own execution in
-# $PIPEC_POD_DIR/m<rank>/ with PIPEC_COMMAND_<rank> and PIPEC_PARAMETERS_<rank>. With
+# $PIPEC_POD_DIR/m<rank>/ with its command and PIPEC_PARAMETERS_<rank> (pipec_member). With
 # PIPEC_GROUP_IMAGE set, each member is a container of that image on a Docker network of the
 # group's own, reachable by its container name; without, a process reachable on this machine.
 # When the lead ends the others are stopped, the group has the lead's status, and on success
@@ -171,9 +248,16 @@ pipec_freeze() {
     done
 }
 
-# pipec_member RANK: one member of pipec_group, in a subshell of its own.
+# pipec_member RANK: one member of pipec_group, in a subshell of its own. Its command is
+# PIPEC_COMMAND_<RANK> (the members' commands differ), else the group's PIPEC_COMMAND, whose
+# values are read from variables: PIPEC_RANK_VARS lists the NAMEs whose PIPEC_<NAME> differs by
+# member, each member's value in PIPEC_R<RANK>_<NAME>. The lead's metadata is the step's outputs.
 pipec_member() (
-    eval "PIPEC_COMMAND=\${PIPEC_COMMAND_$1} PIPEC_PARAMETERS=\${PIPEC_PARAMETERS_$1}"
+    eval "PIPEC_COMMAND=\${PIPEC_COMMAND_$1-\$PIPEC_COMMAND} PIPEC_PARAMETERS=\${PIPEC_PARAMETERS_$1}"
+    for pipec_name in ${PIPEC_RANK_VARS:-}; do
+        eval "PIPEC_$pipec_name=\${PIPEC_R$1_$pipec_name}"
+        export "PIPEC_$pipec_name"
+    done
     PIPEC_EXECUTION=$1
     PIPEC_RANK=$1
     PIPEC_POD_DIR=$PIPEC_GROUP_ROOT/m$1
@@ -182,7 +266,8 @@ pipec_member() (
     mkdir -p "$PIPEC_POD_DIR/exec/.pipec"
     [ ! -d "$PIPEC_GROUP_ROOT/up" ] || ln -s "$PIPEC_GROUP_ROOT/up" "$PIPEC_POD_DIR/up"
     export PIPEC_COMMAND PIPEC_PARAMETERS PIPEC_EXECUTION PIPEC_RANK PIPEC_POD_DIR PIPEC_EXEC_MOUNT PIPEC_METADATA
-    pipec_pod
+    pipec_pod < /dev/null
+    [ "$1" != 0 ] || pipec_step_outputs "$PIPEC_POD_DIR/meta"
 )
 
 # ---------------------------------------------------------------------------------------

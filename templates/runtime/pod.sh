@@ -255,8 +255,9 @@ pipec_shell() {
 }
 
 # pipec_outputs: after a successful execution, write the metadata keys downstream jobs read
-# (PIPEC_METADATA, a JSON list) to $PIPEC_POD_DIR/meta/<n>.{json,text,items} for Argo's output
-# parameters: the value of the last JSON line of stdout holding the key. Needs python3.
+# (PIPEC_METADATA, a JSON list) to $PIPEC_POD_DIR/meta/<n>.{json,text,items}, the engine's
+# outputs: the value of the last JSON line of stdout holding the key (a key not printed has no
+# files). Needs python3.
 pipec_outputs() {
     [ -n "${PIPEC_METADATA:-}" ] || return 0
     mkdir -p "$PIPEC_POD_DIR/meta"
@@ -299,53 +300,6 @@ for n, key in enumerate(keys):
     for suffix, content in files.items():
         with open(os.path.join(out, "%d.%s" % (n, suffix)), "w", encoding="utf-8") as fh:
             fh.write(content)
-# GitHub Actions: the same values as step outputs (a key not printed gives the marker). A
-# matrix may not be empty: an empty list becomes one row "none" whose steps are skipped, and
-# a missing key one row carrying the marker, so that the fan-out job fails saying so. A key
-# fanned out over in P matrix jobs of at most 256 rows (PIPEC_FANOUT_PARTS, {"<n>": P}) has
-# its rows in meta-<n>-items (0-255) and meta-<n>-items-<k> (k = 1..P-1), each row keeping its
-# global index; a list longer than PIPEC_MAX_FANOUT (at most P * 256) fails this job: it is
-# never cut short.
-if os.environ.get("GITHUB_OUTPUT"):
-    missing = "pipec-missing:"
-    none = json.dumps([{"i": "none"}])
-    parts = json.loads(os.environ.get("PIPEC_FANOUT_PARTS") or "{}")
-    outputs = []
-    for n in range(len(keys)):
-        for suffix in ("json", "text", "items"):
-            try:
-                with open(os.path.join(out, "%d.%s" % (n, suffix)), encoding="utf-8") as src:
-                    content = src.read()
-            except OSError:
-                content = missing
-                if suffix == "items":
-                    content = json.dumps([{"i": "0", "json": missing, "text": missing}])
-            if suffix == "items" and str(n) in parts:
-                count, rows = int(parts[str(n)]), json.loads(content)
-                limit = min(256 * count, int(os.environ.get("PIPEC_MAX_FANOUT") or 256 * count))
-                if len(rows) > limit:
-                    sys.exit("pipec: %s printed metadata %r, a list of %d items, but the workflow was compiled "
-                             "for fan-outs of at most %d items ([gha] max_fanout; %d matrix jobs of 256): raise "
-                             "[gha] max_fanout in pipec.toml to at least %d and compile again"
-                             % (os.environ.get("PIPEC_JOB", "this job"), keys[n], len(rows), limit, count,
-                                len(rows)))
-                for k in range(count):
-                    chunk = rows[256 * k:256 * (k + 1)]
-                    outputs.append(("meta-%d-items" % n + ("-%d" % k if k else ""),
-                                    json.dumps(chunk) if chunk else none))
-                continue
-            if suffix == "items" and content == "[]":
-                content = none
-            outputs.append(("meta-%d-%s" % (n, suffix), content))
-    # GitHub fails a job whose outputs exceed 1 MB (counted as UTF-16): say so here, in its log.
-    size = sum(len((name + value).encode("utf-16-le")) for name, value in outputs)
-    if size > 1024 * 1024:
-        sys.stderr.write("pipec: warning: the metadata passed on as job outputs takes about %d bytes; GitHub "
-                         "accepts at most 1 MB of outputs per job\n" % size)
-    with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
-        for name, content in outputs:
-            delimiter = "PIPEC_" + base64.b32encode(os.urandom(10)).decode("ascii")
-            fh.write("%s<<%s\n%s\n%s\n" % (name, delimiter, content, delimiter))
 PIPEC_PY
 }
 

@@ -120,8 +120,10 @@ def decoded(value: str) -> str:
 
 
 def copies(doc: Any, contents: str) -> int:
-    """How many strings of the document hold `contents` (decoded where pipec encoded them)."""
-    return sum(contents in decoded(s) or contents in s for s in strings(doc))
+    """How many strings of the document hold `contents` (decoded where pipec encoded them, and
+    as the kubelet passes an Argo pod's variables on: pipec doubles the `$` it would read)."""
+    return sum(contents in decoded(s) or contents in s or contents in argo_sim.kubelet_expand(s, {})
+               for s in strings(doc))
 
 
 # ------------------------------------------------------------------- the shared analysis

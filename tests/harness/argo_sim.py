@@ -6,6 +6,7 @@
     wf.task("train").phase         # a task of the entry DAG (a loop gives its TaskGroup node)
     wf.pods(job="train")           # the pods that ran, with env, exit code, logs, dirs
     wf.repo / wf.name / "train/0/outputs/model.txt"     # the artifact repository
+    pod_command(template, task_arguments)                # the command a pipec pod runs
 
 Pods are real ``sh`` processes (the container's command with the template's environment),
 each in fresh temporary directories, run concurrently like a cluster would.
@@ -45,7 +46,11 @@ workflow/controller/{operator,dag,workflowpod}.go and util/template):
   string values in loop-index order, children without outputs left out;
   ``tasks.T.outputs.parameters`` the list of maps. Items that are objects give ``item.key``
   (strings as-is, other values as JSON); ``{{item}}`` is the item (objects as JSON).
-* Containers: env ``value`` and ``valueFrom.fieldRef status.podIP`` (127.0.0.N); emptyDir
+* Containers: the kubelet's expansion of ``$(NAME)`` and ``$$`` (Kubernetes' third_party/forked/
+  golang/expansion: ``$$`` gives ``$``, ``$(NAME)`` the value of a variable defined so far, an
+  unknown name or an unclosed ``$(`` is kept as written) in each env ``value`` (with the
+  variables listed before it) and in ``command``/``args`` (with the container's whole env);
+  env ``value`` and ``valueFrom.fieldRef status.podIP`` (127.0.0.N); emptyDir
   volume mounts become per-pod directories; ``activeDeadlineSeconds`` kills the pod (Failed);
   a volume mount naming no volume of the template (``volumes``), of the workflow or of its
   claim templates is an Error ("volume '%s' not found in workflow spec", workflowpod.go
@@ -144,6 +149,7 @@ pod scheduling (a pod runs as soon as the emulated cluster has room: ``capacity`
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -900,9 +906,10 @@ class Workflow:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(pod.root / "home"),
                "HOSTNAME": pod.name, "LANG": "C.UTF-8"}
         (pod.root / "home").mkdir()
+        defined: dict[str, str] = {}  # the container's own variables, which the kubelet expands
         for e in ctr.get("env") or []:
             if "value" in e:
-                env[e["name"]] = e["value"]
+                env[e["name"]] = kubelet_expand(e["value"], defined)
             elif (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
                 env[e["name"]] = node.pod_ip
             elif (e.get("valueFrom") or {}).get("secretKeyRef"):
@@ -912,6 +919,8 @@ class Workflow:
                     env[e["name"]] = value.decode("utf-8", errors="surrogateescape")
             else:
                 raise ArgoError(f"env {e['name']}: only value, fieldRef status.podIP and secretKeyRef are emulated")
+            if e["name"] in env:
+                defined[e["name"]] = env[e["name"]]
         if "/pipec" in pod.mounts:  # the pipec-specific concession (see the module doc)
             env["PIPEC_POD_DIR"] = str(pod.mounts["/pipec"])
         if "PIPEC_EXEC_MOUNT" in env:
@@ -919,7 +928,7 @@ class Workflow:
         if pod.hostname:  # the container's host name is the pod's hostname
             env["HOSTNAME"] = pod.hostname
         pod.env = env
-        argv = list(ctr.get("command") or []) + list(ctr.get("args") or [])
+        argv = [kubelet_expand(w, defined) for w in list(ctr.get("command") or []) + list(ctr.get("args") or [])]
         if self.services:  # the cluster has names to resolve: this pod reads them from /etc/hosts
             pod.hosts_file = pod.root / "etc-hosts"
             pod.hosts_file.write_text(self._hosts_text(node))
@@ -1240,6 +1249,45 @@ def _search_names(hostname: str, subdomain: str) -> list[str]:
     fqdn = f"{hostname}.{subdomain}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}"
     return [fqdn, f"{hostname}.{subdomain}.{NAMESPACE}.svc", f"{hostname}.{subdomain}.{NAMESPACE}",
             f"{hostname}.{subdomain}"]
+
+
+def pod_command(template: dict[str, Any], arguments: dict[str, str] | None = None) -> str:
+    """The command a pod of one of pipec's container templates runs (the container's last
+    argument, which pipec_pod runs): Argo substitutes the task's `arguments` into it, the
+    kubelet expands it (naming none of the container's variables), and the pod decodes it
+    when it is pipec-b64 text. A test helper, for what the pod spec shows."""
+    values = {f"inputs.parameters.{k}": v for k, v in (arguments or {}).items()}
+    text = kubelet_expand(substitute(template["container"]["args"][-1], values), {})
+    return base64.b64decode(text[len("pipec-b64:"):]).decode("utf-8") if text.startswith("pipec-b64:") else text
+
+
+def kubelet_expand(text: str, defined: dict[str, str]) -> str:
+    """What the kubelet makes of a container's command, args or env value (Kubernetes'
+    third_party/forked/golang/expansion Expand, with the kubelet's mapping: a name it does
+    not know stays `$(name)`)."""
+    out: list[str] = []
+    checkpoint = cursor = 0
+    while cursor < len(text):
+        if text[cursor] == "$" and cursor + 1 < len(text):
+            out.append(text[checkpoint:cursor])
+            following = text[cursor + 1]
+            advance = 1
+            if following == "$":  # an escaped operator
+                out.append("$")
+            elif following == "(":
+                close = text.find(")", cursor + 2)
+                if close < 0:  # an incomplete reference is kept
+                    out.append("$(")
+                else:
+                    name = text[cursor + 2:close]
+                    out.append(defined[name] if name in defined else f"$({name})")
+                    advance = close - cursor
+            else:  # an operator that begins no expression
+                out.append("$" + following)
+            cursor += advance
+            checkpoint = cursor + 1
+        cursor += 1
+    return "".join(out) + text[checkpoint:]
 
 
 @functools.lru_cache(maxsize=1)

@@ -79,7 +79,7 @@ def test_param_json(shell: Shell, ptype: str, value: str, expected: bytes) -> No
     assert shell.out('pipec_param_json "$1" "$2"', ptype, value, source="core.sh") == expected
 
 
-TOKEN = '"@@PIPEC_P1a2b_0@@"'
+TOKEN = '"@@PIPEC_LATE1a2b_0@@"'
 REPLACE_CASES = [
     # (text, value)
     (TOKEN, "5"),  # the whole text
@@ -112,7 +112,7 @@ def test_fill_replaces_in_pipec_json(shell: Shell, text: str, value: str) -> Non
 
 
 def test_fill_twice_with_two_tokens(shell: Shell) -> None:
-    other = '"@@PIPEC_P1a2b_1@@"'
+    other = '"@@PIPEC_LATE1a2b_1@@"'
     text = '{"a": ' + TOKEN + ', "b": ' + other + ', "c": [' + TOKEN + "]}"
     out = shell.out('pipec_json=$1; pipec_fill "$2" 1.5; pipec_fill "$3" "$(pipec_param_json string "$4")"; '
                     'printf "%s" "$pipec_json"', text, TOKEN, other, 'it\'s "q"\n', source="gha")

@@ -76,7 +76,8 @@ def test_no_function_is_defined_twice() -> None:
         "pipec_own_pid", "pipec_wait_run"}
     assert {"pipec_pod", "pipec_arg", "pipec_fill", "pipec_pick", "pipec_gather", "pipec_place"} <= {
         n for n, p in seen.items() if p == "pod"}
-    assert {"pipec_publish", "pipec_group", "pipec_member"} <= {n for n, p in seen.items() if p == "gha"}
+    assert {"pipec_publish", "pipec_group", "pipec_member", "pipec_job", "pipec_read", "pipec_step_outputs"} <= {
+        n for n, p in seen.items() if p == "gha"}
     assert {"pipec_run", "pipec_stage", "pipec_metadata", "pipec_json_string", "pipec_confined", "pipec_mark_failed"} <= {
         n for n, p in seen.items() if p == "core"}
 
@@ -99,6 +100,60 @@ def test_runtime_script_joins_core_then_the_parts_in_order(target: str) -> None:
 def test_runtime_script_refuses_an_unknown_target() -> None:
     with pytest.raises(ValueError, match="no runtime for target 'k8s'"):
         runtime_script("k8s")
+
+
+# What only another engine uses: GitHub's variables and step outputs, the fan-out parts of its
+# matrices, Docker (its groups), Slurm's commands and variables.
+FOREIGN = {"argo": ("GITHUB_", "RUNNER_", "PIPEC_FANOUT_PARTS", "PIPEC_MAX_FANOUT", "docker", "sbatch", "srun",
+                    "scancel", "squeue", "SLURM_"),
+           "gha": ("sbatch", "srun", "scancel", "squeue", "SLURM_")}
+
+
+@pytest.mark.parametrize("target", sorted(FOREIGN))
+def test_a_pod_runtime_holds_nothing_of_another_engine(target: str) -> None:
+    text = runtime_script(target)
+    found = {word for word in FOREIGN[target] if word in text}
+    assert found == set(), f"the {target} runtime mentions {sorted(found)}"
+
+
+def test_the_argo_runtime_writes_metadata_files_and_no_step_outputs(dash: Shell, tmp_path: Path) -> None:
+    """pipec_outputs (pod.sh) writes $PIPEC_POD_DIR/meta/<n>.* whatever the environment holds;
+    only GitHub's pipec_step_outputs (gha.sh) turns them, and the missing keys, into step outputs."""
+    execution = tmp_path / "exec"
+    (execution / ".pipec").mkdir(parents=True)
+    (execution / ".pipec" / "stdout").write_text('noise\n{"loss": 0.5, "tags": ["a", "{{b}}"]}\n', encoding="utf-8")
+    github_output = tmp_path / "github_output"
+    github_output.write_text("", encoding="utf-8")
+    env = {"PIPEC_METADATA": '["loss", "absent", "tags"]', "PIPEC_EXEC_DIR": str(execution),
+           "PIPEC_POD_DIR": str(tmp_path / "pod"), "GITHUB_OUTPUT": str(github_output), "PIPEC_JOB": "train"}
+    dash.out("pipec_outputs", source="argo", env=env)
+    meta = tmp_path / "pod" / "meta"
+    assert sorted(p.name for p in meta.iterdir()) == ["0.items", "0.json", "0.text", "2.items", "2.json", "2.text"]
+    assert (meta / "0.text").read_text(encoding="utf-8") == "0.5"
+    assert github_output.read_text(encoding="utf-8") == ""
+    assert "pipec_step_outputs" not in runtime_script("argo")
+
+    dash.out('pipec_step_outputs "$PIPEC_POD_DIR/meta"', source="gha", env=env)
+    lines = github_output.read_text(encoding="utf-8").splitlines()
+    outputs = {}
+    for n in range(0, len(lines), 3):  # name<<DELIMITER, the value, DELIMITER
+        name, _, delimiter = lines[n].partition("<<")
+        assert lines[n + 2] == delimiter
+        outputs[name] = lines[n + 1]
+    assert outputs["meta-0-text"] == "0.5" and outputs["meta-1-text"] == "pipec-missing:"
+    assert outputs["meta-1-items"] == '[{"i": "0", "json": "pipec-missing:", "text": "pipec-missing:"}]'
+    assert outputs["meta-2-json"] == (meta / "2.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["", "echo one", "printf '%s\\n' \"$PIPEC_P_x\"\n\nlast line\n", "ends in\n\n"])
+def test_pipec_read_gives_the_here_document_as_written(shell: Shell, command: str) -> None:
+    """The run: script shows the command in a quoted here-document; pipec_read gives it back
+    byte for byte (only the here-document's own last newline is dropped), nothing expanded."""
+    delimiter = "PIPEC_COMMAND"
+    out = shell.out(f"pipec_read PIPEC_COMMAND <<'{delimiter}'\n{command}\n{delimiter}\n"
+                    "printf '%s|' \"$PIPEC_COMMAND\"; sh -c 'printf %s \"$PIPEC_COMMAND\"'",
+                    source="gha", env={"PIPEC_P_x": "$(oops)"})
+    assert out == f"{command}|{command}".encode()
 
 
 def test_argo_runtime_holds_no_double_braces() -> None:
@@ -208,7 +263,7 @@ EXPECTED = {
               "pipec_fanout_item", "pipec_param_json", "pipec_json_string", "pipec_input_file"},
     "argo": {"pipec_pod", "pipec_pick", "pipec_gather", "pipec_distributed", "pipec_fill", "pipec_stage",
              "pipec_place", "pipec_check_param"},
-    "gha": {"pipec_pod", "pipec_publish", "pipec_group", "pipec_metadata", "pipec_need", "pipec_fill",
+    "gha": {"pipec_job", "pipec_read", "pipec_publish", "pipec_group", "pipec_metadata", "pipec_need", "pipec_fill",
             "pipec_distributed", "pipec_fetch"},
 }
 

@@ -12,16 +12,18 @@ Parameter words follow `ir.ArgSpec`; the values a command sees are the parameter
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import string
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Mapping, Sequence, Union
 
 from pipec import ir
 
-__all__ = ["RUN_ID", "NeedsValue", "RenderError", "effective_values", "join_lines", "render", "render_lines",
-           "render_word", "words"]
+__all__ = ["RUN_ID", "NeedsValue", "Refs", "RenderError", "effective_values", "join_lines", "render",
+           "render_lines", "render_word", "words"]
 
 
 class RenderError(ValueError):
@@ -44,7 +46,45 @@ class Var:
 Segment = Union[str, Var]
 Word = list[Segment]
 
+
+@dataclass
+class Refs:
+    """Reference rendering: each value known when pipec compiles becomes a quoted expansion of
+    a variable named for its parameter (`"$PIPEC_P_learning_rate"`), so the command reads the
+    same for every execution and no value meets a shell or an engine's template language. `env`
+    collects the text each variable must hold (what literal rendering would have put in the
+    word). A value the command cannot read from a variable (a flag, a formatted value, a value
+    holding a path that is rewritten, a quoted heredoc) stays literal, quoted, as before."""
+
+    env: dict[str, str] = dataclass_field(default_factory=dict)
+    names: dict[str, str] = dataclass_field(default_factory=dict)  # parameter -> its variable
+    owners: dict[str, tuple[str, int | None]] = dataclass_field(default_factory=dict)  # variable -> (param, item)
+
+    def var(self, param: str, index: int | None = None) -> str:
+        """The variable of parameter `param` (of its index-th item, from 1, for a parameter
+        repeated once per item): PIPEC_P_ and its name with every character a variable name
+        cannot hold as `_`; a name another parameter (or item) holds gets _2, _3..."""
+        if param not in self.names:
+            self.names[param] = self._claim(REF_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", param), (param, None))
+        if index is None:
+            return self.names[param]
+        return self._claim(f"{self.names[param]}_{index}", (param, index))
+
+    def _claim(self, base: str, owner: tuple[str, int | None]) -> str:
+        name, n = base, 1
+        while self.owners.setdefault(name, owner) != owner:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def late(self, param: str, text: str, index: int | None = None) -> ir.Late:
+        """A Late standing for `text`, read from the parameter's variable (see `var`)."""
+        var = self.var(param, index)
+        self.env[var] = text
+        return ir.Late(var)
+
 RUN_ID = "PIPEC_RUN_ID"  # every runtime exports the run's id under this name
+REF_PREFIX = "PIPEC_P_"  # a value the command reads by reference: PIPEC_P_<parameter>
 
 _UNSAFE = re.compile(r"[^\w@%+=:,./-]", re.ASCII)  # what shlex.quote quotes
 _FORMATTER = string.Formatter()
@@ -101,9 +141,12 @@ def effective_values(params: Sequence[ir.Param], values: Mapping[str, Any] | Non
 # Parameter words
 
 
-def words(param: ir.Param, value: Any) -> list[Word]:
+def words(param: ir.Param, value: Any, refs: Refs | None = None,
+          keys: Sequence[tuple[str, str]] = ()) -> list[Word]:
     """The words of one parameter with the given value ([] when it is not expressed: no
-    value, a false flag without false words, an empty list to join...)."""
+    value, a false flag without false words, an empty list to join...). With `refs`, values
+    known now are read from variables where they can be (see Refs); `keys`: the paths that
+    are rewritten into variables (a value holding one stays literal, so that it is)."""
     spec = param.args
     if value is None or spec is None:
         return []
@@ -123,7 +166,7 @@ def words(param: ir.Param, value: Any) -> list[Word]:
             if isinstance(atom, list):
                 raise RenderError(f"parameter {param.name!r}: nested list value {atom!r} is not allowed "
                                   "for a repeat-style multiple parameter")
-            out.extend(_format(param, templates, atom))
+            out.extend(_format(param, templates, atom, refs, keys, len(out) // len(templates) + 1))
         return out
     if spec.multiple == "join":
         atoms = _listify(value)
@@ -133,16 +176,26 @@ def words(param: ir.Param, value: Any) -> list[Word]:
             if len(atoms) > 1:
                 raise NeedsValue(f"parameter {param.name!r} joins a value given later with others")
             return _format(param, templates, atoms[0])
-        return _format(param, templates, spec.separator.join(str(atom) for atom in atoms))
+        return _format(param, templates, spec.separator.join(str(atom) for atom in atoms), refs, keys)
     if isinstance(value, list):
         raise RenderError(f"parameter {param.name!r}: list value {value!r} is not allowed for a "
                           "single-valued parameter (set `multiple: repeat` or `multiple: separate`)")
-    return _format(param, templates, value)
+    return _format(param, templates, value, refs, keys)
 
 
-def _format(param: ir.Param, templates: Sequence[str], value: Any) -> list[Word]:
+def _format(param: ir.Param, templates: Sequence[str], value: Any, refs: Refs | None = None,
+            keys: Sequence[tuple[str, str]] = (), index: int | None = None) -> list[Word]:
     if isinstance(value, ir.Late):
         return [_late_word(param, t, value) for t in templates]
+    if refs is not None and _referable(value, keys):
+        try:
+            words = [_late_word(param, t, ir.Late(refs.var(param.name))) for t in templates]
+        except NeedsValue:
+            pass  # the template formats the value (a spec, a conversion): it stays literal
+        else:
+            if any(isinstance(s, Var) for w in words for s in w):
+                late = refs.late(param.name, format(value, ""), index)
+                return [[Var(late.var) if isinstance(s, Var) else s for s in w] for w in words]
     env = {"name": param.name, "value": value, "v": value}
     out: list[Word] = []
     for template in templates:
@@ -154,11 +207,18 @@ def _format(param: ir.Param, templates: Sequence[str], value: Any) -> list[Word]
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(template: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
+    """A pass-as template's (literal, field, spec, conversion) parts: every execution of every
+    job of a step formats the same few templates."""
+    return tuple(_FORMATTER.parse(template))
+
+
 def _late_word(param: ir.Param, template: str, value: ir.Late) -> Word:
     """A word whose value is read from a variable: only a plain {value} can stand for it."""
     word: Word = []
     try:
-        parsed = list(_FORMATTER.parse(template))
+        parsed = _parse(template)
     except ValueError as exc:
         raise RenderError(f"parameter {param.name!r}: cannot format {template!r}: {exc}") from exc
     for literal, field, spec, conversion in parsed:
@@ -179,6 +239,13 @@ def _late_word(param: ir.Param, template: str, value: ir.Late) -> Word:
             raise NeedsValue(f"parameter {param.name!r}: {template!r} formats the value, which is only "
                              "known later")
     return word
+
+
+def _referable(value: Any, keys: Sequence[tuple[str, str]]) -> bool:
+    """Whether a value known now can be read from a variable: not when it holds a path the
+    command must see rewritten (the text in the variable would keep the container path)."""
+    text = str(_plain(value))
+    return not any(path in text for path, _ in keys)
 
 
 def _describe(exc: Exception) -> str:
@@ -248,12 +315,13 @@ def _keys(layout: ir.Layout, mounted: bool, moved: Sequence[tuple[str, str]]) ->
 
 def render_lines(command: ir.Command, params: Sequence[ir.Param], values: Mapping[str, Any] | None,
                  layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
-                 moved: Sequence[tuple[str, str]] = ()) -> list[str]:
+                 moved: Sequence[tuple[str, str]] = (), refs: Refs | None = None) -> list[str]:
     """The command's lines for one execution, blank ones dropped; a `#!` line at the start of
-    the first becomes a line of its own."""
+    the first becomes a line of its own. With `refs`, values are read from variables (Refs)."""
     keys = _keys(layout, mounted, moved)
     if command.kind is ir.CommandKind.ARGV:
-        line = " ".join(quote_word(_part_word(line, params, values or {}, layout, mounted, hosts), "word", keys)
+        line = " ".join(quote_word(_part_word(line, params, values or {}, layout, mounted, hosts, refs, keys),
+                                   "word", keys)
                         for line in command.lines)
         return [line] if line else []
     merged = effective_values(params, values)
@@ -262,7 +330,7 @@ def render_lines(command: ir.Command, params: Sequence[ir.Param], values: Mappin
         by_name[param.name] = param
     out: list[str] = []
     for index, parts in enumerate(command.lines):
-        text = "".join(_render_part(p, by_name, merged, layout, mounted, keys, hosts) for p in parts).strip()
+        text = "".join(_render_part(p, by_name, merged, layout, mounted, keys, hosts, refs) for p in parts).strip()
         if index == 0 and text.startswith("#!"):
             shebang, _, text = text.partition("\n")
             out.append(shebang)
@@ -273,9 +341,9 @@ def render_lines(command: ir.Command, params: Sequence[ir.Param], values: Mappin
 
 def render(command: ir.Command, params: Sequence[ir.Param], values: Mapping[str, Any] | None,
            layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
-           moved: Sequence[tuple[str, str]] = ()) -> str:
-    """The command of one execution as one script."""
-    return join_lines(render_lines(command, params, values, layout, mounted, hosts, moved))
+           moved: Sequence[tuple[str, str]] = (), refs: Refs | None = None) -> str:
+    """The command of one execution as one script (values read from variables with `refs`)."""
+    return join_lines(render_lines(command, params, values, layout, mounted, hosts, moved, refs))
 
 
 def join_lines(lines: Sequence[str], joiner: str = "\n") -> str:
@@ -297,7 +365,8 @@ def join_lines(lines: Sequence[str], joiner: str = "\n") -> str:
 
 
 def _render_part(part: ir.Part, params: Mapping[str, ir.Param], values: Mapping[str, Any], layout: ir.Layout,
-                 mounted: bool, keys: Sequence[tuple[str, str]], hosts: Mapping[str, str] | None) -> str:
+                 mounted: bool, keys: Sequence[tuple[str, str]], hosts: Mapping[str, str] | None,
+                 refs: Refs | None) -> str:
     if isinstance(part, ir.Text):
         return part.text
     if isinstance(part, ir.Path):
@@ -306,12 +375,16 @@ def _render_part(part: ir.Part, params: Mapping[str, ir.Param], values: Mapping[
         return _FORMS[part.quoting][0].format(layout.variable(part.area))
     if isinstance(part, ir.Args):
         chosen = params.values() if part.name is None else [params[part.name]] if part.name in params else []
-        found = [w for p in chosen for w in words(p, values.get(p.name))]
+        literal = part.quoting in ("quoted-heredoc", "comment")  # nothing expands there: values stay text
+        found = [w for p in chosen for w in words(p, values.get(p.name), None if literal else refs, keys)]
         return " ".join(quote_word(w, part.quoting, keys) for w in found)
     if isinstance(part, ir.ParamValue):
         if part.name not in values:
             return part.unset or ""
-        return quote_word(_value_word(values[part.name]), part.quoting, keys)
+        value = values[part.name]
+        if refs is not None and part.quoting not in ("quoted-heredoc", "comment"):
+            value = _ref(refs, part.name, value, keys)
+        return quote_word(_value_word(value), part.quoting, keys)
     if isinstance(part, ir.Host):
         return quote_word([Var(_host(part.job, hosts))], part.quoting)
     if isinstance(part, ir.RunId):
@@ -326,6 +399,13 @@ def render_word(word: ir.Word, layout: ir.Layout, mounted: bool, hosts: Mapping[
     return quote_word(_part_word(word, (), {}, layout, mounted, hosts), "word", _keys(layout, mounted, moved))
 
 
+def _ref(refs: Refs, name: str, value: Any, keys: Sequence[tuple[str, str]]) -> Any:
+    """A whole value as read by reference (a Late), or the value itself where it cannot be."""
+    if isinstance(value, ir.Late) or not _referable(value, keys):
+        return value
+    return refs.late(name, str(_plain(value)))
+
+
 def _value_word(value: Any) -> Word:
     return [Var(value.var)] if isinstance(value, ir.Late) else [str(_plain(value))]
 
@@ -337,7 +417,8 @@ def _host(job: str, hosts: Mapping[str, str] | None) -> str:
 
 
 def _part_word(parts: Sequence[ir.Part], params: Sequence[ir.Param], values: Mapping[str, Any], layout: ir.Layout,
-               mounted: bool, hosts: Mapping[str, str] | None) -> Word:
+               mounted: bool, hosts: Mapping[str, str] | None, refs: Refs | None = None,
+               keys: Sequence[tuple[str, str]] = ()) -> Word:
     """An ARGV word: its parts are data, joined into one word."""
     merged = effective_values(params, values)
     word: Word = []
@@ -348,7 +429,8 @@ def _part_word(parts: Sequence[ir.Part], params: Sequence[ir.Param], values: Map
             word.append(layout.path(part.area) if mounted else Var(layout.variable(part.area)))
         elif isinstance(part, ir.ParamValue):
             if part.name in merged:
-                word.extend(_value_word(merged[part.name]))
+                value = merged[part.name]
+                word.extend(_value_word(value if refs is None else _ref(refs, part.name, value, keys)))
             elif part.unset:
                 word.append(part.unset)
         elif isinstance(part, ir.Host):

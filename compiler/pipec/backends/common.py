@@ -5,7 +5,7 @@ staging prologue of the runtime contract.
 
 A value known only later is an `ir.Late`: the renderer writes a quoted expansion of the
 variable holding it into the command, and parameters.json holds a placeholder token
-(`@@PIPEC_P<salt>_<k>@@`, never equal to text the author wrote) that the runtime replaces
+(`@@PIPEC_LATE<salt>_<k>@@`, never equal to text the author wrote) that the runtime replaces
 with the value as JSON.
 
 A file whose contents (plain text, no tokens) two or more jobs of a workflow write is shipped
@@ -24,7 +24,7 @@ from typing import Any
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.command import RenderError, render, render_word
+from pipec.backends.command import Refs, RenderError, render, render_word
 from pipec.backends.regex import to_ere
 from pipec.backends.shell import quote
 from pipec.config import Config
@@ -48,7 +48,7 @@ DEFAULT_UPLOAD = {
     "gs": 'gsutil -m rsync -r "$1" "$2"',
     "azure": 'azcopy copy "$1/*" "$2" --recursive',
 }
-SENTINEL = "@@PIPEC_P{salt}_{k}@@"
+SENTINEL = "@@PIPEC_LATE{salt}_{k}@@"  # not PIPEC_P_: those are the variables commands read
 SHARED_FILE_VAR = "PIPEC_SHARED_FILE_{k}"  # contents k of the workflow's shared files
 
 
@@ -233,10 +233,11 @@ class JobRenderer:
             values[pname] = self.late(v.index, names)
         return values
 
-    def script_text(self, job: ir.Job, values: dict[str, Any], mounted: bool) -> str:
+    def script_text(self, job: ir.Job, values: dict[str, Any], mounted: bool, refs: Refs | None = None) -> str:
         """The command of one execution; `mounted`: the engine runs it where the layout's
-        container paths exist (else they are read from the runtime's variables)."""
-        return render(job.command, job.params, values, self.wf.layout, mounted)
+        container paths exist (else they are read from the runtime's variables). With `refs`,
+        the values known now are read from PIPEC_P_<parameter> variables (command.Refs)."""
+        return render(job.command, job.params, values, self.wf.layout, mounted, refs=refs)
 
     def parameters_json(self, job: ir.Job, values: dict[str, Any]) -> str:
         data = {p.name: p.value for p in job.params}
@@ -465,6 +466,6 @@ def _salt(wf: ir.Workflow) -> str:
             texts.append(json.dumps([a.values for a in job.sweep.axes] + [r for r in job.sweep.rows], default=str))
     blob = "\n".join(texts)
     n = 0
-    while f"@@PIPEC_P{n or ''}_" in blob:
+    while f"@@PIPEC_LATE{n or ''}_" in blob:
         n += 1
     return str(n) if n else ""

@@ -6,9 +6,16 @@
 Each job checks out the repository, downloads its upstream jobs' artifacts (one per execution,
 named `pipec.<job>.<execution>`), runs the execution under the runtime contract (`pipec_pod`,
 as on Argo: the execution directory is `$RUNNER_TEMP/pipec/exec`) and uploads the execution's
-outputs and markers. Everything the author wrote reaches the job through `env:` (with `${{`
-neutralised) and is used as quoted shell variables: no user text is ever part of a `run:`
-script or an expression.
+outputs and markers. The step's `run:` shows the job's command as the engine runs it, in a
+quoted here-document (nothing in it expands; `pipec_read` takes it), each value it is given
+read from a quoted variable `"${PIPEC_P_<parameter>}"` set in the step's `env:` (command.Refs);
+every other thing the author wrote reaches the job through `env:` too. In both, `${{` is
+neutralised (gha_text), so no user text is ever evaluated as an expression or meets a shell
+before the command runs. A sweep whose executions all read the same command shows it once,
+each matrix row carrying its values (`p_<parameter>` keys); one whose commands differ (a
+swept flag...) keeps each row's command in the row (`matrix.command`), values written in, as
+does a command longer than a `run:` script may be (MAX_RUN_CHARS), which the step's env
+PIPEC_COMMAND carries, a comment in `run:` saying so.
 
 Groups. A group of one job is that job, its executions the members (`pipec_group`). A
 group of several different jobs is one GitHub job named after the group, which every
@@ -34,8 +41,8 @@ longer than max_fanout (PIPEC_MAX_FANOUT) fails the upstream job. P = 1 is one m
 meta-<n>-items, as before (a list over 256 then fails the fan-out job at GitHub's matrix limit).
 
 For the people reading the workflow: `on:` is written plain and an event without settings as
-`{}` (workflow_text); a matrix job is named by its row's parameters (row_labels; its command
-stays in the row), a fan-out job by its item's index; only jobs that cancel the run get
+`{}` (workflow_text); a matrix job is named by its row's parameters (row_labels; its values
+are in the row), a fan-out job by its item's index; only jobs that cancel the run get
 `actions: write`, commented. A static sweep is a row per execution in the file, so one too
 large for it is refused from its size alone, before a row is built (sweeps_fit).
 
@@ -74,7 +81,7 @@ from typing import Any, NamedTuple
 from pipec import __version__, ir
 from pipec.backends import analysis
 from pipec.backends.command import RUN_ID as RUN_ID_VAR
-from pipec.backends.command import RenderError, render
+from pipec.backends.command import Refs, RenderError, render
 from pipec.backends.common import JobRenderer
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
@@ -104,11 +111,12 @@ MAX_INPUTS = 25  # workflow_dispatch inputs (raised from 10 in 2025)
 MAX_RUN_CHARS = 21_000
 MAX_FILE_BYTES = 500 * 1024
 # Every execution of a sweep is written into the workflow file: a matrix row (`- i: N`, its
-# command and its parameters, each on a line indented under the job's strategy: 64 bytes with
-# an empty command and `{}`) or, in a group, two variables of its step (PIPEC_COMMAND_<r> and
-# PIPEC_PARAMETERS_<r>: 61 bytes). So more executions than this never fit in one file, and
-# such a pipeline is refused from its sweeps' sizes alone, before a row is built.
-MIN_EXECUTION_BYTES = 56
+# label and its parameters, each on a line indented under the job's strategy, and its command
+# or its values) or, in a group, variables of its step (PIPEC_PARAMETERS_<r>, and its command
+# PIPEC_COMMAND_<r> or its values PIPEC_R<r>_*). An execution takes more than this, so more
+# executions than MAX_EXECUTIONS never fit in one file, and such a pipeline is refused from
+# its sweeps' sizes alone, before a row is built.
+MIN_EXECUTION_BYTES = 40
 MAX_EXECUTIONS = MAX_FILE_BYTES // MIN_EXECUTION_BYTES
 # A matrix job's `name:` shows its row's parameters (GitHub would otherwise append every matrix
 # value, whole commands included): each value and the whole label are cut to these lengths.
@@ -137,12 +145,41 @@ POD = "${{ runner.temp }}/pipec"
 STOPPER_PERMISSIONS = {"contents": "read", "actions": "write"}
 STOPPER_WHY = "cancels the run when this job fails (on-error: stop-all)"
 LOCALHOST = "127.0.0.1"  # a group member's host name when members are processes on the runner
-RUN = '. "$GITHUB_WORKSPACE/' + RUNTIME_PATH + '" && pipec_pod'
+SOURCE = '. "$GITHUB_WORKSPACE/' + RUNTIME_PATH + '"'
+# A matrix row's own keys; a row's values are p_<name> keys beside them (matrix_keys).
+ROW_KEYS = ("i", "label", "command", "parameters")
 
 
 def gha_text(text: str) -> str:
     """Text GitHub leaves alone: every `${{` becomes an expression that yields `${{`."""
     return text.replace("${{", "${{ '${{' }}") if "${{" in text else text
+
+
+def run_script(action: str, commands: dict[str, str], env: dict[str, str]) -> str:
+    """The `run:` of a step: source the runtime, read each command (variable -> text) from a
+    quoted here-document (pipec_read: nothing in it expands, and GitHub shows it as written),
+    then run `action`. When the script would be longer than GitHub takes (MAX_RUN_CHARS), the
+    commands go to the step's `env` instead (the same variables), and a comment says so."""
+    lines = [SOURCE]
+    for var, text in commands.items():
+        delimiter = here_delimiter(var, text)
+        lines += [f"pipec_read {var} <<'{delimiter}'", gha_text(text), delimiter]
+    script = "\n".join([*lines, action]) + "\n"
+    if len(script) <= MAX_RUN_CHARS:
+        return script
+    env.update({var: gha_text(text) for var, text in commands.items()})
+    names = " and ".join(commands)
+    return (f"{SOURCE}\n# The command{'s are' if len(commands) > 1 else ' is'} in the step's env ({names}): shown "
+            f"here, the script would be over the {MAX_RUN_CHARS:,} characters GitHub takes.\n{action}\n")
+
+
+def here_delimiter(var: str, text: str) -> str:
+    """A here-document's delimiter for `text`: `var`, numbered until the text holds it nowhere
+    (so no line of it can end the here-document early)."""
+    delimiter, n = var, 2
+    while delimiter in text:
+        delimiter, n = f"{var}_{n}", n + 1
+    return delimiter
 
 
 def static_text(text: str) -> str:
@@ -310,7 +347,9 @@ class _Compiler(JobRenderer):
             setup.append(f'if {when}; then PIPEC_PARAM_{k}=$PIPEC_PARAM_{k}_DEFAULT; fi\n')
         return env, setup + self.param_checks(job)
 
-    def job_steps(self, job: ir.Job, env: dict[str, str], execution: str, group: int = 0) -> list[dict[str, Any]]:
+    def job_steps(self, job: ir.Job, env: dict[str, str], execution: str, run: str, group: int = 0
+                  ) -> list[dict[str, Any]]:
+        """The steps of a job (`run`: its run step's script, run_script)."""
         steps: list[dict[str, Any]] = [{
             "name": "Check out the repository",
             "uses": self.uses["actions/checkout"],
@@ -324,14 +363,13 @@ class _Compiler(JobRenderer):
         if self.wf.layout.exports:
             step_env["PIPEC_LAYOUT"] = self.wf.layout.spec()
         # sh: the runtime is POSIX and runs the command with bash where the image has it.
-        run = RUN if not group else RUN.replace("pipec_pod", f"pipec_group {group}")
         steps.append({"name": "Run" if not group else f"Run the group ({group} members, the lead last)",
                       "id": "run", "shell": "sh", "run": run, "env": step_env})
         publish_env = {k: step_env[k] for k in ("PIPEC_POD_DIR", "PIPEC_EXEC_MOUNT", "PIPEC_EXECUTION")}
         if job.id in self.input_readers:
             publish_env["PIPEC_PUBLISH_INPUTS"] = "1"
         steps.append({"name": "Collect the execution" + ("s" if group else ""), "if": "${{ !cancelled() }}",
-                      "shell": "sh", "run": RUN.replace("pipec_pod", f"pipec_publish {group}"),
+                      "shell": "sh", "run": f"{SOURCE} && pipec_publish {group}",
                       "env": publish_env})
         steps.append({"name": "Upload the execution" + ("s" if group else ""), "if": "${{ !cancelled() }}",
                       "uses": self.uses["actions/upload-artifact"],
@@ -377,17 +415,88 @@ class _Compiler(JobRenderer):
         return list(dict.fromkeys(gh for up in ups for gh in self.parts.get(up, [up])))
 
     def command_text(self, job: ir.Job, values: dict[str, Any], moved: tuple[tuple[str, str], ...],
-                     hosts: dict[str, str] | None = None) -> str:
+                     hosts: dict[str, str] | None = None, refs: Refs | None = None) -> str:
         """The command of one execution: paths read from the runtime's variables (GitHub mounts
-        nothing at the layout's paths), and its files' where they were moved."""
-        return render(job.command, job.params, values, self.wf.layout, False, hosts, moved)
+        nothing at the layout's paths), and its files' where they were moved; with `refs`, its
+        values read from PIPEC_P_<parameter> variables (command.Refs collects their texts)."""
+        return render(job.command, job.params, values, self.wf.layout, False, hosts, moved, refs)
+
+    def by_reference(self, job: ir.Job, executions: list[dict[str, Any]], moved: tuple[tuple[str, str], ...]
+                     ) -> tuple[str, list[dict[str, str]]] | None:
+        """The command every execution (its values) reads when rendered by reference, and each
+        execution's variables (PIPEC_P_<name> -> text); None when the executions' commands
+        differ (a swept flag, lists of different lengths...) or read different variables."""
+        texts: set[str] = set()
+        envs: list[dict[str, str]] = []
+        for values in executions:
+            refs = Refs()
+            texts.add(self.command_text(job, values, moved, refs=refs))
+            envs.append(refs.env)
+        if len(texts) != 1 or len({tuple(env) for env in envs}) != 1:
+            return None
+        return texts.pop(), envs
+
+    def matrix_rows(self, job: ir.Job, swept: list[dict[str, Any]], mapping: dict[int, str],
+                    moved: tuple[tuple[str, str], ...], env: dict[str, str]
+                    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """A sweep's matrix rows, and the command the run: script shows ({} when none). When
+        every execution reads the same command by reference, it is shown once: a value the same
+        in every row is set in the step's env, and each that differs is a row key p_<name>
+        (matrix_keys) the env reads. Otherwise each row carries its command, values written in
+        (`matrix.command`)."""
+        executions = [self.values(job, row, mapping) for row in swept]
+        labels = row_labels(swept, [p.name for p in job.params])
+        shared = self.by_reference(job, executions, moved)
+        rows: list[dict[str, Any]] = []
+        if shared is None:
+            env["PIPEC_COMMAND"] = "${{ matrix.command }}"
+            for i, (values, label) in enumerate(zip(executions, labels)):
+                rows.append({"i": i, "label": gha_text(label),
+                             "command": gha_text(self.command_text(job, values, moved)),
+                             "parameters": gha_text(self.parameters_json(job, values))})
+            return rows, {}
+        text, envs = shared
+        keys = matrix_keys([var for var in envs[0] if any(e[var] != envs[0][var] for e in envs)])
+        env.update({var: gha_text(value) if var not in keys else f"${{{{ matrix.{keys[var]} }}}}"
+                    for var, value in envs[0].items()})
+        for i, (values, label, own) in enumerate(zip(executions, labels, envs)):
+            rows.append({"i": i, "label": gha_text(label), **{key: gha_text(own[var]) for var, key in keys.items()},
+                         "parameters": gha_text(self.parameters_json(job, values))})
+        return rows, {"PIPEC_COMMAND": text}
+
+    def group_commands(self, job: ir.Job, members: list[dict[str, Any]], moved: tuple[tuple[str, str], ...],
+                       env: dict[str, str]) -> dict[str, str]:
+        """The commands of a group's members (a job whose executions they are), given their
+        values, and the command the run: script shows ({} when none). When every member reads
+        the same command by reference, it is shown once: a value the same for every member is
+        set in the step's env, and each that differs, PIPEC_<NAME>, is PIPEC_R<r>_<NAME> for
+        member r (PIPEC_RANK_VARS lists the NAMEs; pipec_member sets its own). Otherwise each
+        member's command is PIPEC_COMMAND_<r>, values written in."""
+        shared = self.by_reference(job, members, moved)
+        if shared is None:
+            for r, values in enumerate(members):
+                env[f"PIPEC_COMMAND_{r}"] = gha_text(self.command_text(job, values, moved))
+                env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
+            return {}
+        text, envs = shared
+        varying = [var for var in envs[0] if any(e[var] != envs[0][var] for e in envs)]
+        env.update({var: gha_text(value) for var, value in envs[0].items() if var not in varying})
+        if varying:
+            env["PIPEC_RANK_VARS"] = " ".join(var.removeprefix("PIPEC_") for var in varying)
+        for r, values in enumerate(members):
+            env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
+            env.update({f"PIPEC_R{r}_{var.removeprefix('PIPEC_')}": gha_text(envs[r][var]) for var in varying})
+        return {"PIPEC_COMMAND": text}
 
     def env_fits(self, job: ir.Job, env: dict[str, str], rows: list[dict[str, Any]]) -> bool:
         """Whether every variable of the job's step (and of each matrix row) fits in one
         environment string of a process (MAX_ENV_BYTES); reported when not."""
         sizes = [(name, len(name.encode()) + len(value.encode()) + 2) for name, value in env.items()]
-        sizes += [(f"PIPEC_{key.upper()}", len(f"PIPEC_{key.upper()}".encode()) + len(str(value).encode()) + 2)
-                  for row in rows for key, value in row.items()]
+        # A row's value reaches the variable whose env reads it (`${{ matrix.<key> }}`).
+        read = {value.removeprefix("${{ matrix.").removesuffix(" }}"): name for name, value in env.items()
+                if value.startswith("${{ matrix.")}
+        sizes += [(read[key], len(read[key].encode()) + len(str(value).encode()) + 2)
+                  for row in rows for key, value in row.items() if key in read]
         name, size = max(sizes, key=lambda kv: kv[1], default=("", 0))
         if size <= MAX_ENV_BYTES:
             return True
@@ -546,33 +655,29 @@ class _Compiler(JobRenderer):
         keys = self.meta_keys.get(job.id)
         sweep = job.sweep
         rows: list[dict[str, Any]] = []
+        shown: dict[str, str] = {}  # variable -> the command text the run: script shows
         try:
             if group_size:
-                for r, row in enumerate(sweep.iter_rows() if sweep is not None else [{}]):
-                    values = self.values(job, row, mapping)
-                    env[f"PIPEC_COMMAND_{r}"] = gha_text(self.command_text(job, values, moved))
-                    env[f"PIPEC_PARAMETERS_{r}"] = gha_text(self.parameters_json(job, values))
+                members = [self.values(job, row, mapping) for row in (sweep.iter_rows() if sweep is not None else [{}])]
+                shown = self.group_commands(job, members, moved, env)
                 setup.append('pipec_distributed "$PIPEC_RANK"\n')
             elif sweep is None or sweep.size <= 1:
                 values = self.values(job, analysis.single_row(job), mapping)
-                env["PIPEC_COMMAND"] = self.command_text(job, values, moved)
+                refs = Refs()
+                shown["PIPEC_COMMAND"] = self.command_text(job, values, moved, refs=refs)
                 env["PIPEC_PARAMETERS"] = self.parameters_json(job, values)
+                env.update({var: gha_text(text) for var, text in refs.env.items()})
             else:
-                swept = list(sweep.iter_rows())
-                for i, (row, label) in enumerate(zip(swept, row_labels(swept, [p.name for p in job.params]))):
-                    values = self.values(job, row, mapping)
-                    rows.append({"i": i, "label": gha_text(label),
-                                 "command": gha_text(self.command_text(job, values, moved)),
-                                 "parameters": gha_text(self.parameters_json(job, values))})
-                env["PIPEC_COMMAND"] = "${{ matrix.command }}"
                 env["PIPEC_PARAMETERS"] = "${{ matrix.parameters }}"
+                rows, shown = self.matrix_rows(job, list(sweep.iter_rows()), mapping, moved, env)
         except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
         env["PIPEC_SETUP"] = "".join(setup + fills + prepared.starts)
-        for key in ("PIPEC_COMMAND", "PIPEC_PARAMETERS", "PIPEC_SETUP"):
+        for key in ("PIPEC_PARAMETERS", "PIPEC_SETUP"):
             if key in env and not env[key].startswith("${{ matrix."):
                 env[key] = gha_text(env[key])
+        run = run_script(f"pipec_group {group_size}" if group_size else "pipec_job", shown, env)
         if self.diags.error_count() > errors or not self.env_fits(job, env, rows):
             return
         base: dict[str, Any] = {"name": gha_text(job.name)}
@@ -607,14 +712,14 @@ class _Compiler(JobRenderer):
         if keys and not analysis.looped(job):
             base["outputs"] = self.meta_outputs(job, keys, env)
         if fanout is not None:
-            self.fanout_jobs(job, fanout, base, env)
+            self.fanout_jobs(job, fanout, base, env, run)
             return
         if group_size:
-            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0", group_size)}
+            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0", run, group_size)}
             self.parts[job.id] = [job.id]
             return
         if not rows:
-            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0")}
+            self.jobs[job.id] = {**base, "steps": self.job_steps(job, env, "0", run)}
             self.parts[job.id] = [job.id]
             return
         chunks = [rows[n:n + MAX_MATRIX] for n in range(0, len(rows), MAX_MATRIX)]
@@ -630,9 +735,9 @@ class _Compiler(JobRenderer):
                                         "matrix": {"include": chunk}}
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
-            # The row's parameters name the job on GitHub's pages; its command stays in the row.
+            # The row's parameters name the job on GitHub's pages (its values are in the row).
             self.jobs[gh] = {**base, "name": f"{base['name']} (${{{{ matrix.label }}}})", "strategy": strategy,
-                             "steps": self.job_steps(job, env, "${{ matrix.i }}")}
+                             "steps": self.job_steps(job, env, "${{ matrix.i }}", run)}
         self.parts[job.id] = ids
 
     def meta_outputs(self, job: ir.Job, keys: list[str], env: dict[str, str]) -> dict[str, str]:
@@ -657,7 +762,8 @@ class _Compiler(JobRenderer):
             env["PIPEC_MAX_FANOUT"] = str(self.max_fanout)
         return outputs
 
-    def fanout_jobs(self, job: ir.Job, fanout: ir.RuntimeFanout, base: dict[str, Any], env: dict[str, str]) -> None:
+    def fanout_jobs(self, job: ir.Job, fanout: ir.RuntimeFanout, base: dict[str, Any], env: dict[str, str],
+                    run: str) -> None:
         """A run-time fan-out: matrix jobs `<job>`, `<job>-part-2`, ... (fanout_parts of them),
         part k's rows from the producer's output meta-<n>-items[-k] (meta_outputs), each row
         `i` the global execution index. An empty list, or an empty part, arrives as the one
@@ -679,7 +785,7 @@ class _Compiler(JobRenderer):
             if sweep is not None and sweep.max_parallel:
                 strategy["max-parallel"] = sweep.max_parallel
             steps = [{**s, "if": _both("matrix.i != 'none'", s.get("if"))}
-                     for s in self.job_steps(job, env, "${{ matrix.i }}")]
+                     for s in self.job_steps(job, env, "${{ matrix.i }}", run)]
             # The item's index names the job (its text may be of any length; an expression cannot cut it).
             self.jobs[gh] = {**base, "name": f"{base['name']} (item ${{{{ matrix.i }}}})", "strategy": strategy,
                              "steps": steps}
@@ -704,6 +810,7 @@ class _Compiler(JobRenderer):
         # A member's host name: its network alias (its job id) among containers, else this machine.
         run_env.update({var: job_id if containers else LOCALHOST for job_id, var in hosts.items()})
         publish_env = {"PIPEC_POD_DIR": POD}
+        shown: dict[str, str] = {}  # PIPEC_M<k>_COMMAND -> member k's command, shown in run:
         fits = True
         for k, job in enumerate(members):
             env = self.member_env(job, group, hosts, containers)
@@ -711,6 +818,7 @@ class _Compiler(JobRenderer):
                 fits = False
                 continue
             shared, own = self.member_vars(k, env)
+            shown[f"PIPEC_M{k}_COMMAND"] = own.pop(f"PIPEC_M{k}_COMMAND")
             run_env.update({**shared, **own})
             if containers:
                 run_env[f"PIPEC_M{k}_IMAGE"] = gha_text(job.image or "")
@@ -721,8 +829,10 @@ class _Compiler(JobRenderer):
                 publish_env[f"PIPEC_M{k}_PUBLISH_INPUTS"] = "1"
         if not fits:
             return
+        rule = "lead" if group.lead_decides else "any"
+        run = run_script(f"pipec_team {len(members)} {rule}", shown, run_env)
         self.jobs[self.team_ids[group.name]] = {**self.team_base(group, members),
-                                                "steps": self.team_steps(group, members, run_env, publish_env)}
+                                                "steps": self.team_steps(group, members, run, run_env, publish_env)}
 
     @staticmethod
     def member_vars(k: int, env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -737,20 +847,23 @@ class _Compiler(JobRenderer):
     def member_env(self, job: ir.Job, group: ir.Group, hosts: dict[str, str], containers: bool
                    ) -> dict[str, str] | None:
         """One member's variables, as a job of one execution has them, its command reading its
-        peers' host names from `hosts`; with a barrier its setup ends waiting for every member.
-        `containers`: each member runs in a container of its own (else a process on the runner)."""
+        peers' host names from `hosts` and its values from PIPEC_P_<name> variables (command.Refs);
+        with a barrier its setup ends waiting for every member. `containers`: each member runs in
+        a container of its own (else a process on the runner). PIPEC_COMMAND holds the command
+        as rendered (the run: script shows it: run_script escapes it)."""
         job = self.shell_job(job)
         errors = self.diags.error_count()
         prepared = self.prepare(job, metadata=False, in_container=containers, hosts=hosts, shared=True)
         env = prepared.env
         values = self.values(job, analysis.single_row(job), prepared.mapping)
+        refs = Refs()
         try:
-            command = self.command_text(job, values, prepared.moved, hosts)
+            env["PIPEC_COMMAND"] = self.command_text(job, values, prepared.moved, hosts, refs)
         except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return None
-        env["PIPEC_COMMAND"] = gha_text(command)
         env["PIPEC_PARAMETERS"] = gha_text(self.parameters_json(job, values))
+        env.update({var: gha_text(text) for var, text in refs.env.items()})
         barrier = ["pipec_team_barrier\n"] if group.barrier else []
         env["PIPEC_SETUP"] = gha_text("".join(prepared.setup + prepared.fills + barrier + prepared.starts))
         if self.diags.error_count() > errors or not self.env_fits(job, env, []):
@@ -838,22 +951,23 @@ class _Compiler(JobRenderer):
             base["timeout-minutes"] = max(1, math.ceil(max(limits) / 60))  # type: ignore[type-var]
         return base
 
-    def team_steps(self, group: ir.Group, members: list[ir.Job], run_env: dict[str, str],
+    def team_steps(self, group: ir.Group, members: list[ir.Job], run: str, run_env: dict[str, str],
                    publish_env: dict[str, str]) -> list[dict[str, Any]]:
         """Check out; download every upstream job's artifacts once (to up/<job>/); run the
-        group; move each member's execution to art/<job>/ and upload it as pipec.<job>.0, the
-        artifact a job of one execution has, so a downstream job of any member finds it."""
+        group (`run`: the script, run_script); move each member's execution to art/<job>/ and
+        upload it as pipec.<job>.0, the artifact a job of one execution has, so a downstream
+        job of any member finds it."""
         steps: list[dict[str, Any]] = [{"name": "Check out the repository", "uses": self.uses["actions/checkout"],
                                         "with": {"persist-credentials": False}}]
         for up in self.team_upstream(members):
             steps.append({"name": f"Download {up}", "uses": self.uses["actions/download-artifact"],
                           "with": {"pattern": f"pipec.{up}.*", "path": f"{POD}/up/{up}", "merge-multiple": True}})
-        size, rule = len(members), "lead" if group.lead_decides else "any"
+        size = len(members)
         ends = "its lead's end" if group.lead_decides else "its lead's end or any member's failure"
         steps.append({"name": f"Run the group ({size} jobs; {ends} ends it)", "id": "run", "shell": "sh",
-                      "run": RUN.replace("pipec_pod", f"pipec_team {size} {rule}"), "env": run_env})
+                      "run": run, "env": run_env})
         steps.append({"name": "Collect the executions", "if": "${{ !cancelled() }}", "shell": "sh",
-                      "run": RUN.replace("pipec_pod", f"pipec_team_publish {size}"), "env": publish_env})
+                      "run": f"{SOURCE} && pipec_team_publish {size}", "env": publish_env})
         for job in members:
             steps.append({"name": f"Upload {job.id}", "if": "${{ !cancelled() }}",
                           "uses": self.uses["actions/upload-artifact"],
@@ -1090,6 +1204,21 @@ def row_labels(rows: list[dict[str, Any]], order: list[str]) -> list[str]:
     if len(set(labels)) < len(labels):
         labels = [_cut(f"#{i} {label}".rstrip(), MAX_LABEL) for i, label in enumerate(labels)]
     return labels
+
+
+def matrix_keys(variables: list[str]) -> dict[str, str]:
+    """The matrix key of each variable a row sets: p_<name> for PIPEC_P_<name>, numbered where
+    it would read as a row's own key or another's (GitHub compares names case-insensitively)."""
+    taken = set(ROW_KEYS)
+    keys: dict[str, str] = {}
+    for var in variables:
+        key = base = "p_" + var.removeprefix("PIPEC_P_")
+        n = 2
+        while key.lower() in taken:
+            key, n = f"{base}_{n}", n + 1
+        taken.add(key.lower())
+        keys[var] = key
+    return keys
 
 
 def _label_value(value: Any) -> str:

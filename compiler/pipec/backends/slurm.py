@@ -6,8 +6,11 @@ and the POSIX-sh runtime every execution sources.
     OUT/<pipeline>/jobs/<job>.sbatch
     OUT/<pipeline>/jobs/<job>.params.tsv      one row per execution (sweeps)
     OUT/<pipeline>/jobs/<job>.parameters      parameters.json of each execution, one per line
-    OUT/<pipeline>/jobs/<job>.commands        the command of each execution, one per line
-    OUT/<pipeline>/jobs/<job>.grid            instead of the three tables, for a product grid of more
+    OUT/<pipeline>/jobs/<job>.values          the values each execution's command reads, one line each
+                                              (sweeps whose executions share one command text)
+    OUT/<pipeline>/jobs/<job>.commands        instead of .values, where the executions' commands
+                                              differ: the command of each execution, one per line
+    OUT/<pipeline>/jobs/<job>.grid            instead of these tables, for a product grid of more
                                               than TABLE_ROWS executions: its value lists (check_sweeps)
     OUT/<pipeline>/jobs/<group>.sbatch        a group: one heterogeneous job, a component per member
 
@@ -22,10 +25,15 @@ keep their own execution directories (RUN/<job>/<execution>), so a job downstrea
 member stages from that member as from any job; every dependency on a member is a
 dependency on the group's Slurm job.
 
-Commands are rendered here, at compile time (pipec.backends.command); each reaches
-the job as a literal (a quoted heredoc, or a bash $'...' line), never through `eval` of
-user text. Values a run may change (pipeline parameters given to submit.sh) are shell
-variables inside the rendered command, so they too arrive byte for byte.
+Commands are rendered here, at compile time (pipec.backends.command), by reference
+(command.Refs): the sbatch body shows the command in a quoted heredoc, each parameter value a
+quoted expansion of PIPEC_P_<parameter>, and sets those variables before it (shell-quoted
+assignments; a sweep's own values are bash $'...' assignment lines of jobs/<job>.values, which
+eval only assigns). A sweep whose executions' commands differ as text (a swept flag, a list
+of another length, a format) keeps a table of literal commands (jobs/<job>.commands, bash
+$'...' lines). Nothing reaches the job through `eval` of user text. Values a run may change
+(pipeline parameters given to submit.sh, run-time values, a huge grid's values) are shell
+variables inside the rendered command too, so every value arrives byte for byte.
 
 What a task carries besides its command (OSMO): the run's id is PIPEC_RUN_ID, which submit.sh
 makes once per run (kept in RUN/.pipec/run-id, so a resumed run keeps it). Files are written by
@@ -55,7 +63,7 @@ import jinja2
 
 from pipec import __version__, ir
 from pipec.backends import analysis
-from pipec.backends.command import RenderError, render, render_word
+from pipec.backends.command import NeedsValue, Refs, RenderError, render, render_word
 from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
@@ -118,6 +126,7 @@ def _templates() -> jinja2.Environment:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
+            auto_reload=False,  # the templates ship with pipec: no need to look at them again per job
         )
         _env.filters["q"] = lambda v: quote(str(v))
         _env.filters["ansi_c"] = ansi_c
@@ -229,6 +238,7 @@ class _Compiler(JobRenderer):
         self.out = Output()
         self.params: list[_Param] = []
         self.computed: set[str] = set()  # jobs whose sweep rows are computed in the job (check_sweeps)
+        self.rendered: dict[tuple[Any, ...], tuple[str, dict[str, str]]] = {}  # see by_reference
 
     def value_command(self, v: RuntimeValue) -> str:
         """Shell command printing a run-time value (takes a FORM argument: json or text)."""
@@ -462,6 +472,9 @@ class _Compiler(JobRenderer):
             "before_run": "".join(task.before_run),
             "fanout": None, "grid": None, "forward": self.forward,
             "layout": self.wf.layout.spec(),
+            # The command when it is written in the body (else each execution's is a line of
+            # jobs/<job>.commands), the values it reads, and those a sweep's line gives each execution.
+            "script": None, "values": "", "varying": [],
         }
         if job.sweep is not None and job.sweep.fanout is not None:
             fanout = job.sweep.fanout
@@ -470,55 +483,141 @@ class _Compiler(JobRenderer):
             if executions > 1 and job.id in self.computed:
                 context.update(self.grid_file(job, task))
             elif executions > 1:
-                self.row_tables(job, task)
+                context.update(self.row_tables(job, task))
             else:
                 values = self.values(job, analysis.single_row(job))
-                script = self.command_script(render(job.command, job.params, values, self.wf.layout,
-                                                    self.mounted(job), None, task.moved))
-                context["script"] = script
-                context["delimiter"] = heredoc_delimiter(script)
-                context["parameters_json"] = self.parameters_json(job, values)
+                script, env = self.by_reference(job, values, task.moved)
+                script = self.command_script(script)
+                context.update(script=script, delimiter=heredoc_delimiter(script),
+                               values=_exports(env, "The values this execution's command reads."),
+                               parameters_json=self.parameters_json(job, values))
         except RenderError as exc:
             self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
             return
         self.out.add(f"jobs/{job.id}.sbatch", _templates().get_template("slurm/job.sbatch.j2").render(context), True)
 
-    def row_tables(self, job: ir.Job, task: _Task) -> None:
-        """A sweep's rows as tables beside its script, line n+1 for execution n: the command and
-        parameters.json of each (bash $'...' lines), and params.tsv for people."""
-        assert job.sweep is not None
-        commands, parameters, table = [], [], []
-        names = list(job.sweep.names)
+    def by_reference(self, job: ir.Job, values: dict[str, Any], moved: tuple[tuple[str, str], ...]
+                     ) -> tuple[str, dict[str, str]]:
+        """One execution's command rendered by reference (command.Refs) and the values it reads.
+        Jobs running one command with the same values (the nodes of one step) share a rendering:
+        at 10,000 jobs rendering is much of the compile."""
+        # repr tells values apart that == does not (1, 1.0 and True render differently).
+        key = (job.command, repr(job.params), tuple((k, repr(v)) for k, v in values.items()), self.mounted(job),
+               moved)
+        found = self.rendered.get(key)
+        if found is None:
+            refs = Refs()
+            text = render(job.command, job.params, values, self.wf.layout, self.mounted(job), None, moved, refs)
+            found = self.rendered[key] = (text, refs.env)
+        return found
+
+    def row_tables(self, job: ir.Job, task: _Task) -> dict[str, Any]:
+        """A sweep's rows as tables beside its script, line n+1 for execution n: parameters.json
+        of each (bash $'...' lines), params.tsv for people, and what its command reads. When every
+        execution's command reads the same by reference (command.Refs), that one text is the
+        body's (returned, with the values every execution shares) and jobs/<job>.values gives each
+        execution the rest (bash $'...' assignments); otherwise jobs/<job>.commands holds each
+        execution's literal command (bash $'...' lines)."""
+        sweep = job.sweep
+        assert sweep is not None
+        parameters, table, rows, values = [], [], [], []
+        names = list(sweep.names)
         table.append("\t".join(["execution", *names]))
-        for i, row in enumerate(job.sweep.iter_rows()):
-            values = self.values(job, row)
-            commands.append(ansi_c(self.command_script(render(job.command, job.params, values, self.wf.layout,
-                                                              self.mounted(job), None, task.moved))))
-            parameters.append(ansi_c(self.parameters_json(job, values)))
+        for i, row in enumerate(sweep.iter_rows()):
+            rows.append(row)
+            values.append(self.values(job, row))
+            parameters.append(ansi_c(self.parameters_json(job, values[-1])))
             table.append("\t".join([str(i), *(_cell(row.get(n)) for n in names)]))
-        self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
         self.out.add(f"jobs/{job.id}.parameters", "\n".join(parameters) + "\n")
         self.out.add(f"jobs/{job.id}.params.tsv", "\n".join(table) + "\n")
+        shared = self.probed_rows(job, task, names, rows, values[0]) or self.rendered_rows(job, task, names, values)
+        if shared is None:  # the commands differ as text: each execution's is literal, a line of its own
+            commands = [ansi_c(self.command_script(render(job.command, job.params, v, self.wf.layout,
+                                                          self.mounted(job), None, task.moved)))
+                        for v in values]
+            self.out.add(f"jobs/{job.id}.commands", "\n".join(commands) + "\n")
+            return {}
+        script, first, columns = shared
+        same = {var: text for var, text in first.items()
+                if var not in columns or all(t == text for t in columns[var])}
+        varying = [var for var in first if var not in same]
+        if varying:
+            self.out.add(f"jobs/{job.id}.values", "".join(
+                " ".join(f"{var}={ansi_c(columns[var][i])}" for var in varying) + "\n" for i in range(len(rows))))
+        script = self.command_script(script)
+        return {"script": script, "delimiter": heredoc_delimiter(script), "varying": varying,
+                "values": _exports(same, "The values the command reads that every execution shares.")}
+
+    def probed_rows(self, job: ir.Job, task: _Task, names: list[str], rows: list[dict[str, Any]],
+                    first: dict[str, Any]) -> _Shared | None:
+        """What every execution of a sweep reads (see rendered_rows), found without rendering
+        each one, which at 10,000 rows is most of the compile: when every swept value is plain
+        text (a string or a number: no list, none unset, no path the command finds elsewhere),
+        the command rendered once with each swept value a variable, as grid_file does, is every
+        execution's command if it reads exactly as the first one's rendered by reference
+        (`first`: its values); each execution's variables then hold its values' text. None
+        where that does not hold (rendered_rows decides)."""
+        mounted = self.mounted(job)
+        paths = [path for path, _ in task.moved] + ([] if mounted else [self.wf.layout.path(a) for a in ir.AREAS])
+        for row in rows:
+            for name in names:
+                value = row.get(name)
+                if type(value) not in _PLAIN or (type(value) is str and any(p in value for p in paths)):
+                    return None
+        probe = _named_refs(names)
+        row = {name: ir.Late(probe.var(name)) for name in names}
+        try:
+            script = render(job.command, job.params, self.values(job, row), self.wf.layout, mounted, None,
+                            task.moved, probe)
+        except NeedsValue:  # a swept value is written into the command (a flag, a format)
+            return None
+        refs = _named_refs(names)
+        if render(job.command, job.params, first, self.wf.layout, mounted, None, task.moved, refs) != script:
+            return None
+        swept = {row[name].var: name for name in names if row[name].var in refs.env}
+        if {var: text for var, text in refs.env.items() if var not in swept} != probe.env:
+            return None
+        return script, refs.env, {var: [str(r[name]) for r in rows] for var, name in swept.items()}
+
+    def rendered_rows(self, job: ir.Job, task: _Task, names: list[str], values: list[dict[str, Any]]
+                      ) -> _Shared | None:
+        """What every execution of a sweep reads, each rendered by reference: their one command
+        text, or None when the texts (or the variables read) differ."""
+        mounted = self.mounted(job)
+        script: str | None = None
+        envs: list[dict[str, str]] = []
+        for v in values:
+            refs = _named_refs(names)
+            text = render(job.command, job.params, v, self.wf.layout, mounted, None, task.moved, refs)
+            if script is None:
+                script = text
+            elif text != script or refs.env.keys() != envs[0].keys():
+                return None
+            envs.append(refs.env)
+        assert script is not None
+        return script, envs[0], {var: [env[var] for env in envs] for var in envs[0]}
 
     def grid_file(self, job: ir.Job, task: _Task) -> dict[str, Any]:
         """A product grid too large for row tables (see check_sweeps): its value lists go to
         jobs/<job>.grid, each value as the command reads it and as JSON, and the job picks its own
         from its execution number, as ir.sweep_row does. The command and parameters.json are
-        written once, each swept value read from a variable (PIPEC_SWEEP_<j>) and filled into
-        parameters.json from its placeholder."""
+        written once, each value read from its parameter's variable (command.Refs: the swept ones
+        set from the grid, the others in the body) and filled into parameters.json from its
+        placeholder."""
         sweep = job.sweep
         assert sweep is not None
         row: dict[str, Any] = {}  # the row every execution is rendered with: its values are variables
         axes = []
         first = len(self.wf.params) + len(self.runtime)  # the late values' numbers in use
+        refs = Refs()  # the swept parameters name their variables first, the others after them
         for j, axis in enumerate(sweep.axes):
-            late = ir.Late(f"PIPEC_SWEEP_{j}", self.sentinel(first + j))
+            late = ir.Late(refs.var(axis.name), self.sentinel(first + j))
             row[axis.name] = late
             axes.append({"index": j, "var": late.var, "sentinel": late.token, "size": len(axis.values),
                          "name": axis.name})
         values = self.values(job, row)
         script = self.command_script(render(job.command, job.params, values, self.wf.layout, self.mounted(job),
-                                            None, task.moved))
+                                            None, task.moved, refs))
         sizes = " x ".join(f"{len(a.values):,}" for a in sweep.axes)
         lines = [f"# pipec grid of job {job.id} ({_comment(job.name)}), {self.origin}:\n",
                  f"# {sizes} = {sweep.size:,} executions. Execution n takes, of each parameter, the value at\n",
@@ -531,6 +630,7 @@ class _Compiler(JobRenderer):
                          + " ".join(ansi_c(json.dumps(v, ensure_ascii=False)) for v in axis.values) + ")\n")
         self.out.add(f"jobs/{job.id}.grid", "".join(lines))
         return {"script": script, "delimiter": heredoc_delimiter(script),
+                "values": _exports(refs.env, "The values the command reads that every execution shares."),
                 "parameters_json": self.parameters_json(job, values),
                 "grid": {"file": f"{job.id}.grid", "axes": axes[::-1]}}
 
@@ -682,10 +782,11 @@ class _Compiler(JobRenderer):
         for k, c in enumerate(components):
             job = self.shell_job(c.job)
             values = self.values(job, c.row)
+            refs = Refs()
             try:
                 task = self.task(job, hosts, numbers)
                 script = self.command_script(render(job.command, job.params, values, self.wf.layout,
-                                                    self.mounted(job), hosts, task.moved))
+                                                    self.mounted(job), hosts, task.moved, refs))
             except RenderError as exc:
                 self.diags.error(f"cannot build the command of '{job.name}': {exc}", self.loc(job))
                 return
@@ -696,10 +797,13 @@ class _Compiler(JobRenderer):
             members.append({
                 **parts[job.id], "job": job, "execution": c.execution, "entry": c.entry, "policy": policy,
                 "directives": [*directives, "--ntasks=1", *self.resources(job)],
-                "script": script, "delimiter": heredoc_delimiter(script),
+                "script": script, "delimiter": heredoc_delimiter(script), "reads": bool(refs.env),
                 "parameters_json": self.parameters_json(job, values),
                 "setup": "".join(task.setup),
-                "environment": ["    " + line for line in task.enter + task.environment + task.before_run],
+                # In the member's own shell: its values are its own (members may share names).
+                "environment": ["    " + line for line in task.enter + task.environment
+                                + _exports(refs.env, f"The values member {k}'s command reads.").splitlines(True)
+                                + task.before_run],
                 "prefix": self.launcher(job, in_srun=True, extra=task.binds),
             })
         context = {
@@ -897,6 +1001,32 @@ def _shape(sweep: ir.Sweep) -> str:
 def _value_text(value: Any) -> str:
     """A swept value as a command reads it (what pipec.backends.command renders for it)."""
     return str(value)
+
+
+# A sweep's command text, the values its first execution's command reads ({variable: text}), and
+# each execution's text of those that may vary ({variable: [text of execution n]}).
+_Shared = tuple[str, dict[str, str], dict[str, list[str]]]
+_PLAIN = (str, int, float, bool)  # swept values a command reads as their text (str())
+
+
+def _named_refs(names: list[str]) -> Refs:
+    """Refs with the swept parameters' variables named first (in their order), so the names
+    every rendering of a sweep gives them agree."""
+    refs = Refs()
+    for name in names:
+        refs.var(name)
+    return refs
+
+
+def _exports(env: dict[str, str], comment: str) -> str:
+    """Lines exporting the values a command reads (command.Refs.env), after a `#` comment: each
+    value shell-quoted, or a bash $'...' string where it holds control characters, so each
+    assignment is one line and no value is read as code."""
+    if not env:
+        return ""
+    lines = [f"# {comment}\n"]
+    lines += [f"export {var}={quote(text) if text.isprintable() else ansi_c(text)}\n" for var, text in env.items()]
+    return "".join(lines)
 
 
 def _cell(value: Any) -> str:

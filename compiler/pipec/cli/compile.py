@@ -77,7 +77,7 @@ def write(req: Request, files: dict[str, tuple[str, bool]], output: str, force: 
 
 
 @dataclass(frozen=True)
-class Job:
+class Unit:
     """One compile: an input file for one target into one output."""
 
     file: str
@@ -100,7 +100,7 @@ def _plan(req: Request, files: dict[str, tuple[str, bool]], output: str, force: 
                                             shared=module.TARGET.shared))
 
 
-def _declared(config_path: str | None) -> tuple[list[Job], dict[str, str]]:
+def _declared(config_path: str | None) -> tuple[list[Unit], dict[str, str]]:
     """The compiles pipec.toml's [compile] table declares (inputs x targets -> outputs), for a
     bare `pipec compile`; paths are relative to the configuration's folder."""
     from pipec.config import find_config, load_config
@@ -127,14 +127,14 @@ def _declared(config_path: str | None) -> tuple[list[Job], dict[str, str]]:
             raise click.UsageError(f"{path}: [compile] inputs: '{pattern}': no such file")
         inputs.extend(os.path.relpath(f) for f in found if os.path.isfile(f))
     output = table.get("output", "build")
-    jobs, outputs = [], {}
+    units, outputs = [], {}
     for target in table.get("targets", []):
         out = output.get(target) if isinstance(output, dict) else os.path.join(output, target)
         if out is None:
             raise click.UsageError(f"{path}: [compile.output] names no folder for target {target}")
         outputs[target] = os.path.relpath(base / out)
-        jobs.extend(Job(file, target, outputs[target]) for file in dict.fromkeys(inputs))
-    return jobs, outputs
+        units.extend(Unit(file, target, outputs[target]) for file in dict.fromkeys(inputs))
+    return units, outputs
 
 
 def _outputs(targets: tuple[str, ...], output: str | None) -> dict[str, str]:
@@ -204,23 +204,23 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
         if targets or output is not None:
             raise click.UsageError("--target and -o go with a FILE; without one, pipec.toml's [compile] table says "
                                    "what to compile")
-        jobs, outputs = _declared(config)
+        units, outputs = _declared(config)
     else:
         if not targets:
             raise click.UsageError("give --target (argo, gha, slurm, a comma list or all)")
         outputs = _outputs(targets, output)
-        jobs = [Job(file, t, out) for t, out in outputs.items()]
+        units = [Unit(file, t, out) for t, out in outputs.items()]
     if targets == ("valohai-api",):
         from pipec.cli.valohai_api import emit_valohai_api
 
         if check_only or diff:
             raise click.UsageError("--check and --diff compare manifest folders; not for --target valohai-api")
         assert file is not None
-        emit_valohai_api(file, jobs[0].output, commit=commit, title=title, project=project,
+        emit_valohai_api(file, units[0].output, commit=commit, title=title, project=project,
                          pipelines=tuple(v for v in [options.get("pipeline")] if v), config=config, strict=strict,
                          force=force, fmt=fmt, quiet=quiet)
         return
-    if (check_only or diff) and any(j.output == "-" for j in jobs):
+    if (check_only or diff) and any(u.output == "-" for u in units):
         raise click.UsageError("--check and --diff compare files on disk: give -o")
     code = 0
     drift: list[tuple[str, str]] = []
@@ -231,11 +231,11 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
 
     seen: set[Any] = set()  # diagnostics already reported (the configuration note of every compile)
     collected: list[Any] = []
-    for job in jobs:
-        req = Request(file=job.file, dialect=dialect, strict=strict, target=job.target, options=given(options),
-                      config=config, schedule=schedule, source_name=source_name(job.file, job.output))
+    for unit in units:
+        req = Request(file=unit.file, dialect=dialect, strict=strict, target=unit.target, options=given(options),
+                      config=config, schedule=schedule, source_name=source_name(unit.file, unit.output))
         result, files = build(req, kind or "workflow")
-        report_to = sys.stdout if fmt != "text" and job.output != "-" else sys.stderr
+        report_to = sys.stdout if fmt != "text" and unit.output != "-" else sys.stderr
         fresh = [d for d in result.diagnostics if d not in seen]
         seen.update(fresh)
         if fmt == "json":  # one array for every compile, at the end
@@ -245,7 +245,7 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
         code = max(code, exit_code([result], strict))
         if result.has_errors or (strict and result.has_warnings):
             continue
-        plan = _plan(req, files, job.output, force)
+        plan = _plan(req, files, unit.output, force)
         if plan is None:
             code = 2
             continue
@@ -259,9 +259,9 @@ def compile(file: str | None, targets: tuple[str, ...], output: str | None, chec
                 diffs.append(plan.diff())
             continue
         apply_plan(plan)
-        if job.output != "-":
+        if unit.output != "-":
             changed = len(plan.writes)
-            written.append(f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {job.output}"
+            written.append(f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {unit.output}"
                            + (f" ({len(files) - changed} unchanged)" if changed < len(files) else ""))
     if fmt == "json":
         report([Result("", diagnostics=collected)], fmt, sys.stdout if "-" not in outputs.values() else sys.stderr)

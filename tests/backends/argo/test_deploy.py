@@ -27,7 +27,7 @@ from hera.workflows import models as m
 from pipec.backends.argo.deploy import FILES_DIR, STAGE_DIR
 from pipec.cli import main
 from tests.harness.argo_check import _MODEL, _walk, check_yaml
-from tests.harness.argo_sim import run_workflow, substitute
+from tests.harness.argo_sim import pod_command, run_workflow, substitute
 from tests.paths import SHARED_CORPUS
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # DNS-1035 (Service names): a letter first
@@ -140,8 +140,13 @@ def kubelet(words: list[str]) -> list[str]:
 
 
 def stage_command(doc: dict, job: str = "deploy") -> str:
-    text = args_of(dag(doc, f"deploy-{job}")["stage"])["command"]
-    return text if not text.startswith(B64) else pytest.fail("the stage command should be plain text")
+    """The stage pod's command, which its template shows as plain text."""
+    task = dag(doc, f"deploy-{job}")["stage"]
+    template = templates(doc)[task["template"]]
+    text = template["container"]["args"][-1]
+    if text.startswith(B64) or "command" in args_of(task):
+        pytest.fail("the stage command should be plain text in the template")
+    return pod_command(template, args_of(task))
 
 
 # ------------------------------------------------------------------------ corpus, no config
@@ -478,7 +483,7 @@ def test_a_deploy_command_still_wins(write) -> None:
     assert not [t for t in doc["spec"]["templates"] if "resource" in t]
     task = {t["name"]: t for t in templates(doc)["main"]["dag"]["tasks"]}["deploy"]
     assert "container" in templates(doc)[task["template"]]
-    assert args_of(task)["command"] == "python deploy.py"
+    assert pod_command(templates(doc)[task["template"]], args_of(task)) == "python deploy.py"
 
 
 def test_a_deploy_manifest_still_wins(write) -> None:
@@ -513,10 +518,8 @@ def test_the_stage_pod_stages_upstream_files_and_hands_on_the_facts_on_the_emula
     [stage] = [t for t in deploy["dag"]["tasks"] if t["name"] == "stage"]
     del stage["depends"]
     deploy["dag"]["tasks"] = [stage]
-    for p in stage["arguments"]["parameters"]:
-        if p["name"] == "command":
-            p["value"] = p["value"].replace(STAGE_DIR + "/", f"{claims}/")
     pod = tmpls[stage["template"]]
+    pod["container"]["args"] = [a.replace(STAGE_DIR + "/", f"{claims}/") for a in pod["container"]["args"]]
     pod["volumes"] = [{"name": v["name"], "emptyDir": {}} for v in pod["volumes"]]
     for mount in pod["container"]["volumeMounts"]:
         mount["mountPath"] = mount["mountPath"].replace(STAGE_DIR + "/", f"{claims}/")

@@ -51,6 +51,7 @@ from pipec import __version__
 from pipec.cli import main
 from pipec.output import MANIFEST
 from tests.harness.argo_check import check_manifest, check_yaml
+from tests.harness.argo_sim import kubelet_expand, pod_command
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
 
 GOLDEN = ROOT / "golden" / "argo"
@@ -78,7 +79,7 @@ PIPEC_TAG = re.compile(
     r"\{\{(?:inputs\.parameters\.[-a-zA-Z0-9_]+"
     r"|workflow\.(?:annotations\.pipec-runtime|parameters\.[-a-zA-Z0-9_]+)"
     r"|tasks\.[a-z0-9][-a-z0-9]*\.(?:outputs\.parameters\.[-a-zA-Z0-9_]+|ip)"
-    r"|item(?:\.[a-zA-Z0-9_]+)?)\}\}",
+    r"|item(?:\.[-a-zA-Z0-9_]+)?)\}\}",
     re.ASCII,
 )
 
@@ -162,6 +163,9 @@ def args_of(task: dict) -> dict[str, str]:
 
 
 def decode(value: str) -> str:
+    """What a pod receives of a value pipec gives it: as the kubelet passes it on (`$$` is an
+    escaped `$`), decoded when it is pipec-b64 text."""
+    value = kubelet_expand(value, {})
     return base64.b64decode(value[len(B64):]).decode("utf-8") if value.startswith(B64) else value
 
 
@@ -592,7 +596,7 @@ def test_default_image_and_deploy_command(write) -> None:
     t = templates(wf)[task["template"]]
     assert t["container"]["image"] == "registry.example.com/deployer:1"
     a = args_of(task)
-    assert decode(a["command"]) == "python deploy.py"
+    assert t["container"]["args"] == ["python deploy.py"] and "command" not in a
     setup = decode(a["setup"])
     assert "export PIPEC_DEPLOYMENT=prod" in setup and "export PIPEC_ENDPOINTS=predict" in setup
     # with [deploy] image the deploy job runs there instead
@@ -785,9 +789,13 @@ def test_hostile_names_and_values(write, tmp_path: Path, extra: tuple[str, ...])
     n2 = next(t for n, t in tasks.items() if n.startswith("nnnn") and "withItems" in t)
     n3, n4 = tasks["n3-q-q"], tasks["n4-n"]
     a1 = args_of(n1)
-    # user text with {{ travels base64-encoded and decodes back to itself
-    command = decode(a1["command"])
-    assert a1["command"].startswith(B64)
+    # user text with {{ travels base64-encoded and decodes back to itself: a command holding it
+    # stands in its template encoded, and the pod decodes it
+    t1 = templates(one)[n1["template"]]
+    command = pod_command(t1, a1)
+    assert t1["container"]["args"][0].startswith(B64) and "command" not in a1
+    encoded = next(e["value"] for e in t1["container"]["env"] if e["name"] == "PIPEC_ENCODED").split()
+    assert "PIPEC_COMMAND" in encoded
     assert command.startswith(COMMANDS[0] + "\n") and command.endswith(COMMANDS[2])
     pjson = json.loads(decode(a1["parameters"]))
     assert pjson["p" + T1] == EVIL and pjson["b64like"] == B64LIKE and pjson["long_" + "n" * 200] == 3
@@ -800,9 +808,9 @@ def test_hostile_names_and_values(write, tmp_path: Path, extra: tuple[str, ...])
 
     # the small sweep: withItems whose values decode back to the originals
     items = n2["withItems"]
-    assert [decode(i["v0"]) for i in items] == SMALL
-    assert items[4]["v0"] != B64LIKE  # pipec's prefix in user text is encoded too
-    assert args_of(n2)["sweep-0"] == "{{item.v0}}"
+    assert [decode(i["p-v"]) for i in items] == SMALL
+    assert items[4]["p-v"] != B64LIKE  # pipec's prefix in user text is encoded too
+    assert args_of(n2)["p-v"] == "{{item.p-v}}"
     assert n2.get("depends") == f"{n1['name']}.Succeeded"
     setup2 = decode(args_of(n2)["setup"])
     assert f"'{T1}*'" in setup2 and f"'in {T1}'" in setup2  # edge glob and input name, shell-quoted
@@ -810,9 +818,9 @@ def test_hostile_names_and_values(write, tmp_path: Path, extra: tuple[str, ...])
     # the large sweep: withSequence; each execution picks its values in the pod
     assert n3["withSequence"] == {"count": "81"} and "withItems" not in n3
     setup3 = decode(args_of(n3)["setup"])
-    assert setup3.startswith("pipec_pick PIPEC_SWEEP_1 9 ")  # the last axis varies fastest
+    assert setup3.startswith("pipec_pick PIPEC_P_w 9 ")  # the last axis varies fastest
     for i in (0, 1, 8, 9, 40, 80):
-        v, w = shell_eval(f"pipec_i={i}\n" + setup3, tmp_path, "PIPEC_SWEEP_0", "PIPEC_SWEEP_1",
+        v, w = shell_eval(f"pipec_i={i}\n" + setup3, tmp_path, "PIPEC_P_v", "PIPEC_P_w",
                           prelude=pick_function(one))
         assert (v, w) == (BIG[i // 9], str(i % 9)), i
 
@@ -979,7 +987,7 @@ def test_100k_grid_is_small_and_uses_with_sequence(write, tmp_path: Path) -> Non
     assert sweep.size == 100_000
     setup = decode(a["setup"])
     for i in (0, 1, 9, 10, 999, 1000, 12345, 99_999):
-        got = shell_eval(f"pipec_i={i}\n" + setup, tmp_path, "PIPEC_SWEEP_0", "PIPEC_SWEEP_1", "PIPEC_SWEEP_2",
+        got = shell_eval(f"pipec_i={i}\n" + setup, tmp_path, "PIPEC_P_a", "PIPEC_P_b", "PIPEC_P_c",
                          prelude=pick_function(doc))
         row = sweep.row(i)
         assert got == [str(row["a"]), str(row["b"]), str(row["c"])], (i, got, row)

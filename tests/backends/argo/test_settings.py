@@ -24,6 +24,7 @@ from pipec.driver import Request, load_workflows
 from pipec.errors import Diagnostics
 from tests.backends.argo.test_output import (
     LOCATED,
+    args_of,
     compile_fails,
     compile_ok,
     main_tasks,
@@ -464,8 +465,11 @@ def test_a_sweep_too_large_to_render_is_refused_before_rendering(write, size: in
 def test_raised_object_limit_lets_a_rendered_sweep_through(write) -> None:
     path = setup(write, "[argo]\nmax_object_bytes = 100000000\n", grid(40, mixed=True))
     doc, = compile_ok(path)
-    items = main_tasks(doc)["sweep"]["withItems"]
-    assert len(items) == 1600 and items[0]["command"] != items[1]["command"]
+    task = main_tasks(doc)["sweep"]
+    items = task["withItems"]
+    # Mixed value types keep the values from columns, not from one command: the items carry them.
+    assert len(items) == 1600 and (items[0]["p-b"], items[1]["p-b"]) == ("x", "0.001")
+    assert "command" not in items[0] and args_of(task)["p-b"] == "{{item.p-b}}"
 
 
 # ------------------------------------------------------------------------- end to end

@@ -1215,7 +1215,7 @@ def test_a_group_without_an_image_runs_its_members_as_processes(tmp_path: Path) 
     flow = compile_without_images(tmp_path, GROUP.format(ports=json.dumps(ports)))
     (flow.parent.parent.parent / "member.py").write_text(MEMBER.replace("PORTS_JSON", json.dumps(ports)))
     job = doc(flow)["jobs"]["workers"]
-    assert "strategy" not in job and "container" not in job and run_step(job)["run"].endswith("pipec_group 3")
+    assert "strategy" not in job and "container" not in job and run_step(job)["run"].endswith("\npipec_group 3\n")
     assert "PIPEC_GROUP_IMAGE" not in run_step(job)["env"]
     r = start(flow, timeout=60)
     assert r.conclusion == "success", r.logs()
@@ -1298,7 +1298,7 @@ def test_a_group_with_an_image_runs_its_members_as_containers_on_a_network_of_it
         assert argv[argv.index("--network") + 1] == net
         assert argv[argv.index("--entrypoint") + 1] == "sh" and "python:3.12" in argv
         assert not any("=" in argv[i + 1] for i, a in enumerate(argv) if a == "-e"), "values on a command line"
-        assert {"PIPEC_COMMAND_0", "PIPEC_PARAMETERS_2", "PIPEC_HOSTS", "GITHUB_OUTPUT"} <= {
+        assert {"PIPEC_COMMAND", "PIPEC_PARAMETERS_2", "PIPEC_HOSTS", "GITHUB_OUTPUT"} <= {
             argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
     hosts = [f"{net}-{rank}" for rank in range(3)]
     for rank in range(3):

@@ -13,7 +13,7 @@ Covered: P = 1 is the workflow of one matrix job (nothing of the parts in it, an
 workflow without its parts); P = 3 (max_fanout 700): the matrix jobs, their outputs, `needs`
 and `if:` after a `continue` fan-out, a node in the way of a part's name, the configuration's
 bounds, the runnable map example; actionlint, zizmor and the SchemaStore schema on both; the
-runtime's outputs at the part boundaries (pipec_outputs, directly); and end to end in the
+runtime's outputs at the part boundaries (pipec_step_outputs, directly); and end to end in the
 emulator (tests/harness/gha_sim.py) with 600 items, 0, 256 and 257 items, and 701 items,
 which fail the producer (and 257 items with one part, which fail the fan-out job).
 """
@@ -237,8 +237,9 @@ def test_split_fan_outs_pass_the_judges(tmp_path: Path, gha_tools) -> None:
 # --------------------------------------------------------------------------- the runtime
 def outputs(tmp_path: Path, value: Any, parts: dict[str, int] | None, keys: tuple[str, ...] = ("rates",),
             max_fanout: int | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """pipec_outputs of the GitHub Actions runtime after a command printed {"rates": value}:
-    the process and the step outputs it wrote (as the runner reads GITHUB_OUTPUT)."""
+    """pipec_outputs (the metadata files) and pipec_step_outputs (the step outputs) of the GitHub
+    Actions runtime after a command printed {"rates": value}: the process and the step outputs
+    it wrote (as the runner reads GITHUB_OUTPUT)."""
     runtime = tmp_path / "runtime.sh"
     runtime.write_text(runtime_script("gha"), encoding="utf-8")
     execution = tmp_path / "exec"
@@ -253,7 +254,8 @@ def outputs(tmp_path: Path, value: Any, parts: dict[str, int] | None, keys: tupl
         env["PIPEC_FANOUT_PARTS"] = json.dumps(parts)
     if max_fanout is not None:
         env["PIPEC_MAX_FANOUT"] = str(max_fanout)
-    proc = subprocess.run(["sh", "-c", 'set -eu; . "$1"; pipec_outputs', "test", str(runtime)], env=env,
+    code = 'set -eu; . "$1"; pipec_outputs; pipec_step_outputs "$PIPEC_POD_DIR/meta"'
+    proc = subprocess.run(["sh", "-c", code, "test", str(runtime)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     return proc, _file_command(github_output)
 

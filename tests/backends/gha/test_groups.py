@@ -300,7 +300,7 @@ workflow:
 @pytest.mark.e2e
 def test_a_failing_non_lead_fails_the_group_when_every_member_counts(tmp_path: Path) -> None:
     flow, _ = compile_osmo(tmp_path, failing_helper(ignore_nonlead=False))
-    assert run_step(doc(flow)["jobs"]["pair"])["run"].endswith("pipec_team 2 any")
+    assert run_step(doc(flow)["jobs"]["pair"])["run"].endswith("\npipec_team 2 any\n")
     state = tmp_path / "docker"
     r = start(flow, docker=state)
     assert r.job("pair").result == "failure", r.logs()
@@ -318,7 +318,7 @@ def test_a_failing_non_lead_fails_the_group_when_every_member_counts(tmp_path: P
 @pytest.mark.e2e
 def test_a_failing_non_lead_does_not_fail_the_group_its_lead_decides(tmp_path: Path) -> None:
     flow, _ = compile_osmo(tmp_path, failing_helper(ignore_nonlead=True))
-    assert run_step(doc(flow)["jobs"]["pair"])["run"].endswith("pipec_team 2 lead")
+    assert run_step(doc(flow)["jobs"]["pair"])["run"].endswith("\npipec_team 2 lead\n")
     r = start(flow, docker=tmp_path / "docker")
     assert r.job("pair").result == "success", r.logs()
     assert files(artifact(r, "lead")) == {"led.txt": "led\n"} and (artifact(r, "lead", ".pipec") / "ok").exists()
@@ -450,7 +450,7 @@ def test_groups_of_two_and_three_members_pass_the_judges(tmp_path: Path, size: i
     assert env["PIPEC_M0_UPSTREAM"] == env["PIPEC_M1_UPSTREAM"] == "prep"
     assert "export ROLE=server" in env["PIPEC_M0_SETUP"] and "ROLE" not in env["PIPEC_M1_SETUP"]
     assert "pipec_team_barrier" not in env["PIPEC_M0_SETUP"], "barrier: false"
-    assert run_step(pair)["run"].endswith(f"pipec_team {size} any")
+    assert run_step(pair)["run"].endswith(f"\npipec_team {size} any\n")
     if size == 2:  # the GPU member's labels: the group runs on one runner
         assert pair["runs-on"] == ["self-hosted", "linux", "gpu"] and "runs on one runner" not in output
     else:

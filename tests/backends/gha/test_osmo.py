@@ -34,6 +34,7 @@ from click.testing import CliRunner
 
 from pipec.cli import main
 from pipec.driver import Request, load_workflows
+from tests.backends.gha.shown import step_commands
 from tests.harness import fake_docker
 from tests.harness.gha_check import check_workflows
 from tests.harness.gha_sim import Run, run_workflow
@@ -259,9 +260,11 @@ def test_files_with_hostile_contents_are_written_byte_for_byte_in_the_container(
     text, where = files_workflow(tmp_path)
     flow, _ = compile_osmo(tmp_path, text)
     assert check_workflows(flow.parent.parent.parent) == []
-    env = run_step(doc(flow)["jobs"]["write"])["env"]
+    step = run_step(doc(flow)["jobs"]["write"])
+    env = step["env"]
     assert f"pipec_write_file {where}/job/data/blob.bin 1 " in env["PIPEC_SETUP"]
-    assert env["PIPEC_COMMAND"] == f"sh {where}/job/run.sh", "in its container, a file is where the workflow says"
+    assert step_commands(step) == {"PIPEC_COMMAND": f"sh {where}/job/run.sh"}, \
+        "in its container, a file is where the workflow says"
     assert {e.strip() for e in expressions(doc(flow))} <= {"runner.temp", "'${{'", "!cancelled()", "github.ref",
                                                           "github.run_id"}, "user text inside ${{ }}"
     r = start(flow)
@@ -281,8 +284,9 @@ def test_files_go_below_the_execution_when_the_command_runs_on_the_runner(tmp_pa
     text, where = files_workflow(tmp_path)
     flow, _ = compile_osmo(tmp_path, text)
     without_images(flow)
-    env = run_step(doc(flow)["jobs"]["write"])["env"]
-    assert env["PIPEC_COMMAND"] == 'sh "${PIPEC_FILE_0}"'
+    step = run_step(doc(flow)["jobs"]["write"])
+    env = step["env"]
+    assert step_commands(step) == {"PIPEC_COMMAND": 'sh "${PIPEC_FILE_0}"'}
     assert 'PIPEC_FILE_2="$PIPEC_EXEC_DIR/files"' in env["PIPEC_SETUP"]
     assert 'export SCRIPT="${PIPEC_FILE_0}"' in env["PIPEC_SETUP"]
     r = start(flow)
@@ -573,7 +577,7 @@ def mounted_secret_checks(flow: Path) -> dict:
     assert env["PIPEC_SECRET_0"] == "${{ secrets.MODEL_HUB }}"
     for step in job["steps"]:
         assert "secrets" not in step.get("run", "") and "secrets" not in json.dumps(step.get("with", {}))
-    assert "secrets" not in env["PIPEC_SETUP"] and "secrets" not in env["PIPEC_COMMAND"]
+    assert "secrets" not in env["PIPEC_SETUP"] and "secrets" not in step_commands(run_step(job))["PIPEC_COMMAND"]
     return env
 
 
@@ -585,7 +589,8 @@ def test_a_credential_mounted_as_a_directory_is_one_dotenv_secret_written_as_fil
     assert check_workflows(flow.parent.parent.parent) == []
     env = mounted_secret_checks(flow)
     assert f"pipec_secret_files PIPEC_SECRET_0 model-hub MODEL_HUB {where}/keys\n" in env["PIPEC_SETUP"]
-    assert env["PIPEC_COMMAND"] == f"sh {where}/job/run.sh", "in its container, the directory is where it says"
+    assert step_commands(run_step(doc(flow)["jobs"]["use"]))["PIPEC_COMMAND"] == f"sh {where}/job/run.sh", \
+        "in its container, the directory is where it says"
     r = start(flow, secrets={"MODEL_HUB": DOTENV})
     assert r.conclusion == "success", r.logs()
     # The emulator runs the container's steps on this machine: the directory is at its path.

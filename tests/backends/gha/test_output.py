@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from pipec.cli import main
 from pipec.output import MANIFEST
+from tests.backends.gha.shown import here_documents, run_step, step_commands
 from tests.harness.gha_check import check_workflows
 from tests.harness.gha_sim import load_yaml
 from tests.paths import EXAMPLES, ROOT, SHARED_CORPUS
@@ -150,9 +151,20 @@ def test_hostile_text_never_reaches_an_expression(tmp_path: Path, gha_tools) -> 
                 prefix = next((a for a in allowed if rest.startswith(a, at)), None)
                 assert prefix is not None, text
                 rest = rest[at + len(prefix):]
-    assert "touch PWNED" not in "".join(
-        step.get("run", "") for wf in workflows(tmp_path / "out").values()
-        for job in wf["jobs"].values() for step in job["steps"])
+    # The author's text is in run: scripts only as the commands they show, in quoted
+    # here-documents, no value written in (the parameters' and the environment's), and
+    # nothing outside them.
+    shown = []
+    for wf in workflows(tmp_path / "out").values():
+        for job in wf["jobs"].values():
+            for step in job["steps"]:
+                commands, rest = here_documents(step.get("run", ""))
+                assert "touch PWNED" not in "\n".join(rest)
+                assert not any(value in text for value in ("issue.title", "github.actor", "plain", "a'b", "b}}c")
+                               for text in commands.values())
+                shown += commands.values()
+    start = """echo "${{ '${{' }} github.token }}" '${{ '${{' }} secrets.GITHUB_TOKEN }}' "$(touch PWNED)" `id` --msg="""
+    assert shown and all(text.startswith(start + '"${PIPEC_') for text in shown), shown
 
 
 def test_matrix_over_256_is_split_and_needed_whole(tmp_path: Path, gha_tools) -> None:  # noqa: F811
@@ -222,7 +234,7 @@ def test_group_is_one_job_and_self_hosted_labels_are_declared(tmp_path: Path, gh
     job = workflows(tmp_path / "out")["group.yml"]["jobs"]["workers"]
     assert "strategy" not in job and job["runs-on"] == ["self-hosted", "linux", "a100"]
     run = next(s for s in job["steps"] if s.get("id") == "run")
-    assert run["run"].endswith("pipec_group 3")
+    assert run["run"].endswith("\npipec_group 3\n")
     # One artifact holding every member's execution directory (art/<rank>/...).
     assert [s["with"]["name"] for s in job["steps"] if "upload-artifact" in s.get("uses", "")] == [
         "pipec.workers.group"]
@@ -338,6 +350,7 @@ def test_run_time_values_reach_the_command_through_the_variables_the_job_sets(tm
     assert code == 0, output
     jobs = workflows(tmp_path / "out")["p.yml"]["jobs"]
     for name in ("b1", "b2"):
-        env = next(s["env"] for s in jobs[name]["steps"] if s.get("id") == "run")
-        used = set(re.findall(r"\$\{(PIPEC_VALUE_\d+)\}", env["PIPEC_COMMAND"]))
+        step = run_step(jobs[name])
+        env = step["env"]
+        used = set(re.findall(r"\$\{(PIPEC_VALUE_\d+)\}", step_commands(step)["PIPEC_COMMAND"]))
         assert used and used <= set(env), (name, used, sorted(env))

@@ -191,9 +191,13 @@ def test_matrix_jobs_are_named_by_their_row_parameters(tmp_path: Path, gha_tools
     # The parameters that vary, in the step's order; epochs (one value) is left out.
     assert [row["label"] for row in rows] == ["lr=0.01, batch=100", "lr=0.1, batch=100", "lr=0.01, batch=200",
                                               "lr=0.1, batch=200"]
-    # The command and parameters.json stay in the row, as before.
-    assert rows[1]["command"] == "echo --lr=0.1 --epochs=3 --batch=100"
-    assert json.loads(rows[1]["parameters"]) == {"lr": 0.1, "epochs": 3, "batch": 100}
+    # The row holds the values that vary and parameters.json; the command is shown once, in run:.
+    assert rows[1] == {"i": 1, "label": "lr=0.1, batch=100", "p_lr": "0.1", "p_batch": "100",
+                       "parameters": '{"lr": 0.1, "epochs": 3, "batch": 100}'}
+    step = next(s for s in job["steps"] if s.get("id") == "run")
+    assert 'echo --lr="${PIPEC_P_lr}" --epochs="${PIPEC_P_epochs}" --batch="${PIPEC_P_batch}"\n' in step["run"]
+    assert {k: v for k, v in step["env"].items() if k.startswith("PIPEC_P_")} == {
+        "PIPEC_P_lr": "${{ matrix.p_lr }}", "PIPEC_P_epochs": "3", "PIPEC_P_batch": "${{ matrix.p_batch }}"}
     assert check_workflows(repo) == []
 
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.harness.slurm_cluster import SlurmCluster
 from tests.paths import ROOT
@@ -1379,7 +1380,7 @@ LOOKALIKE = """\
         default: plain
       - name: q
         type: string
-        default: "@@PIPEC_P_0@@"
+        default: "@@PIPEC_LATE_0@@"
 
 - pipeline:
     name: e2e lookalike
@@ -1412,6 +1413,119 @@ def test_step_default_that_looks_like_a_pipec_placeholder(
     assert (exe / "outputs" / "p.bin").read_text() == "override"
     assert json.loads((exe / "config" / "parameters.json").read_text()) == {
         "p": "override",
-        "q": "@@PIPEC_P_0@@",
+        "q": "@@PIPEC_LATE_0@@",
     }
-    assert (exe / "outputs" / "q.bin").read_text() == "@@PIPEC_P_0@@"
+    assert (exe / "outputs" / "q.bin").read_text() == "@@PIPEC_LATE_0@@"
+
+
+# ----------------------------------------------- 8c. values read by reference (the sbatch body)
+# Each job's sbatch body shows its command with every value a quoted "${PIPEC_P_<name>}" and
+# sets those variables before it; a sweep's executions share that one command, each with its
+# own values (jobs/<job>.values), unless their commands differ as text (a swept flag: a table
+# of literal commands, jobs/<job>.commands). A group member's values are set in its own shell.
+REF_DEFAULT = "it's \"d\" $(touch PWNED1) `touch PWNED2`; {{x}}\nPIPEC_EOF\n"
+REF_CONSTANT = "${{ github.token }} {{workflow.name}} ${HOME} $PIPEC_RUN_DIR \\ \\n \t tab ü 🚀 %s"
+REF_ROWS = [
+    "it's \"q\" $(touch PWNED3) `touch PWNED4`; touch PWNED5 #",
+    "line one\nline two\n",
+    "{{x}} {{workflow.name}} ${{ github.token }}",
+    "\\ \\n \\\\ '' \"\" -n",
+    "-n",
+    "PIPEC_EOF",
+]
+
+
+def reference_pipeline() -> str:
+    echo = {"name": "echo", "image": "busybox",
+            "command": ["printf '%s' {parameter-value:v} > /valohai/outputs/v.bin",
+                        "printf '%s\\0' {parameters} > /valohai/outputs/args.bin"],
+            "parameters": [{"name": "v", "type": "string", "default": REF_DEFAULT},
+                           {"name": "c", "type": "string", "default": REF_CONSTANT},
+                           {"name": "fast", "type": "flag", "default": False}]}
+    member = {"name": "member", "image": "busybox",
+              "command": ["printf '%s' {parameter-value:v} > /valohai/outputs/v.bin",
+                          "echo {parameter-value:rank} > /valohai/outputs/rank.txt"],
+              "parameters": [{"name": "v", "type": "string", "default": REF_DEFAULT},
+                             {"name": "rank", "type": "integer"}]}
+    doc = [
+        {"step": echo}, {"step": member},
+        {"task": {"name": "rows", "step": "echo", "type": "grid_search",
+                  "parameters": [{"name": "v", "style": "multiple", "rules": {"items": REF_ROWS}}]}},
+        {"task": {"name": "flags", "step": "echo", "type": "grid_search",
+                  "parameters": [{"name": "fast", "style": "multiple", "rules": {"items": [True, False]}}]}},
+        {"task": {"name": "pair", "step": "member", "type": "distributed",
+                  "parameters": [{"name": "rank", "style": "multiple", "rules": {"items": [0, 1]}}]}},
+        {"pipeline": {"name": "e2e refs", "nodes": [
+            {"name": "single", "type": "execution", "step": "echo"},
+            {"name": "rows", "type": "task", "task": "rows"},
+            {"name": "flags", "type": "task", "task": "flags"},
+            {"name": "pair", "type": "task", "task": "pair"},
+        ], "edges": []}},
+    ]
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=10**6)
+
+
+def heredocs(script: str) -> list[str]:
+    """The bodies of a job script's command.sh heredocs."""
+    return [part.split("\nPIPEC_EOF\n")[0] for part in script.split("/.pipec/command.sh\" <<'PIPEC_EOF'\n")[1:]]
+
+
+def test_values_read_by_reference_reach_the_program_exactly(
+    slurm_cluster: SlurmCluster, tmp_path: Path, runs: list[Path]
+) -> None:
+    pdir = compile_pipeline(tmp_path, reference_pipeline())
+    jobs = pdir / "jobs"
+    values = [REF_DEFAULT, REF_CONSTANT, *REF_ROWS]
+    # The body shows the user's command, every value a reference; no value is in it.
+    (single,) = heredocs((jobs / "single.sbatch").read_text())
+    assert single == (
+        "printf '%s' \"${PIPEC_P_v}\" > \"${VH_OUTPUTS_DIR}\"/v.bin\n"
+        "printf '%s\\0' --v=\"${PIPEC_P_v}\" --c=\"${PIPEC_P_c}\" > \"${VH_OUTPUTS_DIR}\"/args.bin"
+    )
+    # A sweep's executions share it; each one's value is a line of rows.values.
+    rows_script = (jobs / "rows.sbatch").read_text()
+    assert heredocs(rows_script) == [single]
+    assert "export PIPEC_P_c=" in rows_script and "export PIPEC_P_v=" not in rows_script
+    assert len((jobs / "rows.values").read_text().splitlines()) == len(REF_ROWS)
+    assert not (jobs / "rows.commands").exists()
+    # A swept flag changes the command's words: a table of literal commands.
+    flags_script = (jobs / "flags.sbatch").read_text()
+    assert heredocs(flags_script) == [] and (jobs / "flags.commands").is_file()
+    assert "commands differ as text" in flags_script
+    # A group member's command is shown the same way; its values are set in its own shell.
+    pair_script = (jobs / "pair.sbatch").read_text()
+    assert heredocs(pair_script) == ["printf '%s' \"${PIPEC_P_v}\" > \"${VH_OUTPUTS_DIR}\"/v.bin\n"
+                                     "echo \"${PIPEC_P_rank}\" > \"${VH_OUTPUTS_DIR}\"/rank.txt"] * 2
+    for k in (0, 1):
+        member = pair_script.split(f"pipec_member_{k}() (\n")[1].split("\n)\n")[0]
+        assert f"    export PIPEC_P_rank={k}\n" in member and "    export PIPEC_P_v=$'it" in member
+    for name in ("single", "rows", "flags", "pair"):
+        body = "".join(heredocs((jobs / f"{name}.sbatch").read_text()))
+        assert not [v for v in values if v.strip() and v.strip() in body], name
+
+    work = tmp_path / "work"
+    work.mkdir()
+    run = tmp_path / "run"
+    runs.append(run)
+    submit(slurm_cluster, pdir, run, work)
+    ids = wait_run(slurm_cluster, run, timeout=120)
+    for name in ("single", "rows", "flags", "pair"):
+        assert state(slurm_cluster, ids, name) == "COMPLETED", logs(run)
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith("PWNED")) == [], "a value was executed"
+
+    def words(exe: Path) -> list[str]:
+        return (exe / "outputs" / "args.bin").read_bytes().decode().split("\0")[:-1]
+
+    single_exe = run / "single" / "0"
+    assert (single_exe / "outputs" / "v.bin").read_bytes() == REF_DEFAULT.encode()
+    assert words(single_exe) == [f"--v={REF_DEFAULT}", f"--c={REF_CONSTANT}"]
+    for k, value in enumerate(REF_ROWS):
+        exe = run / "rows" / str(k)
+        assert (exe / "outputs" / "v.bin").read_bytes() == value.encode(), k
+        assert words(exe) == [f"--v={value}", f"--c={REF_CONSTANT}"], k
+        assert json.loads((exe / "config" / "parameters.json").read_text())["v"] == value, k
+    assert [words(run / "flags" / str(k)) for k in (0, 1)] == [
+        [f"--v={REF_DEFAULT}", f"--c={REF_CONSTANT}", "--fast"], [f"--v={REF_DEFAULT}", f"--c={REF_CONSTANT}"]]
+    for k in (0, 1):
+        assert (run / "pair" / str(k) / "outputs" / "v.bin").read_bytes() == REF_DEFAULT.encode(), k
+        assert (run / "pair" / str(k) / "outputs" / "rank.txt").read_text() == f"{k}\n"

@@ -525,7 +525,8 @@ def test_arrays_split_at_max_array_size(grid: Path, tmp_path: Path) -> None:
     offsets = [lines[i - 1] for i, line in enumerate(lines) if line.startswith("submit sweep ")]
     assert offsets == ["export PIPEC_ARRAY_OFFSET=0", "export PIPEC_ARRAY_OFFSET=4", "export PIPEC_ARRAY_OFFSET=8"]
     assert "10 executions in 3 arrays of at most 4" in (d / "submit.sh").read_text()
-    assert len((d / "jobs" / "sweep.commands").read_text().splitlines()) == 10
+    assert not (d / "jobs" / "sweep.commands").exists()  # one command, in the body
+    assert len((d / "jobs" / "sweep.values").read_text().splitlines()) == 10
     assert len((d / "jobs" / "sweep.params.tsv").read_text().splitlines()) == 11
 
 
@@ -882,7 +883,9 @@ def test_submit_accepts_only_the_listed_choices(tmp_path: Path) -> None:
     # a list-valued pipeline parameter is compiled in, said so, and not offered at submit time
     assert "pipeline parameter 'tags' sets 'tags' of 'a', which takes several values" in result.stderr
     (d,) = pipeline_dirs(tmp_path / "out")
-    assert "--tags=p --tags=q" in (d / "jobs" / "a.sbatch").read_text()
+    script = (d / "jobs" / "a.sbatch").read_text()
+    assert '--tags="${PIPEC_P_tags_1}" --tags="${PIPEC_P_tags_2}"' in script
+    assert "export PIPEC_P_tags_1=p\nexport PIPEC_P_tags_2=q\n" in script
     shellcheck(d)
     env = forbid_sbatch(tmp_path)
     ok = dry_run(d, tmp_path / "run", env, "--param", f"mode=it's $(touch {mark})")

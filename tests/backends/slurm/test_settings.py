@@ -124,16 +124,14 @@ def test_settings_appear_only_when_set(toml: str, expected: list[str], forward: 
         if forward:
             assert f"pipec_signal_trap {forward}\n" in text
             assert "pipec_run stop-all 0 pipec_own_group bash -e" in text
-    # The commands' own shell survives any configured signal (the sweep's commands are a table).
+    # The commands' own shell survives any configured signal (the sweep's one command is in its body).
     signal = "USR1" if "USR1" in toml else "USR2" if "USR2" in toml else None
-    prep_command = (d / "jobs" / "prep.sbatch").read_text().split("<<'PIPEC_EOF'\n")[1]
-    commands = (d / "jobs" / "sweep.commands").read_text().splitlines()
+    commands = [(d / "jobs" / f"{job}.sbatch").read_text().split("<<'PIPEC_EOF'\n")[1] for job in ("prep", "sweep")]
     if signal:
         line = f"trap : {signal}  # [slurm] signal: for the programs below, not this shell"
-        assert prep_command.startswith(line + "\n")
-        assert all(c.startswith(f"$'{line}\\n") for c in commands), commands
+        assert all(c.startswith(line + "\n") for c in commands), commands
     else:
-        assert "trap :" not in prep_command and not any("trap :" in c for c in commands)
+        assert not any("trap :" in c for c in commands)
 
 
 def test_a_group_gets_the_settings_once_and_forwards_to_every_member(tmp_path: Path) -> None:
@@ -365,7 +363,7 @@ def test_computed_rows_are_the_rows_of_the_tables(tmp_path: Path, monkeypatch: p
         assert compile_here(path, tmp_path / name / "out", monkeypatch, rows).exit_code == 0
         (d,) = pipeline_dirs(tmp_path / name / "out")
         assert (d / "jobs" / "sweep.grid").exists() == (rows is not None)
-        assert (d / "jobs" / "sweep.commands").exists() == (rows is None)
+        assert (d / "jobs" / "sweep.values").exists() == (rows is None)
         runs[name] = run_sweep(d, tmp_path, name)
     size = len(grid["v"]) * 3 * 2
     from pipec.ir.sweep import Axis, product_sweep

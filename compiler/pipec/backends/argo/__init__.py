@@ -2,6 +2,7 @@
 
     main                DAG template: one task per job, `depends` expressions
     step-<name>         container template per distinct job shape (image, resources, ...)
+                        and command, which its container's args show (commands.py)
     sweep-<job>         DAG wrapper that limits a sweep's parallelism
     group-<job>         DAG wrapper of a group of one job's executions: members as daemons,
                         then the lead (host names: the members' pod IPs)
@@ -18,9 +19,12 @@ under `{{workflow.name}}/<job>/<execution>/`; a downstream job downloads the who
 `{{workflow.name}}/<upstream>/` prefix (Argo neither globs nor aggregates loop artifacts) and
 the runtime stages what the edge's glob selects.
 
-Everything the author wrote reaches the pod through environment variables filled from
-template parameters; a value holding "{{" (Argo's template language) travels base64-encoded
-and the pod decodes it, so user text is never read as an Argo expression or as shell code.
+The command stands in its template, reading each value from a variable PIPEC_P_<name>;
+everything else the author wrote, values included, reaches the pod through environment
+variables filled from template parameters. Text holding "{{" (Argo's template language)
+travels base64-encoded and the pod decodes it, and each `$` the kubelet would read (`$$`,
+`$(NAME)`) is doubled (names.pod_text), so user text is never read as an Argo expression, a
+Kubernetes reference or shell code.
 That includes what an OSMO task carries besides its command: its files, its environment, its
 exit actions and its uploads. OSMO mounts each file from a Secret of its own (subPath); here
 the runtime writes it before the command, at its absolute path in the job's own container,
@@ -36,7 +40,8 @@ own tags reach Argo: the run's id (PIPEC_RUN_ID, for jobs that read it) is
 that reschedule a job are a `retryStrategy` expression (retries.py).
 
 The package holds one small module per concept: names (text and names Argo accepts),
-resources, artifacts, templates (container templates per job shape), tasks (DAG tasks and
+resources, artifacts, templates (container templates per job shape), commands (how each
+execution's command and values reach its pod), tasks (DAG tasks and
 the stop hook), groups (groups of several jobs), secrets (credentials from Kubernetes
 Secrets), retries (retry strategies), settings (the operator's [argo] settings: security
 contexts, image pull secrets, default resources, the Argo version), manifest (the document and

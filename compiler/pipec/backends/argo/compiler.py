@@ -1,8 +1,9 @@
 """Argo compilation of one workflow: a task per job (sweeps as loops or wrapper DAGs, groups
 as daemons and a lead, a group of several jobs as one DAG task (see groups.py), stubs as
 suspends, deployments as jobs or resource templates),
-`depends` expressions for the failure policies, pipeline parameters as workflow arguments and
-run-time values as task parameters."""
+`depends` expressions for the failure policies, pipeline parameters as workflow arguments,
+run-time values as task parameters, and each command in its container template with its
+values as template parameters where its executions share it (see commands.py)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends import analysis
-from pipec.backends.argo import groups, settings
+from pipec.backends.argo import commands, groups, settings
 from pipec.backends.argo.artifacts import native_kind
 from pipec.backends.argo.deploy import deploy_tasks
 from pipec.backends.argo.manifest import MAX_OBJECT_BYTES, document
-from pipec.backends.argo.names import PARAM_NAME, RESOURCE_NAME, argo_text
+from pipec.backends.argo.names import PARAM_NAME, RESOURCE_NAME, argo_text, pod_text
 from pipec.backends.argo.resources import resources
 from pipec.backends.argo.retries import retry_plan
 from pipec.backends.argo.secrets import credentials, default_name
 from pipec.backends.argo.secrets import problems as secret_problems
 from pipec.backends.argo.tasks import Task, stop_template, task_model
-from pipec.backends.argo.templates import Shape, container_template
-from pipec.backends.command import RenderError, render
+from pipec.backends.argo.templates import Shape, container_template, ref_param
+from pipec.backends.command import Refs, RenderError
 from pipec.backends.common import JobRenderer, RuntimeValue, url_scheme
 from pipec.backends.shell import quote
 from pipec.config import Config
@@ -41,8 +42,9 @@ from pipec.targets import (
 )
 
 MAX_ITEMS = 64  # product grids larger than this expand in the pod (withSequence + axis lookup)
-# The longest environment string Linux starts a process with (MAX_ARG_STRLEN, 32 pages:
-# include/uapi/linux/binfmts.h); a pod whose variable is longer fails to start its container.
+# The longest argument or environment string Linux starts a process with (MAX_ARG_STRLEN, 32
+# pages: include/uapi/linux/binfmts.h); a pod whose command (an argument of its shell) or one
+# of whose variables is longer fails to start its container.
 MAX_ENV_BYTES = 32 * 4096
 POD_DIR = "/pipec"  # pipec's own volume in every pod
 # The fewest bytes one execution of a loop adds to the manifest (a withItems item or a group's
@@ -110,13 +112,31 @@ class Compiler(JobRenderer):
         return params
 
     # ---------------------------------------------------------------------------------------
-    def container_template(self, shape: Shape, name_hint: str) -> str:
-        """The name of the template of this shape (made the first time a shape is seen)."""
+    def container_template(self, shape: Shape, *hints: str) -> str:
+        """The name of the template of this shape (made the first time a shape is seen): step-
+        and the first hint whose name is free (a step's jobs with other commands or resources
+        get their job's), else the first one numbered."""
         name = self.shapes.get(shape)
         if name is None:
-            name = self.shapes[shape] = self.unique_template(f"step-{name_hint}")
+            free = [h for h in hints if safe_id(f"step-{h}", max_length=120) not in self.template_names]
+            name = self.shapes[shape] = self.unique_template(f"step-{(free or hints)[0]}")
             self.templates.append(container_template(shape, name, self.wf.layout, self.argo))
         return name
+
+    def command_plan(self, job: ir.Job, executions: list[dict[str, Any]], hosts: dict[str, str] | None = None,
+                     names: dict[str, str] | None = None) -> commands.Commands:
+        """The commands of `job`'s executions as their pods run them (commands.plan)."""
+        return commands.plan(job, executions, self.wf.layout, hosts, names)
+
+    @staticmethod
+    def give(args: dict[str, str], plan: commands.Commands, shape: Shape, columns: tuple[str, ...] = ()) -> Shape:
+        """`shape` holding the plan's command and the variables it reads (`columns`: a sweep's,
+        which the items give), and `args` the values every execution shares (p-<name>); the
+        task's executions give the others (items) or their own commands."""
+        for var, text in plan.common().items():
+            args[ref_param(var)] = pod_text(text)
+        refs = commands.reading_order(plan.text, plan.refs + columns) if plan.text is not None else ()
+        return replace(shape, command=plan.text, refs=refs)
 
     def unique_template(self, base: str) -> str:
         name = safe_id(base, max_length=120)
@@ -241,23 +261,34 @@ class Compiler(JobRenderer):
             lines.append(f"PIPEC_CHECKPOINTS={quote(starts)}\n")
         return [line for line in lines if line]
 
-    def fits(self, job: ir.Job, args: dict[str, str]) -> bool:
-        """Whether every variable the pod receives from these arguments fits in one environment
-        string of a process (MAX_ENV_BYTES); reported when not."""
-        for key, what in (("setup", "its files, environment and staging"), ("command", "its command"),
-                          ("parameters", "its parameters")):
-            var = f"PIPEC_{key.upper()}"
-            size = len(var) + 2 + len(args.get(key, "").encode("utf-8"))
-            if size > MAX_ENV_BYTES:
-                self.diags.error(
-                    f"'{job.name}' needs {size:,} bytes in one environment variable of its pod ({var}: {what}); "
-                    f"Linux starts no process with a variable over {MAX_ENV_BYTES:,} bytes",
-                    self.loc(job.files[0] if key == "setup" and job.files else job),
-                    "pass large files as a URL input, or build them into the image" if key == "setup" else None)
-                return False
+    def fits(self, job: ir.Job, setup: str, parameters: list[str], plan: commands.Commands | None) -> bool:
+        """Whether each string the pod's shell receives fits in one argument or environment
+        string of a process (MAX_ENV_BYTES): its setup and each execution's parameters.json
+        (PIPEC_SETUP, PIPEC_PARAMETERS), its command (an argument; encoded, it is also exported
+        decoded, which is shorter) and each value its command reads (PIPEC_P_<name>); reported
+        when not. The texts are pipec's; the pod receives them as argo_text."""
+        # (variable, or "" for the command argument; the text; what it holds)
+        strings = [("PIPEC_SETUP", setup, "its files, environment and staging")]
+        if plan is not None:
+            texts = [plan.text] if plan.text is not None else plan.own
+            strings += [("", t, "its command") for t in texts]
+            strings += [(var, t, "a value its command reads") for env in plan.values for var, t in env.items()]
+        strings += [("PIPEC_PARAMETERS", p, "its parameters") for p in parameters]
+        for var, text, what in strings:
+            size = (len(var) + 2 if var else 1) + len(argo_text(text).encode("utf-8"))
+            if size <= MAX_ENV_BYTES:
+                continue
+            where = (f"one environment variable of its pod ({var}: {what})" if var
+                     else f"one argument of its container ({what})")
+            self.diags.error(
+                f"'{job.name}' needs {size:,} bytes in {where}; Linux starts no process with an argument or variable "
+                f"over {MAX_ENV_BYTES:,} bytes",
+                self.loc(job.files[0] if var == "PIPEC_SETUP" and job.files else job),
+                "pass large files as a URL input, or build them into the image" if var == "PIPEC_SETUP" else None)
+            return False
         return True
 
-    def base_shape(self, job: ir.Job, sweep_vars: int) -> Shape:
+    def base_shape(self, job: ir.Job) -> Shape:
         requests, limits, node_selector, tolerations = resources(job, self.profile(job))
         requests, limits = settings.default_resources(requests, limits, self.argo)
         params = tuple(sorted({(k, self.param_names[k]) for _, k in self.job_overrides(job.id)}))
@@ -269,7 +300,7 @@ class Compiler(JobRenderer):
             timeout=job.timeout_seconds, retries=retries, retry_expression=expression,
             upstream=len(self.wf.upstream(job.id)), inputs_area=job.id in self.input_readers,
             urls=tuple(kind for kind, _, _ in self.native_urls(job)), params=params, values=values,
-            sweep=sweep_vars, metadata=tuple((job.id, k) in self.fanout_keys for k in self.meta_keys.get(job.id, [])),
+            metadata=tuple((job.id, k) in self.fanout_keys for k in self.meta_keys.get(job.id, [])),
             daemon=False, lead=False, run_id=analysis.uses_run_id(job), files=self.job_shared_files(job.id),
             credentials=credentials(job, {s.name: self.secret_name(s.name) for s in job.secrets}))
 
@@ -298,7 +329,7 @@ class Compiler(JobRenderer):
             setup.append(f"pipec_place {quote(slot)} \"$PIPEC_POD_DIR/url/{i}\" {quote(name)}\n")
         keys = self.meta_keys.get(job.id)
         if keys:
-            args["metadata"] = argo_text(json.dumps(keys, ensure_ascii=False))
+            args["metadata"] = pod_text(json.dumps(keys, ensure_ascii=False))
         return args, self.param_checks(job) + setup
 
     def exec_tasks(self, job: ir.Job) -> list[Task]:
@@ -328,12 +359,14 @@ class Compiler(JobRenderer):
         setup = setup + value_setup + self.job_setup(job) + [self.staging(job)]
         sweep = job.sweep
         task = Task(name=job.id, template="", depends=self.depends(job))
-        sweep_vars = 0
+        sweep_vars: tuple[str, ...] = ()  # the variables of the swept columns
+        parameters: list[str] = []  # each execution's parameters.json (one, or each item's)
         if sweep is None or sweep.kind is ir.SweepKind.RUNTIME or sweep.size <= 1:
             row = analysis.single_row(job)
             values = self.values(job, row, mapping)
-            args["command"] = argo_text(self.script_text(job, values, True))
-            args["parameters"] = argo_text(self.parameters_json(job, values))
+            plan = self.command_plan(job, [values])
+            parameters = [self.parameters_json(job, values)]
+            args["parameters"] = pod_text(parameters[0])
             setup += fills
             if fanout is not None:
                 task.with_param = (f"{{{{tasks.{fanout.source}.outputs.parameters."
@@ -342,56 +375,78 @@ class Compiler(JobRenderer):
         else:
             columns = self.sweep_columns(job, sweep, len(self.wf.params) + len(self.runtime))
             if columns is None:  # some value needs compile-time rendering: one row per item
-                items = []
+                items, executions = [], []
                 used = sweep.size * MIN_EXECUTION_BYTES
+                what = ("with its own values or command (a swept value the pod cannot be given as text: mixed types, "
+                        "a flag, or a pass-as format)")
                 for i, row in enumerate(sweep.iter_rows()):
-                    if self.too_large(job, used, "with its own command (a swept value the pod cannot be given as "
-                                      "text: mixed types, a flag, or a pass-as format)"):
+                    if self.too_large(job, used, what):
                         return []
                     values = self.values(job, row, mapping)
-                    items.append({"i": str(i), "command": argo_text(self.script_text(job, values, True)),
-                                  "parameters": argo_text(self.parameters_json(job, values))})
-                    used += len(items[-1]["command"]) + len(items[-1]["parameters"])
-                args["command"], args["parameters"] = "{{item.command}}", "{{item.parameters}}"
+                    executions.append(values)
+                    parameters.append(self.parameters_json(job, values))
+                    items.append({"i": str(i), "parameters": pod_text(parameters[-1])})
+                    used += len(items[-1]["parameters"])
+                plan = self.command_plan(job, executions)
+                if plan.text is None:  # the rows' commands differ: each item carries its own
+                    for item, own in zip(items, plan.own):
+                        item["command"] = pod_text(own)
+                    args["command"] = "{{item.command}}"
+                else:  # one command: each item carries the values that differ
+                    for var in plan.varying():
+                        for item, env in zip(items, plan.values):
+                            item[ref_param(var)] = pod_text(env[var])
+                        args[ref_param(var)] = f"{{{{item.{ref_param(var)}}}}}"
+                used += sum(len(v) for item in items for k, v in item.items() if k not in ("i", "parameters"))
+                if self.too_large(job, used, what):
+                    return []
+                args["parameters"] = "{{item.parameters}}"
                 task.with_items = items
                 setup += fills
             else:
-                sweep_vars = len(columns)
+                # Each swept column is read from the variable its parameter's value would be
+                # (PIPEC_P_<name>), which the pod gets from the item (or picks: withSequence).
+                names = Refs()
+                sweep_vars = tuple(names.var(name) for name, _, _ in columns)
                 values = self.values(job, None, mapping)
-                for j, (name, k, kind) in enumerate(columns):
-                    mapping[k] = f"PIPEC_SWEEP_{j}"
+                for (name, k, kind), var in zip(columns, sweep_vars):
+                    mapping[k] = var
                     values[name] = self.late(k, mapping)
                     fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
-                                 f"\"$(pipec_param_json {kind} \"$PIPEC_SWEEP_{j}\")\"\n")
-                args["command"] = argo_text(self.script_text(job, values, True))
-                args["parameters"] = argo_text(self.parameters_json(job, values))
+                                 f"\"$(pipec_param_json {kind} \"${var}\")\"\n")
+                plan = self.command_plan(job, [values], names=names.names)
+                parameters = [self.parameters_json(job, values)]
+                args["parameters"] = pod_text(parameters[0])
                 if sweep.kind is ir.SweepKind.PRODUCT and sweep.size > MAX_ITEMS:
                     # The grid grows as the product of its axes; the manifest only as their sum.
                     picks = []
                     for pos in range(len(sweep.axes) - 1, -1, -1):
                         axis = sweep.axes[pos]
                         j = next(n for n, c in enumerate(columns) if c[0] == axis.name)
-                        picks.append(f"pipec_pick PIPEC_SWEEP_{j} {len(axis.values)} "
+                        picks.append(f"pipec_pick {sweep_vars[j]} {len(axis.values)} "
                                      + " ".join(quote(_text(v)) for v in axis.values) + "\n")
                     setup = picks + setup
                     task.with_sequence = sweep.size
                     args["execution"] = "{{item}}"
                 else:
+                    keys = [ref_param(var) for var in sweep_vars]
                     task.with_items = [
-                        {"i": str(i), **{f"v{j}": argo_text(_text(row[name])) for j, (name, _, _) in enumerate(columns)}}
+                        {"i": str(i), **{key: pod_text(_text(row[name])) for key, (name, _, _) in zip(keys, columns)}}
                         for i, row in enumerate(sweep.iter_rows())]
-                    for j in range(len(columns)):
-                        args[f"sweep-{j}"] = f"{{{{item.v{j}}}}}"
+                    for key in keys:
+                        args[key] = f"{{{{item.{key}}}}}"
                 setup += fills
             if task.with_items is not None or task.with_sequence is not None:
                 args.setdefault("execution", "{{item.i}}" if task.with_items is not None else "{{item}}")
         text = "".join(setup)
         if text:
-            args["setup"] = argo_text(text)
-        if not self.fits(job, args):
+            args["setup"] = pod_text(text)
+        if not self.fits(job, text, parameters, plan):
             return []
-        shape = self.base_shape(job, sweep_vars)
-        task.template = self.container_template(shape, job.step or job.id)
+        shape = self.give(args, plan, self.base_shape(job), sweep_vars)
+        if task.with_sequence is not None:
+            shape = replace(shape, picked=sweep_vars)
+        task.template = self.container_template(shape, job.step or job.id, job.id)
         task.args = args
         if sweep is not None and sweep.max_parallel and (task.with_items or task.with_sequence or task.with_param):
             return [self.wrap(job, task, "sweep", sweep.max_parallel)]
@@ -492,24 +547,34 @@ class Compiler(JobRenderer):
         args, setup = self.common_args(job)
         mapping = {k: f"PIPEC_PARAM_{k}" for _, k in self.job_overrides(job.id)}
         fills = [self.param_fill(job, p, k) for p, k in self.job_overrides(job.id)]
-        base = self.base_shape(job, 0)
-        member_template = self.container_template(replace(base, daemon=True), f"{job.step or job.id}-member")
-        lead_template = self.container_template(replace(base, lead=True), f"{job.step or job.id}-lead")
         size = len(rows)
+        ranks = list(range(1, size)) + [0]
+        executions = {rank: self.values(job, rows[rank], mapping) for rank in ranks}
+        # Every rank runs one command where they render alike (their values as parameters), else its own.
+        plan = self.command_plan(job, [executions[rank] for rank in ranks])
+        base = self.give({}, plan, self.base_shape(job))  # each rank's task gives all its values
+        step = job.step or job.id
+        member_template = self.container_template(replace(base, daemon=True), f"{step}-member", f"{job.id}-member")
+        lead_template = self.container_template(replace(base, lead=True), f"{step}-lead", f"{job.id}-lead")
         tasks = []
         own = self.job_setup(job)
-        for rank in list(range(1, size)) + [0]:
-            values = self.values(job, rows[rank], mapping)
+        for n, rank in enumerate(ranks):
+            values = executions[rank]
             margs = dict(args)
             margs["execution"] = str(rank)
-            margs["command"] = argo_text(self.script_text(job, values, True))
-            margs["parameters"] = argo_text(self.parameters_json(job, values))
+            if plan.text is None:
+                margs["command"] = pod_text(plan.own[n])
+            else:
+                margs.update((ref_param(var), pod_text(text)) for var, text in plan.values[n].items())
+            parameters = self.parameters_json(job, values)
+            margs["parameters"] = pod_text(parameters)
             hosts = "$PIPEC_POD_IP" if rank else "$PIPEC_POD_IP $PIPEC_MEMBER_HOSTS"
             group_lines = [f"PIPEC_HOSTS=\"{hosts}\" PIPEC_GROUP_SIZE={size} PIPEC_RANK={rank}\n",
                            "export PIPEC_HOSTS PIPEC_GROUP_SIZE PIPEC_RANK\n",
                            f"pipec_distributed {rank}\n"]
-            margs["setup"] = argo_text("".join(setup + group_lines + own + [self.staging(job)] + fills))
-            if not self.fits(job, margs):
+            text = "".join(setup + group_lines + own + [self.staging(job)] + fills)
+            margs["setup"] = pod_text(text)
+            if not self.fits(job, text, [parameters], plan if n == 0 else None):  # the plan: every rank's
                 return []
             if rank:
                 tasks.append(Task(name=f"{job.id}-member-{rank}", template=member_template, args=margs))
@@ -577,24 +642,25 @@ class Compiler(JobRenderer):
         args, setup = self.common_args(job)
         overrides = self.job_overrides(job.id)
         values = self.values(job, analysis.single_row(job), {k: f"PIPEC_PARAM_{k}" for _, k in overrides})
-        command = render(job.command, job.params, values, self.wf.layout, True, groups.host_vars(group))
-        args["command"] = argo_text(command)
-        args["parameters"] = argo_text(self.parameters_json(job, values))
+        plan = self.command_plan(job, [values], groups.host_vars(group))
+        parameters = self.parameters_json(job, values)
+        args["parameters"] = pod_text(parameters)
         args["hostname"] = groups.host_names(group)[job.id]
         args["subdomain"] = service
         fills = [self.param_fill(job, pname, k) for pname, k in overrides]
         # Peers' host names first: the environment, files and uploads may name them.
         lines = (setup + groups.peer_lines(group) + self.job_setup(job, groups.host_vars(group)) + [self.staging(job)]
                  + fills + groups.member_lines(group, job.id))
-        args["setup"] = argo_text("".join(lines))
-        if not self.fits(job, args):
+        text = "".join(lines)
+        args["setup"] = pod_text(text)
+        if not self.fits(job, text, [parameters], plan):
             return None
         lead = job.id == group.lead
-        shape = replace(self.base_shape(job, 0), daemon=groups.daemon(group, job.id), member=True,
-                        probe=group.barrier)
+        shape = self.give(args, plan, replace(self.base_shape(job), daemon=groups.daemon(group, job.id), member=True,
+                                              probe=group.barrier))
         # Argo refuses continueOn beside `depends`; the group's DAG uses `dependencies` instead.
-        task = Task(name=job.id, template=self.container_template(shape, job.step or job.id), dependencies=[after],
-                    args=args)
+        task = Task(name=job.id, template=self.container_template(shape, job.step or job.id, job.id),
+                    dependencies=[after], args=args)
         # The lead's status is the group's: a non-lead's own then does not count.
         task.continue_failed = task.continue_error = not lead and group.lead_decides
         return task
@@ -666,9 +732,9 @@ class Compiler(JobRenderer):
         some cannot reach a pod in one environment variable (reported)."""
         out = []
         for (text, _), k in self.shared_files.items():
-            value, sites = argo_text(text), self.shared_file_sites(k)
+            value, sites = pod_text(text), self.shared_file_sites(k)  # read into a variable of the pods
             var = self.shared_file_var(k)
-            size = len(var) + 2 + len(value.encode("utf-8"))
+            size = len(var) + 2 + len(argo_text(text).encode("utf-8"))
             if size > MAX_ENV_BYTES:
                 self.diags.error(f"file {sites[0].path}, whose contents several jobs write, needs {size:,} bytes in "
                                  f"one environment variable of their pods ({var}); Linux starts no process with a "

@@ -45,7 +45,7 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends.argo import settings
-from pipec.backends.argo.names import RESOURCE_NAME, argo_text
+from pipec.backends.argo.names import RESOURCE_NAME, pod_text
 from pipec.backends.argo.resources import resources
 from pipec.backends.argo.tasks import Task, task_model
 from pipec.backends.argo.templates import container_template
@@ -270,13 +270,14 @@ def _stage_task(c: Compiler, job: ir.Job, servers: list[ir.Endpoint], names: dic
         return None
     args, setup = c.common_args(ready)
     values = c.values(ready, None)
-    args["command"] = argo_text(c.script_text(ready, values, True))
-    args["parameters"] = argo_text(c.parameters_json(ready, values))
-    args["setup"] = argo_text("".join(setup + c.job_setup(ready) + [c.staging(ready)]))
-    if not c.fits(ready, args):
+    plan = c.command_plan(ready, [values])  # pipec's own script: the template shows it
+    parameters = c.parameters_json(ready, values)
+    text = "".join(setup + c.job_setup(ready) + [c.staging(ready)])
+    args["parameters"], args["setup"] = pod_text(parameters), pod_text(text)
+    if not c.fits(ready, text, [parameters], plan):
         return None
     name = c.unique_template(f"stage-{job.id}")
-    template = container_template(c.base_shape(ready, 0), name, c.wf.layout, c.argo)
+    template = container_template(c.give(args, plan, c.base_shape(ready)), name, c.wf.layout, c.argo)
     template.volumes = (template.volumes or []) + [
         m.Volume(name=volume, persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(claim_name=claim))
         for volume, claim in mounts]

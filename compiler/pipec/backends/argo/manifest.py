@@ -29,7 +29,7 @@ def document(wf: ir.Workflow, spec: m.WorkflowSpec, kind: str, argo: dict[str, A
              files: tuple[tuple[str, Location | None], ...] = ()) -> str | None:
     """The manifest's text, or None when it cannot be written (reported). `secrets`: the
     Kubernetes Secrets its pods read (named in the header); `files`: per shared file contents
-    k, its annotation value (argo_text) and where it is first used."""
+    k, its annotation value (pod_text) and where it is first used."""
     # What the pods read (workflow.annotations.*): the runtime, and each shared file's contents.
     shipped = {RUNTIME_ANNOTATION: runtime_annotation(),
                **{FILE_ANNOTATION.format(k=k): value for k, (value, _) in enumerate(files)}}
@@ -132,12 +132,13 @@ def _header(wf: ir.Workflow, kind: str, fail_fast: bool, stop: bool, secrets: tu
 
 
 _FIRST = ("name", "image", "template", "depends", "entrypoint", "inputs", "outputs")
+_CONTAINER_FIRST = ("name", "image", "command", "args")  # what a container runs, in the order it reads
 
 
 def _order(node: Any) -> Any:
     """Names and what a reader looks for first, then the model's own order (readability)."""
     if isinstance(node, dict):
-        out = {k: _order(node[k]) for k in _FIRST if k in node}
+        out = {k: _order(node[k]) for k in (_CONTAINER_FIRST if "image" in node else ()) + _FIRST if k in node}
         out.update((k, _order(v)) for k, v in node.items() if k not in out)
         return out
     if isinstance(node, list):

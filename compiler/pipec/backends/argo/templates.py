@@ -1,6 +1,9 @@
-"""Container templates: one per job shape (image, resources, what the pod receives), shared by
-every job of that shape. A pod runs one execution under the runtime contract; everything the
-author wrote reaches it in environment variables filled from template parameters."""
+"""Container templates: one per job shape (image, resources, what the pod receives, and the
+command it runs), shared by every job of that shape. A pod runs one execution under the runtime
+contract. The command is the container's argument, where the Argo UI and `kubectl describe pod`
+show it; it reads each value from a variable PIPEC_P_<name>, filled from a template parameter,
+so executions that differ only in their values share one template. Everything else the author
+wrote reaches the pod in environment variables filled from template parameters too."""
 
 from __future__ import annotations
 
@@ -12,11 +15,11 @@ from hera.workflows import models as m
 
 from pipec import ir
 from pipec.backends.argo.artifacts import key_artifact, url_artifact
-from pipec.backends.argo.names import MISSING
+from pipec.backends.argo.names import MISSING, argo_text, kubelet_text
 from pipec.backends.argo.retries import retry_strategy
 from pipec.backends.argo.secrets import Credentials, env_vars, volumes
 from pipec.backends.argo.settings import container_security_context, tmp_volume
-from pipec.backends.command import RUN_ID
+from pipec.backends.command import REF_PREFIX, RUN_ID
 from pipec.backends.common import JobRenderer
 
 EXEC_MOUNT = "/pipec/exec"  # where the execution directory is mounted when the layout has no root
@@ -24,7 +27,10 @@ RUNTIME_ANNOTATION = "pipec-runtime"
 # Contents k of a file several jobs write (common.py shared_files): shipped once, in this
 # workflow annotation, and read by each pod that writes it through PIPEC_SHARED_FILE_<k>.
 FILE_ANNOTATION = "pipec-file-{k}"
-BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; pipec_pod'
+# The container runs `sh -c BOOT pipec COMMAND`: the command is an argument, data to the shell
+# (pipec_pod writes it to a file and runs that), never part of BOOT's own source.
+BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; PIPEC_COMMAND=$1; pipec_pod'
+BOOT_NAME = "pipec"  # BOOT's $0
 GROUP_LABEL = "pipec.dev/group"  # on every pod of a group; its headless Service selects them by it
 # A barrier member is Ready once the runtime reached the barrier (pipec_barrier touches the
 # file). Kubernetes publishes the DNS record of a pod behind a headless Service only while it
@@ -57,7 +63,6 @@ class Shape:
     urls: tuple[str, ...]  # native URL artifacts by kind
     params: tuple[tuple[int, str], ...]  # (pipeline parameter index, Argo name)
     values: int
-    sweep: int
     metadata: tuple[bool, ...]  # per metadata output: also a list of items (fan-out source)
     daemon: bool
     lead: bool
@@ -66,23 +71,36 @@ class Shape:
     credentials: Credentials = Credentials()  # Secret keys as variables, Secrets mounted as directories
     run_id: bool = False  # the job reads the run's id (PIPEC_RUN_ID)
     files: tuple[int, ...] = ()  # the shared file contents (k) its setup writes: PIPEC_SHARED_FILE_<k>
+    # The command every execution runs, shown in the container's args; None: each task gives
+    # its own (parameter `command`; commands.py).
+    command: str | None = None
+    refs: tuple[str, ...] = ()  # the variables PIPEC_P_<name> the command reads, each from a parameter
+    picked: tuple[str, ...] = ()  # those the pod picks itself (a withSequence grid's columns: pipec_pick)
+
+
+def ref_param(var: str) -> str:
+    """The template parameter filling variable PIPEC_P_<name>: p-<name> (an Argo parameter name:
+    letters, digits, '_' and '-'; no parameter of pipec's own starts with p-)."""
+    return "p-" + var[len(REF_PREFIX):]
 
 
 def env_var(name: str, value: str) -> m.EnvVar:
-    return m.EnvVar(name=name, value=value)
+    """A variable with a value the kubelet passes on as written (see names.kubelet_text)."""
+    return m.EnvVar(name=name, value=kubelet_text(value))
 
 
 def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[str, Any]) -> m.Template:
     """The container template of every job of one shape: the pod runs `pipec_pod` from the
-    runtime in the workflow's annotation, with the execution's values in its environment."""
+    runtime in the workflow's annotation on the command in its args, with the execution's
+    values in its environment."""
     mount = layout.root or EXEC_MOUNT
     # Areas that do not sit under one root get mounts of their own.
     area_mounts = [] if layout.root else [
         m.VolumeMount(name="pipec-execution", mount_path=layout.path(area), sub_path=area) for area in ir.AREAS]
     storage = str(argo.get("artifact_storage", "s3"))
     inputs = [m.Parameter(name="job"), m.Parameter(name="execution", default="0"),
-              m.Parameter(name="command"), m.Parameter(name="setup", default=""),
-              m.Parameter(name="parameters", default="{}")]
+              *([m.Parameter(name="command")] if shape.command is None else []),
+              m.Parameter(name="setup", default=""), m.Parameter(name="parameters", default="{}")]
     env = [
         env_var("PIPEC_RUNTIME", f"{{{{workflow.annotations.{RUNTIME_ANNOTATION}}}}}"),
         env_var("PIPEC_ENGINE", "argo"),
@@ -92,11 +110,17 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         *([env_var("PIPEC_LAYOUT", layout.spec())] if layout.exports else []),
         env_var("PIPEC_JOB", "{{inputs.parameters.job}}"),
         env_var("PIPEC_EXECUTION", "{{inputs.parameters.execution}}"),
-        env_var("PIPEC_COMMAND", "{{inputs.parameters.command}}"),
         env_var("PIPEC_SETUP", "{{inputs.parameters.setup}}"),
         env_var("PIPEC_PARAMETERS", "{{inputs.parameters.parameters}}"),
     ]
-    encoded = ["PIPEC_COMMAND", "PIPEC_SETUP", "PIPEC_PARAMETERS"]
+    # A command holding "{{" cannot stand in the template as it is (Argo would template it): it
+    # stands there base64-encoded (argo_text), and the pod decodes it like any argument.
+    command = "{{inputs.parameters.command}}" if shape.command is None else argo_text(shape.command)
+    encoded = (["PIPEC_COMMAND"] if command != shape.command else []) + ["PIPEC_SETUP", "PIPEC_PARAMETERS"]
+    for var in shape.refs:
+        inputs.append(m.Parameter(name=ref_param(var), default="" if var in shape.picked else None))
+        env.append(env_var(var, f"{{{{inputs.parameters.{ref_param(var)}}}}}"))
+        encoded.append(var)  # the value may hold "{{": then it is pipec-b64: text
     for k in shape.files:  # the annotation holds "{{"-free text or pipec-b64: (argo_text)
         var = JobRenderer.shared_file_var(k)
         env.append(env_var(var, f"{{{{workflow.annotations.{FILE_ANNOTATION.format(k=k)}}}}}"))
@@ -121,10 +145,6 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         env += [env_var(f"PIPEC_VALUE_{j}", f"{{{{inputs.parameters.value-{j}}}}}"),
                 env_var(f"PIPEC_VALUE_{j}_JSON", f"{{{{inputs.parameters.value-{j}-json}}}}")]
         encoded += [f"PIPEC_VALUE_{j}", f"PIPEC_VALUE_{j}_JSON"]
-    for j in range(shape.sweep):
-        inputs.append(m.Parameter(name=f"sweep-{j}", default=""))
-        env.append(env_var(f"PIPEC_SWEEP_{j}", f"{{{{inputs.parameters.sweep-{j}}}}}"))
-        encoded.append(f"PIPEC_SWEEP_{j}")
     if shape.metadata:
         inputs.append(m.Parameter(name="metadata"))
         env.append(env_var("PIPEC_METADATA", "{{inputs.parameters.metadata}}"))
@@ -157,7 +177,8 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
     requests, limits = dict(shape.requests), dict(shape.limits)
     container = m.Container(
         image=shape.image,
-        command=["sh", "-c", BOOT],
+        command=["sh", "-c", BOOT, BOOT_NAME],
+        args=[kubelet_text(command)],
         env=env,
         resources=m.ResourceRequirements(requests=requests or None, limits=limits or None)
         if requests or limits else None,

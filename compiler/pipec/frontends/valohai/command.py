@@ -24,6 +24,7 @@ uninterpolated); tuples are treated as lists.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import string
@@ -171,6 +172,15 @@ def check_pass_as(template: str, param: Mapping[str, Any] | None = None) -> str 
 
 def command(lines: Sequence[str], param_names: Sequence[str], source_path: str | None,
             layout: ir.Layout = VALOHAI_LAYOUT) -> ir.Command:
+    """A step's command lines as an IR command (§8 `build_command`); see _command."""
+    return _command(tuple(str(line) for line in lines), tuple(param_names), source_path, layout)
+
+
+# Every node of a step builds the same command: a pipeline of 10,000 nodes over a few steps
+# reads each step's shell source once (ir.Command is immutable, so sharing it is safe).
+@functools.lru_cache(maxsize=1024)
+def _command(lines: tuple[str, ...], param_names: tuple[str, ...], source_path: str | None,
+             layout: ir.Layout) -> ir.Command:
     """A step's command lines as an IR command (§8 `build_command`).
 
     Placeholders: `{parameters}` / `{params}` (every parameter), `{parameter:NAME}` (that
