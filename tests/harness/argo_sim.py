@@ -50,7 +50,8 @@ workflow/controller/{operator,dag,workflowpod}.go and util/template):
   golang/expansion: ``$$`` gives ``$``, ``$(NAME)`` the value of a variable defined so far, an
   unknown name or an unclosed ``$(`` is kept as written) in each env ``value`` (with the
   variables listed before it) and in ``command``/``args`` (with the container's whole env);
-  env ``value`` and ``valueFrom.fieldRef status.podIP`` (127.0.0.N); emptyDir
+  env ``value``, ``valueFrom.fieldRef status.podIP`` (127.0.0.N) and ``metadata.annotations['KEY']`` (the
+  template's own annotations, substituted; nothing expanded); emptyDir
   volume mounts become per-pod directories; ``activeDeadlineSeconds`` kills the pod (Failed);
   a volume mount naming no volume of the template (``volumes``), of the workflow or of its
   claim templates is an Error ("volume '%s' not found in workflow spec", workflowpod.go
@@ -342,6 +343,8 @@ class Node:
 
 # ------------------------------------------------------------------------------- depends
 _TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||!|[A-Za-z0-9_-]+(?:\.[A-Za-z]+)?)")
+# A downward-API path to one annotation of the pod (what fieldRef may read of its metadata).
+_ANNOTATION_PATH = re.compile(r"metadata\.annotations\['([^']+)'\]")
 _RESULTS = {"Succeeded", "Failed", "Errored", "Skipped", "Daemoned", "AnySucceeded", "AllFailed"}
 
 
@@ -912,13 +915,18 @@ class Workflow:
                 env[e["name"]] = kubelet_expand(e["value"], defined)
             elif (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
                 env[e["name"]] = node.pod_ip
+            elif _ANNOTATION_PATH.fullmatch((e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath", "")):
+                key = _ANNOTATION_PATH.fullmatch(e["valueFrom"]["fieldRef"]["fieldPath"]).group(1)  # type: ignore[union-attr]
+                annotations = (spec.get("metadata") or {}).get("annotations") or {}
+                env[e["name"]] = str(annotations.get(key, ""))  # the downward API: an absent key reads empty
             elif (e.get("valueFrom") or {}).get("secretKeyRef"):
                 ref = e["valueFrom"]["secretKeyRef"]
                 value = self._secret_key(ref.get("name", ""), ref["key"], bool(ref.get("optional")))
                 if value is not None:
                     env[e["name"]] = value.decode("utf-8", errors="surrogateescape")
             else:
-                raise ArgoError(f"env {e['name']}: only value, fieldRef status.podIP and secretKeyRef are emulated")
+                raise ArgoError(f"env {e['name']}: only value, fieldRef status.podIP or metadata.annotations['KEY'] "
+                                "and secretKeyRef are emulated")
             if e["name"] in env:
                 defined[e["name"]] = env[e["name"]]
         if "/pipec" in pod.mounts:  # the pipec-specific concession (see the module doc)

@@ -342,3 +342,27 @@ def test_the_runtime_annotation_holds_nothing_the_kubelet_would_rewrite():
     # reach the pod changed (the runtime itself is pipec's text, so it is kept free of them).
     text = runtime_annotation()
     assert "pipec_pod()" in text and kubelet_text(text) == text
+
+
+@pytest.mark.e2e
+def test_run_time_values_reach_the_program_past_the_kubelet(tmp_path: Path) -> None:
+    # A submit-time parameter and a value an upstream job prints are not known when pipec
+    # compiles, so they cannot be escaped for the kubelet: they reach the pod as annotations.
+    value = "$$ $(PIPEC_JOB) $(HOME) $$(x)"
+    emit = {"name": "emit", "image": "busybox",
+            "command": "printf '%s\\n' '{\"msg\": \"$$ $(PIPEC_JOB) $(HOME) $$(x)\"}'"}
+    doc = [{"step": emit}, {"step": writer_step(["unset", "default"])},
+           {"pipeline": {"name": "readable",
+                         "nodes": [{"name": "emit", "type": "execution", "step": "emit"},
+                                   {"name": "write", "type": "execution", "step": "write"}],
+                         "edges": [["emit.metadata.msg", "write.parameter.v0"]],
+                         "parameters": [{"name": "given", "targets": ["write.parameters.v1"], "default": "d"}]}}]
+    manifest = compile_text(tmp_path, yaml.safe_dump(doc, sort_keys=False))
+    wf = run_workflow(manifest, tmp_path / "cluster", {"given": value})
+    assert wf.phase == "Succeeded", wf.logs()
+    assert output(wf, "write", "v0.txt") == value
+    assert output(wf, "write", "v1.txt") == value
+    template = templates(manifest)[tasks(templates(manifest)["main"])["write"]["template"]]
+    refs = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in template["container"]["env"] if "valueFrom" in e}
+    assert refs["PIPEC_PARAM_0"] == "metadata.annotations['pipec.dev/param-0']"
+    assert template["metadata"]["annotations"]["pipec.dev/param-0"] == "{{workflow.parameters.given}}"

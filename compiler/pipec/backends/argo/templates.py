@@ -31,6 +31,7 @@ FILE_ANNOTATION = "pipec-file-{k}"
 # (pipec_pod writes it to a file and runs that), never part of BOOT's own source.
 BOOT = 'set -eu; eval "$PIPEC_RUNTIME"; PIPEC_COMMAND=$1; pipec_pod'
 BOOT_NAME = "pipec"  # BOOT's $0
+VALUE_ANNOTATION = "pipec.dev/"  # + param-<k>, value-<j>, value-<j>-json: a pod's run-time values
 GROUP_LABEL = "pipec.dev/group"  # on every pod of a group; its headless Service selects them by it
 # A barrier member is Ready once the runtime reached the barrier (pipec_barrier touches the
 # file). Kubernetes publishes the DNS record of a pod behind a headless Service only while it
@@ -89,6 +90,15 @@ def env_var(name: str, value: str) -> m.EnvVar:
     return m.EnvVar(name=name, value=kubelet_text(value))
 
 
+def annotated_var(name: str, key: str, value: str, annotations: dict[str, str]) -> m.EnvVar:
+    """A variable holding `value` (an Argo expression) exactly: the pod's annotation
+    pipec.dev/<key>, read through the downward API. The kubelet expands `$(NAME)` and `$$` in
+    a variable's `value`, never in what a fieldRef reads."""
+    annotations[f"{VALUE_ANNOTATION}{key}"] = value
+    return m.EnvVar(name=name, value_from=m.EnvVarSource(field_ref=m.ObjectFieldSelector(
+        field_path=f"metadata.annotations['{VALUE_ANNOTATION}{key}']")))
+
+
 def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[str, Any]) -> m.Template:
     """The container template of every job of one shape: the pod runs `pipec_pod` from the
     runtime in the workflow's annotation on the command in its args, with the execution's
@@ -137,13 +147,19 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         names = [f"url-{i}"] if kind == "http" else [f"url-{i}-bucket", f"url-{i}-key"]
         inputs += [m.Parameter(name=n) for n in names]
         artifacts.append(m.Artifact(name=f"url-{i}", path=f"/pipec/url/{i}", **url_artifact(kind, i, argo)))
+    # Values known only when the workflow runs (given at submit time, printed by an upstream
+    # job) cannot be escaped for the kubelet beforehand: they reach the pod as its annotations,
+    # read through the downward API, where nothing expands them.
+    annotations: dict[str, str] = {}
     for k, pname in shape.params:
-        env.append(env_var(f"PIPEC_PARAM_{k}", f"{{{{workflow.parameters.{pname}}}}}"))
+        env.append(annotated_var(f"PIPEC_PARAM_{k}", f"param-{k}", f"{{{{workflow.parameters.{pname}}}}}",
+                                 annotations))
         encoded.append(f"PIPEC_PARAM_{k}")  # -p NAME=pipec-b64:... carries values holding "{{"
     for j in range(shape.values):
         inputs += [m.Parameter(name=f"value-{j}"), m.Parameter(name=f"value-{j}-json")]
-        env += [env_var(f"PIPEC_VALUE_{j}", f"{{{{inputs.parameters.value-{j}}}}}"),
-                env_var(f"PIPEC_VALUE_{j}_JSON", f"{{{{inputs.parameters.value-{j}-json}}}}")]
+        env += [annotated_var(f"PIPEC_VALUE_{j}", f"value-{j}", f"{{{{inputs.parameters.value-{j}}}}}", annotations),
+                annotated_var(f"PIPEC_VALUE_{j}_JSON", f"value-{j}-json",
+                              f"{{{{inputs.parameters.value-{j}-json}}}}", annotations)]
         encoded += [f"PIPEC_VALUE_{j}", f"PIPEC_VALUE_{j}_JSON"]
     if shape.metadata:
         inputs.append(m.Parameter(name="metadata"))
@@ -201,6 +217,7 @@ def container_template(shape: Shape, name: str, layout: ir.Layout, argo: dict[st
         node_selector=dict(shape.node_selector) or None,
         tolerations=[m.Toleration(**t) for t in json.loads(shape.tolerations)] or None,
         daemon=True if shape.daemon else None,
-        metadata=m.Metadata(labels={GROUP_LABEL: "{{inputs.parameters.subdomain}}"}) if shape.member else None,
+        metadata=m.Metadata(labels={GROUP_LABEL: "{{inputs.parameters.subdomain}}"} if shape.member else None,
+                            annotations=annotations or None) if shape.member or annotations else None,
         pod_spec_patch=MEMBER_PATCH if shape.member else None,
     )
