@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence, Union
 from pipec import ir
 
 __all__ = ["RUN_ID", "NeedsValue", "Refs", "RenderError", "effective_values", "join_lines", "render",
-           "render_lines", "render_word", "words"]
+           "render_lines", "render_word", "shared_command", "words"]
 
 
 class RenderError(ValueError):
@@ -344,6 +344,30 @@ def render(command: ir.Command, params: Sequence[ir.Param], values: Mapping[str,
            moved: Sequence[tuple[str, str]] = (), refs: Refs | None = None) -> str:
     """The command of one execution as one script (values read from variables with `refs`)."""
     return join_lines(render_lines(command, params, values, layout, mounted, hosts, moved, refs))
+
+
+def shared_command(command: ir.Command, params: Sequence[ir.Param], executions: Sequence[Mapping[str, Any]],
+                   layout: ir.Layout, mounted: bool, hosts: Mapping[str, str] | None = None,
+                   moved: Sequence[tuple[str, str]] = (), first: Sequence[str] = ()
+                   ) -> tuple[str, list[dict[str, str]]] | None:
+    """The one command every execution runs when rendered by reference (Refs), and the
+    variables each execution gives it; None when their texts, or the variables they read,
+    differ (a swept flag, lists of different lengths...): each then needs its own command.
+    `first`: parameters whose variables are named first (a sweep's columns), so that every
+    rendering names them alike. Rendering stops at the first execution that differs."""
+    text: str | None = None
+    envs: list[dict[str, str]] = []
+    for values in executions:
+        refs = Refs()
+        for name in first:
+            refs.var(name)
+        own = render(command, params, values, layout, mounted, hosts, moved, refs)
+        if text is None:
+            text = own
+        elif own != text or refs.env.keys() != envs[0].keys():
+            return None
+        envs.append(refs.env)
+    return text or "", envs
 
 
 def join_lines(lines: Sequence[str], joiner: str = "\n") -> str:

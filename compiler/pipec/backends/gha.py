@@ -81,7 +81,7 @@ from typing import Any, NamedTuple
 from pipec import __version__, ir
 from pipec.backends import analysis
 from pipec.backends.command import RUN_ID as RUN_ID_VAR
-from pipec.backends.command import Refs, RenderError, render
+from pipec.backends.command import Refs, RenderError, render, shared_command
 from pipec.backends.common import JobRenderer
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import quote
@@ -426,15 +426,7 @@ class _Compiler(JobRenderer):
         """The command every execution (its values) reads when rendered by reference, and each
         execution's variables (PIPEC_P_<name> -> text); None when the executions' commands
         differ (a swept flag, lists of different lengths...) or read different variables."""
-        texts: set[str] = set()
-        envs: list[dict[str, str]] = []
-        for values in executions:
-            refs = Refs()
-            texts.add(self.command_text(job, values, moved, refs=refs))
-            envs.append(refs.env)
-        if len(texts) != 1 or len({tuple(env) for env in envs}) != 1:
-            return None
-        return texts.pop(), envs
+        return shared_command(job.command, job.params, executions, self.wf.layout, False, None, moved)
 
     def matrix_rows(self, job: ir.Job, swept: list[dict[str, Any]], mapping: dict[int, str],
                     moved: tuple[tuple[str, str], ...], env: dict[str, str]

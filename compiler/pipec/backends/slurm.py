@@ -63,7 +63,7 @@ import jinja2
 
 from pipec import __version__, ir
 from pipec.backends import analysis
-from pipec.backends.command import NeedsValue, Refs, RenderError, render, render_word
+from pipec.backends.command import NeedsValue, Refs, RenderError, render, render_word, shared_command
 from pipec.backends.common import JobRenderer, RuntimeValue
 from pipec.backends.runtime import runtime_script
 from pipec.backends.shell import ansi_c, heredoc_delimiter, quote
@@ -583,18 +583,11 @@ class _Compiler(JobRenderer):
                       ) -> _Shared | None:
         """What every execution of a sweep reads, each rendered by reference: their one command
         text, or None when the texts (or the variables read) differ."""
-        mounted = self.mounted(job)
-        script: str | None = None
-        envs: list[dict[str, str]] = []
-        for v in values:
-            refs = _named_refs(names)
-            text = render(job.command, job.params, v, self.wf.layout, mounted, None, task.moved, refs)
-            if script is None:
-                script = text
-            elif text != script or refs.env.keys() != envs[0].keys():
-                return None
-            envs.append(refs.env)
-        assert script is not None
+        shared = shared_command(job.command, job.params, values, self.wf.layout, self.mounted(job), None,
+                                task.moved, names)
+        if shared is None:
+            return None
+        script, envs = shared
         return script, envs[0], {var: [env[var] for env in envs] for var in envs[0]}
 
     def grid_file(self, job: ir.Job, task: _Task) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from pipec import ir
-from pipec.backends.command import Refs, render
+from pipec.backends.command import render, shared_command
 
 
 @dataclass(frozen=True)
@@ -48,21 +48,14 @@ class Commands:
 
 
 def plan(job: ir.Job, executions: Sequence[Mapping[str, Any]], layout: ir.Layout,
-         hosts: Mapping[str, str] | None = None, names: Mapping[str, str] | None = None) -> Commands:
+         hosts: Mapping[str, str] | None = None, names: Sequence[str] = ()) -> Commands:
     """The commands of the executions given their values (`hosts`: the variables holding a
-    group's host names; `names`: variables already taken, parameter -> variable, as a sweep's
-    columns take them). Rendering stops at the first execution whose text differs."""
-    texts: list[str] = []
-    envs: list[dict[str, str]] = []
-    for values in executions:
-        refs = Refs(names=dict(names or {}))
-        text = render(job.command, job.params, dict(values), layout, True, hosts, refs=refs)
-        if texts and (text != texts[0] or refs.env.keys() != envs[0].keys()):
-            own = tuple(render(job.command, job.params, dict(v), layout, True, hosts) for v in executions)
-            return Commands(None, (), own)
-        texts.append(text)
-        envs.append(refs.env)
-    return Commands(texts[0] if texts else "", tuple(envs), ())
+    group's host names; `names`: parameters whose variables are named first, as a sweep's
+    columns take them)."""
+    shared = shared_command(job.command, job.params, executions, layout, True, hosts, first=tuple(names or ()))
+    if shared is None:
+        return Commands(None, (), tuple(render(job.command, job.params, v, layout, True, hosts) for v in executions))
+    return Commands(shared[0], tuple(shared[1]), ())
 
 
 def reading_order(text: str, variables: Sequence[str]) -> tuple[str, ...]:

@@ -124,7 +124,7 @@ class Compiler(JobRenderer):
         return name
 
     def command_plan(self, job: ir.Job, executions: list[dict[str, Any]], hosts: dict[str, str] | None = None,
-                     names: dict[str, str] | None = None) -> commands.Commands:
+                     names: tuple[str, ...] = ()) -> commands.Commands:
         """The commands of `job`'s executions as their pods run them (commands.plan)."""
         return commands.plan(job, executions, self.wf.layout, hosts, names)
 
@@ -414,7 +414,7 @@ class Compiler(JobRenderer):
                     values[name] = self.late(k, mapping)
                     fills.append(f"pipec_fill {quote(json.dumps(self.sentinel(k)))} "
                                  f"\"$(pipec_param_json {kind} \"${var}\")\"\n")
-                plan = self.command_plan(job, [values], names=names.names)
+                plan = self.command_plan(job, [values], names=tuple(names.names))
                 parameters = [self.parameters_json(job, values)]
                 args["parameters"] = pod_text(parameters[0])
                 if sweep.kind is ir.SweepKind.PRODUCT and sweep.size > MAX_ITEMS:
